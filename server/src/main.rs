@@ -1,0 +1,2 @@
+//! tensorlake-local: placeholder until the server lands.
+fn main() {}

@@ -1,0 +1,1 @@
+//! tensorlake-snapshots: placeholder until the client lands.
