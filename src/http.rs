@@ -1,0 +1,476 @@
+//! One API call: attempts, retries, timeouts, and turning bad answers into typed errors.
+
+use crate::config::Config;
+use crate::error::{describe_request, server_message, ApiError, ConnectionError, Error, NotFound};
+use crate::platform::{
+    random_unit, Body, Expect, Method, Platform, Request, RequestBody, Response, SendError,
+};
+use crate::retry::{may_retry, next_delay_ms, RetryClass};
+use crate::time::retry_after_ms;
+use crate::trace;
+
+/// The shortest timeout an attempt gets when a deadline is close, so the last poll of a wait
+/// still has a real chance to answer.
+pub const MIN_ATTEMPT_MS: f64 = 500.0;
+
+/// Everything about a call except the attempt-specific trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// Method.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: String,
+    /// Body.
+    pub body: RequestBody,
+    /// How to read a 2xx body.
+    pub expect: Expect,
+    /// `Accept`, when it matters.
+    pub accept: Option<&'static str>,
+    /// `X-Tensorlake-Sandbox-Id`, for a sandbox's own API.
+    pub sandbox_id: Option<String>,
+    /// Whether the call may be repeated.
+    pub class: RetryClass,
+    /// What a 404 means on this route.
+    pub not_found: Option<NotFound>,
+}
+
+impl Call {
+    /// A call with the usual defaults: text body expected, no sandbox header, 404 untyped.
+    pub fn new(method: Method, url: String, class: RetryClass) -> Call {
+        Call {
+            method,
+            url,
+            body: RequestBody::Empty,
+            expect: Expect::Text,
+            accept: None,
+            sandbox_id: None,
+            class,
+            not_found: None,
+        }
+    }
+}
+
+/// How long and how often a call may keep trying.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    /// No attempt starts, and no retry delay ends, after this (epoch ms).
+    pub deadline_ms: f64,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+}
+
+impl Budget {
+    /// The budget of a plain call: the configured retries, within one request timeout.
+    pub fn standard<P: Platform>(p: &P, cfg: &Config) -> Budget {
+        Budget {
+            deadline_ms: p.now_ms() + cfg.request_timeout_ms,
+            max_retries: cfg.max_retries,
+        }
+    }
+}
+
+/// A successful response with what is needed to report trouble decoding it.
+#[derive(Debug)]
+pub struct Reply<B> {
+    /// The response.
+    pub response: Response<B>,
+    /// Trace id of the attempt that succeeded.
+    pub trace_id: String,
+    /// `METHOD /path`, for messages.
+    pub request: String,
+}
+
+/// Sends `call`, retrying what the retry policy allows within `budget`.
+pub async fn send<P: Platform>(
+    p: &P,
+    cfg: &Config,
+    call: &Call,
+    budget: Budget,
+) -> Result<Reply<P::Body>, Error<P>> {
+    let request_text = describe_request(call.method, &call.url);
+    let mut retry = 0u32;
+    loop {
+        let trace = trace::fresh(p);
+        let now = p.now_ms();
+        let timeout_ms = cfg
+            .request_timeout_ms
+            .min((budget.deadline_ms - now).max(MIN_ATTEMPT_MS));
+        let request = Request {
+            method: call.method,
+            url: call.url.clone(),
+            body: call.body.clone(),
+            expect: call.expect,
+            accept: call.accept,
+            sandbox_id: call.sandbox_id.clone(),
+            traceparent: trace.traceparent,
+            timeout_ms,
+        };
+        let (error, status) = match p.send(&request).await {
+            Ok(response) if (200..300).contains(&response.status) => {
+                return Ok(Reply {
+                    response,
+                    trace_id: trace.trace_id,
+                    request: request_text,
+                });
+            }
+            Ok(response) => {
+                let status = response.status;
+                (
+                    Error::Api(api_error(p, call, &request_text, response, trace.trace_id)),
+                    Some(status),
+                )
+            }
+            Err(SendError::Aborted) => return Err(Error::Aborted),
+            Err(SendError::TimedOut { cause }) => {
+                let message = format!(
+                    "no response within {} ms",
+                    crate::decimal::format_decimal(timeout_ms)
+                );
+                (
+                    connection(message, cause, trace.trace_id, true, &request_text),
+                    None,
+                )
+            }
+            Err(SendError::Network { message, cause }) => (
+                connection(
+                    p.redact(message),
+                    cause,
+                    trace.trace_id,
+                    false,
+                    &request_text,
+                ),
+                None,
+            ),
+        };
+        if retry >= budget.max_retries || !may_retry(call.class, status) {
+            return Err(error);
+        }
+        let Some(delay) = next_delay_ms(
+            retry,
+            random_unit(p),
+            error.retry_after_ms(),
+            p.now_ms(),
+            budget.deadline_ms,
+        ) else {
+            return Err(error);
+        };
+        if p.sleep(delay).await.is_err() {
+            return Err(Error::Aborted);
+        }
+        retry += 1;
+    }
+}
+
+fn connection<P: Platform>(
+    message: String,
+    cause: P::Cause,
+    trace_id: String,
+    timed_out: bool,
+    request: &str,
+) -> Error<P> {
+    Error::Connection(ConnectionError {
+        message,
+        cause: Some(cause),
+        trace_id,
+        timed_out,
+        request: request.to_string(),
+        outcome_unknown: None,
+    })
+}
+
+fn api_error<P: Platform>(
+    p: &P,
+    call: &Call,
+    request: &str,
+    response: Response<P::Body>,
+    trace_id: String,
+) -> ApiError {
+    let text = p.redact(response.body.text());
+    let looks_json = text.trim_start().starts_with('{');
+    let parsed = if looks_json {
+        p.parse_json(&text).ok()
+    } else {
+        None
+    };
+    let (response_message, code) = server_message(&text, parsed, response.status);
+    let retry_after = response
+        .retry_after
+        .as_deref()
+        .and_then(|v| retry_after_ms(v, p.now_ms()));
+    ApiError {
+        status: response.status,
+        response_message,
+        code,
+        trace_id,
+        retryable: crate::retry::is_retryable_status(response.status),
+        retry_after_ms: retry_after,
+        not_found: if response.status == 404 {
+            call.not_found.clone()
+        } else {
+            None
+        },
+        request: request.to_string(),
+        outcome_unknown: None,
+    }
+}
+
+/// Parses a successful reply's body as JSON, or explains why it is not.
+pub fn json<P: Platform>(reply: &Reply<P::Body>) -> Result<P::Json, Error<P>> {
+    reply
+        .response
+        .body
+        .parse_json()
+        .map_err(|why| invalid(reply, &format!("expected JSON ({why})")))
+}
+
+/// An [`Error::InvalidResponse`] for a reply that parsed but has the wrong shape, or did not parse.
+pub fn invalid<P: Platform>(reply: &Reply<P::Body>, why: &str) -> Error<P> {
+    let response = &reply.response;
+    let content_type = response
+        .content_type
+        .as_deref()
+        .unwrap_or("no content type");
+    let text = response.body.text();
+    let excerpt: String = text.trim().chars().take(120).collect();
+    Error::InvalidResponse {
+        message: format!(
+            "Invalid response to {} (status {}, {}): {}; the body starts with: {:?}",
+            reply.request, response.status, content_type, why, excerpt
+        ),
+        status: response.status,
+        trace_id: reply.trace_id.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{block_on, config, Fake, Scripted};
+
+    fn get_call() -> Call {
+        Call::new(
+            Method::Get,
+            "http://127.0.0.1:8900/v1/namespaces/default/snapshots/s".into(),
+            RetryClass::Idempotent,
+        )
+    }
+
+    #[test]
+    fn retries_reads_on_transient_statuses_then_succeeds() {
+        let fake = Fake::new(vec![
+            Scripted::status(503, ""),
+            Scripted::status(429, "slow down").retry_after("1"),
+            Scripted::network("socket hang up"),
+            Scripted::json(200, r#"{"ok":true}"#),
+        ]);
+        let cfg = config();
+        let reply = block_on(send(
+            &fake,
+            &cfg,
+            &get_call(),
+            Budget::standard(&fake, &cfg),
+        ))
+        .unwrap();
+        assert_eq!(reply.response.status, 200);
+        let sent = fake.sent();
+        assert_eq!(sent.len(), 4);
+        let sleeps = fake.sleeps();
+        assert_eq!(sleeps.len(), 3);
+        assert_eq!(sleeps[1], 1000.0, "Retry-After is honoured exactly");
+        assert!(
+            sleeps[0] <= 250.0 && sleeps[2] <= 1000.0,
+            "backoff stays under its ceiling: {sleeps:?}"
+        );
+        let traces: std::collections::HashSet<_> =
+            sent.iter().map(|r| r.traceparent.clone()).collect();
+        assert_eq!(traces.len(), 4, "every attempt carries a fresh traceparent");
+    }
+
+    #[test]
+    fn gives_up_after_max_retries_with_the_last_error() {
+        let fake = Fake::new(vec![
+            Scripted::status(
+                502,
+                "<html><title>Bad Gateway</title></html>"
+            );
+            5
+        ]);
+        let cfg = config(); // max_retries = 3
+        let err = block_on(send(
+            &fake,
+            &cfg,
+            &get_call(),
+            Budget::standard(&fake, &cfg),
+        ))
+        .unwrap_err();
+        assert_eq!(fake.sent().len(), 4);
+        let Error::Api(api) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(api.status, 502);
+        assert_eq!(api.response_message, "Bad Gateway (HTML error page)");
+        assert!(api.retryable);
+        assert_eq!(
+            err.trace_id(),
+            Some(fake.sent()[3].traceparent.get(3..35).unwrap())
+        );
+    }
+
+    #[test]
+    fn does_not_retry_final_statuses() {
+        for status in [400, 401, 404, 500] {
+            let fake = Fake::new(vec![
+                Scripted::status(status, "nope"),
+                Scripted::json(200, "{}"),
+            ]);
+            let cfg = config();
+            let err = block_on(send(
+                &fake,
+                &cfg,
+                &get_call(),
+                Budget::standard(&fake, &cfg),
+            ))
+            .unwrap_err();
+            assert_eq!(fake.sent().len(), 1, "{status}");
+            assert_eq!(err.class_name(), "RemoteAPIError");
+        }
+    }
+
+    #[test]
+    fn creates_are_retried_on_429_only() {
+        let mut call = get_call();
+        call.method = Method::Post;
+        call.class = RetryClass::Create;
+        let fake = Fake::new(vec![
+            Scripted::status(429, "").retry_after("0"),
+            Scripted::status(503, ""),
+            Scripted::json(202, "{}"),
+        ]);
+        let cfg = config();
+        let err = block_on(send(&fake, &cfg, &call, Budget::standard(&fake, &cfg))).unwrap_err();
+        assert_eq!(fake.sent().len(), 2, "429 retried, 503 reported");
+        assert_eq!(format!("{err:?}"), "RemoteAPIError: API error (status 503) on POST /v1/namespaces/default/snapshots/s: Service Unavailable");
+
+        let fake = Fake::new(vec![
+            Scripted::network("ECONNRESET"),
+            Scripted::json(202, "{}"),
+        ]);
+        let err = block_on(send(&fake, &cfg, &call, Budget::standard(&fake, &cfg))).unwrap_err();
+        assert_eq!(
+            fake.sent().len(),
+            1,
+            "a lost connection on a create is never repeated blindly"
+        );
+        assert_eq!(err.class_name(), "SandboxConnectionError");
+    }
+
+    #[test]
+    fn retry_after_past_the_deadline_fails_now_instead_of_sleeping() {
+        let fake = Fake::new(vec![
+            Scripted::status(429, "").retry_after("3600"),
+            Scripted::json(200, "{}"),
+        ]);
+        let cfg = config();
+        let err = block_on(send(
+            &fake,
+            &cfg,
+            &get_call(),
+            Budget {
+                deadline_ms: fake.now_ms() + 10_000.0,
+                max_retries: 3,
+            },
+        ))
+        .unwrap_err();
+        assert_eq!(fake.sent().len(), 1);
+        assert!(fake.sleeps().is_empty());
+        assert_eq!(err.retry_after_ms(), Some(3_600_000.0));
+    }
+
+    #[test]
+    fn not_found_is_typed_only_where_the_route_says_what_was_missing() {
+        let mut call = get_call();
+        call.not_found = Some(NotFound::Snapshot("s".into()));
+        let fake = Fake::new(vec![Scripted::status(404, "Snapshot not found: s")]);
+        let cfg = config();
+        let err = block_on(send(&fake, &cfg, &call, Budget::standard(&fake, &cfg))).unwrap_err();
+        assert_eq!(err.class_name(), "SnapshotNotFoundError");
+        assert_eq!(err.message(), "Snapshot not found: s");
+    }
+
+    #[test]
+    fn attempts_are_bounded_by_the_request_timeout_and_the_deadline() {
+        let cfg = config();
+        let fake = Fake::new(vec![Scripted::json(200, "{}")]);
+        block_on(send(
+            &fake,
+            &cfg,
+            &get_call(),
+            Budget::standard(&fake, &cfg),
+        ))
+        .unwrap();
+        assert_eq!(
+            fake.sent()[0].timeout_ms,
+            300_000.0,
+            "the configured request timeout"
+        );
+        let fake = Fake::new(vec![Scripted::json(200, "{}")]);
+        block_on(send(
+            &fake,
+            &cfg,
+            &get_call(),
+            Budget {
+                deadline_ms: fake.now_ms() + 2_000.0,
+                max_retries: 1,
+            },
+        ))
+        .unwrap();
+        assert_eq!(fake.sent()[0].timeout_ms, 2_000.0, "capped by the deadline");
+        let fake = Fake::new(vec![Scripted::timeout(), Scripted::json(200, "{}")]);
+        let err = block_on(send(
+            &fake,
+            &cfg,
+            &get_call(),
+            Budget {
+                deadline_ms: fake.now_ms() + 2_000.0,
+                max_retries: 3,
+            },
+        ))
+        .unwrap_err();
+        assert_eq!(
+            fake.sent().len(),
+            1,
+            "no retry once the deadline has passed"
+        );
+        let Error::Connection(conn) = err else {
+            panic!()
+        };
+        assert!(conn.timed_out);
+        let fake = Fake::new(vec![Scripted::json(200, "{}")]);
+        block_on(send(
+            &fake,
+            &cfg,
+            &get_call(),
+            Budget {
+                deadline_ms: fake.now_ms(),
+                max_retries: 0,
+            },
+        ))
+        .unwrap();
+        assert_eq!(fake.sent()[0].timeout_ms, MIN_ATTEMPT_MS);
+    }
+
+    #[test]
+    fn servers_echoing_secrets_are_redacted() {
+        let fake = Fake::new(vec![Scripted::status(401, "bad token tl_apiKey_SECRET")])
+            .with_secret("tl_apiKey_SECRET");
+        let cfg = config();
+        let err = block_on(send(
+            &fake,
+            &cfg,
+            &get_call(),
+            Budget::standard(&fake, &cfg),
+        ))
+        .unwrap_err();
+        assert!(!format!("{err:?}").contains("SECRET"), "{err:?}");
+    }
+}

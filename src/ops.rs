@@ -1,0 +1,694 @@
+//! The API operations: snapshots, sandboxes, and a sandbox's own processes and files. Each one is
+//! a request built by `routes`, sent by `http` and decoded by `models`, with the few places that
+//! need judgement (an ambiguous snapshot request, sandbox start-up) spelled out here.
+
+use crate::config::Config;
+use crate::error::{ConnectionError, Error, NotFound};
+use crate::http::{self, Budget, Call, Reply};
+use crate::models::{self, DirEntry, SandboxRecord, SnapshotCreated, SnapshotRecord};
+use crate::platform::{Expect, Json, Method, Platform, RequestBody};
+use crate::retry::RetryClass;
+use crate::routes::{self, RunSpec, SandboxSpec};
+use crate::sse::{self, CommandOutput};
+
+/// How far a server's clock may trail ours when looking for a snapshot our failed request may
+/// have created. Cloud hosts are NTP-synchronised to well under this.
+pub const CLOCK_SKEW_MS: f64 = 5_000.0;
+/// How often `create_and_connect` checks on a starting sandbox (the official SDKs use 0.5 s).
+pub const STARTUP_POLL_MS: f64 = 500.0;
+/// Extra time a command's request gets beyond the command's own timeout, for the stream's tail.
+pub const RUN_GRACE_MS: f64 = 30_000.0;
+
+/// Where a sandbox's own API is, and which sandbox to ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxTarget {
+    /// The sandbox id, sent as `X-Tensorlake-Sandbox-Id`.
+    pub sandbox_id: String,
+    /// Base URL of its API (see [`routes::sandbox_api_base`]).
+    pub base: String,
+}
+
+/// The operations, bound to a host and a configuration.
+pub struct Api<'a, P: Platform> {
+    /// The host.
+    pub p: &'a P,
+    /// The client's configuration.
+    pub cfg: &'a Config,
+}
+
+impl<'a, P: Platform> Api<'a, P> {
+    /// Binds the operations.
+    pub fn new(p: &'a P, cfg: &'a Config) -> Self {
+        Api { p, cfg }
+    }
+
+    fn budget(&self) -> Budget {
+        Budget::standard(self.p, self.cfg)
+    }
+
+    async fn json(
+        &self,
+        call: &Call,
+        budget: Budget,
+    ) -> Result<(P::Json, Reply<P::Body>), Error<P>> {
+        let reply = http::send(self.p, self.cfg, call, budget).await?;
+        let json = http::json(&reply)?;
+        Ok((json, reply))
+    }
+
+    /// `GET {P}/snapshots/{id}`, with the trace id of the request that answered.
+    pub async fn get_snapshot(
+        &self,
+        snapshot_id: &str,
+        budget: Budget,
+    ) -> Result<(SnapshotRecord<P::Json>, String), Error<P>> {
+        let mut call = Call::new(
+            Method::Get,
+            routes::snapshot(self.cfg, snapshot_id),
+            RetryClass::Idempotent,
+        );
+        call.not_found = Some(NotFound::Snapshot(snapshot_id.to_string()));
+        let (json, reply) = self.json(&call, budget).await?;
+        let record = models::snapshot(&json).map_err(|why| http::invalid(&reply, &why))?;
+        Ok((record, reply.trace_id))
+    }
+
+    /// `GET {P}/snapshots`, optionally only one sandbox's (filtered here: the API has no filter).
+    pub async fn list_snapshots(
+        &self,
+        sandbox_id: Option<&str>,
+    ) -> Result<Vec<SnapshotRecord<P::Json>>, Error<P>> {
+        let call = Call::new(
+            Method::Get,
+            routes::snapshots(self.cfg),
+            RetryClass::Idempotent,
+        );
+        let (json, reply) = self.json(&call, self.budget()).await?;
+        let mut list = models::snapshot_list(&json).map_err(|why| http::invalid(&reply, &why))?;
+        if let Some(wanted) = sandbox_id {
+            list.retain(|s| {
+                s.sandbox_id.as_ref().and_then(Json::as_string).as_deref() == Some(wanted)
+            });
+        }
+        Ok(list)
+    }
+
+    /// `DELETE {P}/snapshots/{id}`.
+    pub async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), Error<P>> {
+        let mut call = Call::new(
+            Method::Delete,
+            routes::snapshot(self.cfg, snapshot_id),
+            RetryClass::Idempotent,
+        );
+        call.not_found = Some(NotFound::Snapshot(snapshot_id.to_string()));
+        http::send(self.p, self.cfg, &call, self.budget())
+            .await
+            .map(|_| ())
+    }
+
+    /// `POST {P}/sandboxes/{id}/snapshot`. Never sent twice: if the request fails in a way that
+    /// leaves its outcome unknown (timeout, lost connection, 5xx, unreadable success), the
+    /// snapshots are listed and one of this sandbox created since the call began is returned
+    /// instead of creating a duplicate. If there is none, the error says the outcome is unknown.
+    pub async fn create_snapshot(
+        &self,
+        sandbox_id: &str,
+        snapshot_type: Option<&str>,
+    ) -> Result<SnapshotCreated<P::Json>, Error<P>> {
+        let started_ms = self.p.now_ms();
+        let mut call = Call::new(
+            Method::Post,
+            routes::create_snapshot(self.cfg, sandbox_id),
+            RetryClass::Create,
+        );
+        call.not_found = Some(NotFound::Sandbox(sandbox_id.to_string()));
+        if let Some(body) = routes::create_snapshot_body(snapshot_type) {
+            call.body = RequestBody::Json(body);
+        }
+        let failure = match self.json(&call, self.budget()).await {
+            Ok((json, reply)) => match models::snapshot_created(&json) {
+                Ok(created) => return Ok(created),
+                Err(why) => http::invalid(&reply, &why),
+            },
+            Err(err) => err,
+        };
+        let ambiguous = match &failure {
+            Error::Connection(_) | Error::InvalidResponse { .. } => true,
+            Error::Api(api) => api.status >= 500,
+            _ => false,
+        };
+        if !ambiguous {
+            return Err(failure);
+        }
+        match self.find_snapshot_since(sandbox_id, started_ms - CLOCK_SKEW_MS).await {
+            Ok(Some(found)) => Ok(SnapshotCreated { snapshot_id: found.snapshot_id, status: found.status }),
+            Ok(None) => Err(outcome_unknown(
+                failure,
+                format!(
+                    "outcome unknown: the snapshot request may or may not have been applied, and no snapshot of \
+                     sandbox {sandbox_id} created since the call began was found; check listSnapshots() before retrying"
+                ),
+            )),
+            Err(Error::Aborted) => Err(Error::Aborted),
+            Err(check) => Err(outcome_unknown(
+                failure,
+                format!(
+                    "outcome unknown: the snapshot request may or may not have been applied, and checking for it failed \
+                     too ({}); check listSnapshots() before retrying",
+                    check.message()
+                ),
+            )),
+        }
+    }
+
+    async fn find_snapshot_since(
+        &self,
+        sandbox_id: &str,
+        since_ms: f64,
+    ) -> Result<Option<SnapshotRecord<P::Json>>, Error<P>> {
+        let candidates = self.list_snapshots(Some(sandbox_id)).await?;
+        Ok(candidates
+            .into_iter()
+            .filter(|s| s.created_at_ms.is_some_and(|t| t >= since_ms))
+            .max_by(|a, b| {
+                a.created_at_ms
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.created_at_ms.unwrap_or(0.0))
+            }))
+    }
+
+    /// `POST {P}/sandboxes` (create, or restore when `spec.snapshot_id` is set). Returns whatever
+    /// state the server reports; see [`Api::start_sandbox`] to wait for `running`.
+    pub async fn create_sandbox(
+        &self,
+        spec: &SandboxSpec,
+    ) -> Result<SandboxRecord<P::Json>, Error<P>> {
+        let mut call = Call::new(
+            Method::Post,
+            routes::sandboxes(self.cfg),
+            RetryClass::Create,
+        );
+        call.body = RequestBody::Json(routes::create_sandbox_body(spec));
+        call.not_found = spec.snapshot_id.clone().map(NotFound::Snapshot);
+        let reply = match http::send(self.p, self.cfg, &call, self.budget()).await {
+            Ok(reply) => reply,
+            // The cloud answers a create that outlived its start-up budget with 504 and the
+            // sandbox as JSON (wire-protocol §3.1); that is an answer, not a lost request.
+            Err(Error::Api(api)) if api.status == 504 => return Err(self.create_timeout(api)),
+            Err(err) => return Err(err),
+        };
+        let json = http::json(&reply)?;
+        models::sandbox(&json).map_err(|why| http::invalid(&reply, &why))
+    }
+
+    fn create_timeout(&self, api: crate::error::ApiError) -> Error<P> {
+        Error::Sandbox {
+            message: format!(
+                "The sandbox did not start in time (the server answered 504: {})",
+                api.response_message
+            ),
+            code: "SANDBOX_START_TIMEOUT",
+            sandbox_id: None,
+            trace_id: Some(api.trace_id),
+        }
+    }
+
+    /// Creates a sandbox and waits until it is `running`, as `createAndConnect` does. A sandbox
+    /// that terminates during start-up is an error naming the server's reason; one still not
+    /// running at the deadline is deleted (nobody holds a handle to it) and reported.
+    pub async fn start_sandbox(
+        &self,
+        spec: &SandboxSpec,
+        startup_timeout_ms: f64,
+    ) -> Result<SandboxRecord<P::Json>, Error<P>> {
+        let deadline = self.p.now_ms() + startup_timeout_ms;
+        let mut record = self.create_sandbox(spec).await?;
+        let sandbox_id = record.sandbox_id.as_string().unwrap_or_default();
+        loop {
+            let status = record.status.as_string().unwrap_or_default();
+            match status.as_str() {
+                "running" => return Ok(record),
+                "terminated" | "suspended" | "failed" | "timeout" => {
+                    let detail = models::termination_detail(&record)
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default();
+                    if status == "timeout" {
+                        let _ = self.delete_sandbox(&sandbox_id).await;
+                    }
+                    return Err(Error::Sandbox {
+                        message: format!(
+                            "Sandbox {sandbox_id} became {status} during startup{detail}"
+                        ),
+                        code: "SANDBOX_TERMINATED",
+                        sandbox_id: Some(sandbox_id),
+                        trace_id: None,
+                    });
+                }
+                _ => {}
+            }
+            let left = deadline - self.p.now_ms();
+            if left <= 0.0 {
+                let _ = self.delete_sandbox(&sandbox_id).await;
+                return Err(Error::Sandbox {
+                    message: format!(
+                        "Sandbox {sandbox_id} did not start within {}s (last status {status}); it was deleted",
+                        crate::decimal::format_decimal(startup_timeout_ms / 1000.0)
+                    ),
+                    code: "SANDBOX_START_TIMEOUT",
+                    sandbox_id: Some(sandbox_id),
+                    trace_id: None,
+                });
+            }
+            if self.p.sleep(STARTUP_POLL_MS.min(left)).await.is_err() {
+                return Err(Error::Aborted);
+            }
+            record = self.get_sandbox(&sandbox_id).await?;
+        }
+    }
+
+    /// `GET {P}/sandboxes/{id}`.
+    pub async fn get_sandbox(&self, sandbox_id: &str) -> Result<SandboxRecord<P::Json>, Error<P>> {
+        let mut call = Call::new(
+            Method::Get,
+            routes::sandbox(self.cfg, sandbox_id),
+            RetryClass::Idempotent,
+        );
+        call.not_found = Some(NotFound::Sandbox(sandbox_id.to_string()));
+        let (json, reply) = self.json(&call, self.budget()).await?;
+        models::sandbox(&json).map_err(|why| http::invalid(&reply, &why))
+    }
+
+    /// `GET {P}/sandboxes`.
+    pub async fn list_sandboxes(&self) -> Result<Vec<SandboxRecord<P::Json>>, Error<P>> {
+        let call = Call::new(
+            Method::Get,
+            routes::sandboxes(self.cfg),
+            RetryClass::Idempotent,
+        );
+        let (json, reply) = self.json(&call, self.budget()).await?;
+        models::sandbox_list(&json).map_err(|why| http::invalid(&reply, &why))
+    }
+
+    /// `DELETE {P}/sandboxes/{id}` (terminate).
+    pub async fn delete_sandbox(&self, sandbox_id: &str) -> Result<(), Error<P>> {
+        let mut call = Call::new(
+            Method::Delete,
+            routes::sandbox(self.cfg, sandbox_id),
+            RetryClass::Idempotent,
+        );
+        call.not_found = Some(NotFound::Sandbox(sandbox_id.to_string()));
+        http::send(self.p, self.cfg, &call, self.budget())
+            .await
+            .map(|_| ())
+    }
+
+    fn sandbox_call(
+        &self,
+        target: &SandboxTarget,
+        method: Method,
+        url: String,
+        class: RetryClass,
+    ) -> Call {
+        let mut call = Call::new(method, url, class);
+        call.sandbox_id = Some(target.sandbox_id.clone());
+        call
+    }
+
+    /// `POST /api/v1/processes/run`, folded into exit code and output. Retried only on 429:
+    /// running a command twice is not harmless.
+    pub async fn run(
+        &self,
+        target: &SandboxTarget,
+        spec: &RunSpec,
+    ) -> Result<CommandOutput, Error<P>> {
+        let mut call = self.sandbox_call(
+            target,
+            Method::Post,
+            routes::process_run(&target.base),
+            RetryClass::Create,
+        );
+        call.body = RequestBody::Json(routes::run_body(spec));
+        call.accept = Some("text/event-stream");
+        let mut budget = self.budget();
+        if let Some(timeout_s) = spec.timeout_s {
+            let needed = self.p.now_ms() + timeout_s * 1000.0 + RUN_GRACE_MS;
+            budget.deadline_ms = budget.deadline_ms.max(needed);
+        }
+        let cfg = Config {
+            request_timeout_ms: (budget.deadline_ms - self.p.now_ms())
+                .max(self.cfg.request_timeout_ms),
+            ..self.cfg.clone()
+        };
+        let reply = http::send(self.p, &cfg, &call, budget).await?;
+        let is_sse = reply
+            .response
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.contains("text/event-stream"));
+        if !is_sse {
+            return Err(http::invalid(
+                &reply,
+                "expected a text/event-stream response",
+            ));
+        }
+        sse::fold_run_stream(self.p, &crate::platform::Body::text(&reply.response.body)).map_err(
+            |why| {
+                Error::Connection(ConnectionError {
+                    message: why,
+                    cause: None,
+                    trace_id: reply.trace_id.clone(),
+                    timed_out: false,
+                    request: reply.request.clone(),
+                    outcome_unknown: None,
+                })
+            },
+        )
+    }
+
+    /// `GET /api/v1/files?path=`: the file's bytes, untouched.
+    pub async fn read_file(&self, target: &SandboxTarget, path: &str) -> Result<P::Body, Error<P>> {
+        let mut call = self.sandbox_call(
+            target,
+            Method::Get,
+            routes::file(&target.base, path),
+            RetryClass::Idempotent,
+        );
+        call.expect = Expect::Bytes;
+        Ok(http::send(self.p, self.cfg, &call, self.budget())
+            .await?
+            .response
+            .body)
+    }
+
+    /// `PUT /api/v1/files?path=` (parent directories are created). Idempotent: writing the same
+    /// bytes twice leaves the same file.
+    pub async fn write_file(
+        &self,
+        target: &SandboxTarget,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), Error<P>> {
+        let mut call = self.sandbox_call(
+            target,
+            Method::Put,
+            routes::file(&target.base, path),
+            RetryClass::Idempotent,
+        );
+        call.body = RequestBody::Bytes(bytes);
+        http::send(self.p, self.cfg, &call, self.budget())
+            .await
+            .map(|_| ())
+    }
+
+    /// `DELETE /api/v1/files?path=`.
+    pub async fn delete_file(&self, target: &SandboxTarget, path: &str) -> Result<(), Error<P>> {
+        let call = self.sandbox_call(
+            target,
+            Method::Delete,
+            routes::file(&target.base, path),
+            RetryClass::Idempotent,
+        );
+        http::send(self.p, self.cfg, &call, self.budget())
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /api/v1/files/list?path=`.
+    pub async fn list_directory(
+        &self,
+        target: &SandboxTarget,
+        path: &str,
+    ) -> Result<Vec<DirEntry<P::Json>>, Error<P>> {
+        let call = self.sandbox_call(
+            target,
+            Method::Get,
+            routes::directory(&target.base, path),
+            RetryClass::Idempotent,
+        );
+        let (json, reply) = self.json(&call, self.budget()).await?;
+        models::directory(&json).map_err(|why| http::invalid(&reply, &why))
+    }
+}
+
+fn outcome_unknown<P: Platform>(failure: Error<P>, note: String) -> Error<P> {
+    match failure {
+        Error::Api(mut api) => {
+            api.outcome_unknown = Some(note);
+            Error::Api(api)
+        }
+        Error::Connection(mut conn) => {
+            conn.outcome_unknown = Some(note);
+            Error::Connection(conn)
+        }
+        Error::InvalidResponse {
+            message, trace_id, ..
+        } => Error::Sandbox {
+            message: format!("{message}; {note}"),
+            code: "OUTCOME_UNKNOWN",
+            sandbox_id: None,
+            trace_id: Some(trace_id),
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{block_on, config, Fake, Scripted};
+
+    const SNAPSHOT_POST: &str = "/v1/namespaces/default/sandboxes/sbx-1/snapshot";
+
+    fn snapshot_json(id: &str, sandbox: &str, status: &str, created_at: f64) -> String {
+        format!(
+            r#"{{"id":"{id}","namespace":"default","sandbox_id":"{sandbox}","status":"{status}","created_at":{created_at}}}"#
+        )
+    }
+
+    #[test]
+    fn ambiguous_snapshot_failure_returns_the_snapshot_it_created() {
+        for failure in [
+            Scripted::status(502, "bad gateway"),
+            Scripted::network("connection reset"),
+            Scripted::timeout(),
+            Scripted::json(202, "<html>"),
+        ] {
+            let fake = Fake::with_handler(move |req, now| {
+                if req.url.ends_with(SNAPSHOT_POST) {
+                    return failure.clone();
+                }
+                let list = format!(
+                    r#"{{"snapshots":[{},{},{}]}}"#,
+                    snapshot_json("old", "sbx-1", "completed", now - 3_600_000.0),
+                    snapshot_json("mine", "sbx-1", "in_progress", now - 100.0),
+                    snapshot_json("other-sandbox", "sbx-2", "in_progress", now),
+                );
+                Scripted::json(200, &list)
+            });
+            let cfg = config();
+            let created = block_on(Api::new(&fake, &cfg).create_snapshot("sbx-1", None)).unwrap();
+            assert_eq!(created.snapshot_id, "mine");
+            let posts = fake
+                .sent()
+                .iter()
+                .filter(|r| r.url.ends_with(SNAPSHOT_POST))
+                .count();
+            assert_eq!(posts, 1, "the POST is never repeated");
+        }
+    }
+
+    #[test]
+    fn ambiguous_failure_with_nothing_found_says_the_outcome_is_unknown() {
+        let fake = Fake::with_handler(|req, now| {
+            if req.url.ends_with(SNAPSHOT_POST) {
+                return Scripted::status(503, "unavailable");
+            }
+            Scripted::json(
+                200,
+                &format!(
+                    r#"{{"snapshots":[{}]}}"#,
+                    snapshot_json("old", "sbx-1", "completed", now - 60_000.0)
+                ),
+            )
+        });
+        let cfg = config();
+        let err = block_on(Api::new(&fake, &cfg).create_snapshot("sbx-1", None)).unwrap_err();
+        assert_eq!(err.class_name(), "RemoteAPIError");
+        assert!(
+            err.message().contains("outcome unknown"),
+            "{}",
+            err.message()
+        );
+        assert!(err.message().contains("503"));
+    }
+
+    #[test]
+    fn definite_failures_are_not_second_guessed() {
+        let fake = Fake::new(vec![Scripted::status(
+            400,
+            "Sandbox is already being snapshotted",
+        )]);
+        let cfg = config();
+        let err =
+            block_on(Api::new(&fake, &cfg).create_snapshot("sbx-1", Some("memory"))).unwrap_err();
+        assert_eq!(fake.sent().len(), 1, "no recovery listing for a 400");
+        assert!(err.message().contains("already being snapshotted"));
+        assert_eq!(
+            fake.sent()[0].body,
+            RequestBody::Json(r#"{"snapshot_type":"memory"}"#.into())
+        );
+
+        let fake = Fake::new(vec![Scripted::status(404, "Sandbox not found")]);
+        let err = block_on(Api::new(&fake, &cfg).create_snapshot("nope", None)).unwrap_err();
+        assert_eq!(err.class_name(), "SandboxNotFoundError");
+        assert_eq!(
+            fake.sent()[0].body,
+            RequestBody::Empty,
+            "no type means no body at all"
+        );
+    }
+
+    #[test]
+    fn list_filters_by_sandbox() {
+        let fake = Fake::new(vec![Scripted::json(
+            200,
+            &format!(
+                r#"{{"snapshots":[{},{}]}}"#,
+                snapshot_json("a", "sbx-1", "completed", 1.0),
+                snapshot_json("b", "sbx-2", "completed", 1.0)
+            ),
+        )]);
+        let cfg = config();
+        let list = block_on(Api::new(&fake, &cfg).list_snapshots(Some("sbx-2"))).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].snapshot_id, "b");
+    }
+
+    #[test]
+    fn malformed_success_bodies_are_typed_errors() {
+        let cfg = config();
+        for body in [
+            "<!doctype html><p>maintenance</p>",
+            r#"{"id":"s","stat"#,
+            r#"{"status":"completed"}"#,
+        ] {
+            let fake = Fake::new(vec![Scripted::json(200, body)]);
+            let err = block_on(Api::new(&fake, &cfg).get_snapshot(
+                "s",
+                Budget {
+                    deadline_ms: f64::MAX,
+                    max_retries: 0,
+                },
+            ))
+            .unwrap_err();
+            assert_eq!(err.class_name(), "SandboxError", "{body}");
+            assert!(
+                err.message().starts_with(
+                    "Invalid response to GET /v1/namespaces/default/snapshots/s (status 200"
+                ),
+                "{}",
+                err.message()
+            );
+            assert!(err.trace_id().is_some());
+        }
+    }
+
+    #[test]
+    fn start_sandbox_polls_until_running() {
+        let mut gets = 0;
+        let fake = Fake::with_handler(move |req, _| match req.method {
+            Method::Post => Scripted::json(200, r#"{"sandbox_id":"sbx-9","status":"pending"}"#),
+            _ => {
+                gets += 1;
+                let status = if gets < 3 { "pending" } else { "running" };
+                Scripted::json(
+                    200,
+                    &format!(
+                        r#"{{"id":"sbx-9","namespace":"default","status":"{status}","sandbox_url":"http://127.0.0.1:8900"}}"#
+                    ),
+                )
+            }
+        });
+        let cfg = config();
+        let rec = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 10_000.0))
+            .unwrap();
+        assert_eq!(rec.status, "running");
+        assert_eq!(fake.sleeps(), vec![500.0, 500.0, 500.0]);
+    }
+
+    #[test]
+    fn start_sandbox_reports_termination_and_deletes_on_timeout() {
+        let fake = Fake::new(vec![Scripted::json(
+            200,
+            r#"{"sandbox_id":"sbx-9","status":"terminated","error_details":{"message":"image not found"}}"#,
+        )]);
+        let cfg = config();
+        let err = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 10_000.0))
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "Sandbox sbx-9 became terminated during startup: image not found"
+        );
+
+        let fake = Fake::with_handler(|req, _| match req.method {
+            Method::Delete => Scripted::status(200, ""),
+            _ => Scripted::json(
+                200,
+                r#"{"id":"sbx-9","sandbox_id":"sbx-9","status":"pending"}"#,
+            ),
+        });
+        let err = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 1_200.0))
+            .unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("Sandbox sbx-9 did not start within 1.2s"),
+            "{}",
+            err.message()
+        );
+        assert_eq!(fake.sent().last().unwrap().method, Method::Delete);
+    }
+
+    #[test]
+    fn restore_from_an_unknown_snapshot_is_snapshot_not_found() {
+        let fake = Fake::new(vec![Scripted::status(404, "Snapshot not found")]);
+        let cfg = config();
+        let spec = SandboxSpec {
+            snapshot_id: Some("ghost".into()),
+            ..Default::default()
+        };
+        let err = block_on(Api::new(&fake, &cfg).create_sandbox(&spec)).unwrap_err();
+        assert_eq!(err.class_name(), "SnapshotNotFoundError");
+    }
+
+    #[test]
+    fn run_sends_to_the_sandbox_and_folds_the_stream() {
+        let fake = Fake::new(vec![Scripted::Reply {
+            status: 200,
+            body: "data: {\"pid\":1}\n\ndata: {\"line\":\"a,b\",\"timestamp\":1}\n\ndata: {\"exit_code\":0}\n\n".into(),
+            retry_after: None,
+            content_type: Some("text/event-stream".into()),
+        }]);
+        let cfg = config();
+        let target = SandboxTarget {
+            sandbox_id: "sbx-1".into(),
+            base: "http://127.0.0.1:8900".into(),
+        };
+        let spec = RunSpec {
+            command: "sh".into(),
+            args: vec!["-c".into(), "cat /data/output.csv".into()],
+            ..Default::default()
+        };
+        let out = block_on(Api::new(&fake, &cfg).run(&target, &spec)).unwrap();
+        assert_eq!((out.exit_code, out.stdout.as_str()), (0.0, "a,b"));
+        let sent = &fake.sent()[0];
+        assert_eq!(sent.url, "http://127.0.0.1:8900/api/v1/processes/run");
+        assert_eq!(sent.sandbox_id.as_deref(), Some("sbx-1"));
+        assert_eq!(sent.accept, Some("text/event-stream"));
+
+        let fake = Fake::new(vec![Scripted::json(200, "{}")]);
+        let err = block_on(Api::new(&fake, &cfg).run(&target, &spec)).unwrap_err();
+        assert!(err
+            .message()
+            .contains("expected a text/event-stream response"));
+    }
+}

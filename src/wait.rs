@@ -1,0 +1,527 @@
+//! Waiting for a snapshot: the poll loop behind `snapshotAndWait`, `waitForSnapshot` and
+//! `watchSnapshot`.
+//!
+//! It polls the snapshot record (never the sandbox), first at once and then every poll interval,
+//! each sleep cut to the time left so the deadline is kept to the poll. A status change is
+//! reported once. A retryable failure of one poll (a 503, a dropped connection) does not end the
+//! wait; the next poll waits at least as long as the server's `Retry-After`. The target status is
+//! checked before `failed`, as the SDKs do.
+
+use crate::args::{self, ArgError};
+use crate::error::Error;
+use crate::http::{Budget, MIN_ATTEMPT_MS};
+use crate::models::SnapshotRecord;
+use crate::ops::Api;
+use crate::platform::{Json, Platform};
+
+/// The status a wait ends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitUntil {
+    /// `local_ready` (or `completed`): enough to restore from, the SDKs' default.
+    LocalReady,
+    /// `completed`: uploaded to durable storage.
+    Completed,
+}
+
+impl WaitUntil {
+    /// Parses `waitUntil`.
+    pub fn parse(value: &str) -> Result<WaitUntil, ArgError> {
+        match args::one_of("waitUntil", value, &["local_ready", "completed"])? {
+            "completed" => Ok(WaitUntil::Completed),
+            _ => Ok(WaitUntil::LocalReady),
+        }
+    }
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitUntil::LocalReady => "local_ready",
+            WaitUntil::Completed => "completed",
+        }
+    }
+}
+
+/// What a status means for a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The wait is over.
+    Reached,
+    /// The snapshot failed.
+    Failed,
+    /// The snapshot is being deleted and will never get there.
+    Deleting,
+    /// Keep polling (including statuses this client does not know yet).
+    Pending,
+}
+
+/// Judges a status against the target.
+pub fn judge(status: &str, until: WaitUntil) -> Verdict {
+    match (status, until) {
+        ("completed", _) | ("local_ready", WaitUntil::LocalReady) => Verdict::Reached,
+        ("failed", _) => Verdict::Failed,
+        ("deleting", _) => Verdict::Deleting,
+        _ => Verdict::Pending,
+    }
+}
+
+/// Defaults of the official SDKs.
+pub const DEFAULT_TIMEOUT_S: f64 = 300.0;
+/// Seconds between polls by default.
+pub const DEFAULT_POLL_INTERVAL_S: f64 = 1.0;
+
+/// A validated wait request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitSpec {
+    /// The snapshot.
+    pub snapshot_id: String,
+    /// The target status.
+    pub until: WaitUntil,
+    /// Total time allowed, seconds.
+    pub timeout_s: f64,
+    /// Time between polls, milliseconds.
+    pub poll_interval_ms: f64,
+}
+
+impl WaitSpec {
+    /// Validates the wait options; `None` takes the default.
+    pub fn new(
+        snapshot_id: &str,
+        timeout_s: Option<f64>,
+        poll_interval_s: Option<f64>,
+        until: Option<&str>,
+    ) -> Result<WaitSpec, ArgError> {
+        Ok(WaitSpec {
+            snapshot_id: args::id("snapshotId", snapshot_id)?,
+            until: match until {
+                Some(u) => WaitUntil::parse(u)?,
+                None => WaitUntil::LocalReady,
+            },
+            timeout_s: args::seconds("timeout", timeout_s.unwrap_or(DEFAULT_TIMEOUT_S))?,
+            poll_interval_ms: args::positive_seconds(
+                "pollInterval",
+                poll_interval_s.unwrap_or(DEFAULT_POLL_INTERVAL_S),
+            )? * 1000.0,
+        })
+    }
+}
+
+/// A wait in progress. [`Waiter::next_change`] advances it to the next status change.
+pub struct Waiter<P: Platform> {
+    spec: WaitSpec,
+    deadline_ms: f64,
+    next_delay_ms: Option<f64>,
+    last_status: Option<String>,
+    last_trace: String,
+    last_error: Option<String>,
+    done: bool,
+    pending: Option<Error<P>>,
+}
+
+impl<P: Platform> Waiter<P> {
+    /// A wait whose clock started at `started_ms` (the start of `snapshotAndWait`, so the
+    /// snapshot request itself counts against the timeout).
+    pub fn new(spec: WaitSpec, started_ms: f64) -> Waiter<P> {
+        let deadline_ms = started_ms + spec.timeout_s * 1000.0;
+        Waiter {
+            spec,
+            deadline_ms,
+            next_delay_ms: None,
+            last_status: None,
+            last_trace: String::new(),
+            last_error: None,
+            done: false,
+            pending: None,
+        }
+    }
+
+    /// True once the target was reached or the wait failed; `next_change` then returns `None`.
+    pub fn is_done(&self) -> bool {
+        self.done && self.pending.is_none()
+    }
+
+    /// Stops the wait (an iterator's `return()`); later calls return `None`.
+    pub fn finish(&mut self) {
+        self.done = true;
+        self.pending = None;
+    }
+
+    /// Polls until the status changes, and returns the snapshot with its new status. The change
+    /// that reaches the target ends the wait; a change to `failed` is returned first and the
+    /// failure is raised by the following call, so an observer sees every status.
+    pub async fn next_change(
+        &mut self,
+        api: &Api<'_, P>,
+    ) -> Result<Option<SnapshotRecord<P::Json>>, Error<P>> {
+        if let Some(failure) = self.pending.take() {
+            self.done = true;
+            return Err(failure);
+        }
+        if self.done {
+            return Ok(None);
+        }
+        match self.advance(api).await {
+            Ok(record) => Ok(Some(record)),
+            Err(err) => {
+                self.done = true;
+                Err(err)
+            }
+        }
+    }
+
+    async fn advance(&mut self, api: &Api<'_, P>) -> Result<SnapshotRecord<P::Json>, Error<P>> {
+        loop {
+            if let Some(delay) = self.next_delay_ms {
+                let left = self.deadline_ms - api.p.now_ms();
+                if left <= 0.0 {
+                    return Err(self.timeout_error());
+                }
+                api.p
+                    .sleep(delay.min(left))
+                    .await
+                    .map_err(|_| Error::Aborted)?;
+            }
+            self.next_delay_ms = Some(self.spec.poll_interval_ms);
+            let budget = Budget {
+                deadline_ms: self.deadline_ms.max(api.p.now_ms() + MIN_ATTEMPT_MS),
+                max_retries: 0,
+            };
+            match api.get_snapshot(&self.spec.snapshot_id, budget).await {
+                Ok((record, trace_id)) => {
+                    self.last_trace = trace_id;
+                    self.last_error = None;
+                    let status = record.status.as_string().unwrap_or_default();
+                    let changed = self.last_status.as_deref() != Some(status.as_str());
+                    self.last_status = Some(status.clone());
+                    let verdict = judge(&status, self.spec.until);
+                    let failure = match verdict {
+                        Verdict::Reached => {
+                            self.done = true;
+                            return Ok(record);
+                        }
+                        Verdict::Pending if changed => return Ok(record),
+                        Verdict::Pending => continue,
+                        Verdict::Failed => self.failed_error(&record),
+                        Verdict::Deleting => Error::Sandbox {
+                            message: format!("Snapshot {} is being deleted", self.spec.snapshot_id),
+                            code: "SNAPSHOT_DELETING",
+                            sandbox_id: None,
+                            trace_id: Some(self.last_trace.clone()),
+                        },
+                    };
+                    if changed {
+                        self.pending = Some(failure);
+                        return Ok(record);
+                    }
+                    return Err(failure);
+                }
+                Err(err) if err.is_retryable() => {
+                    if let Some(wait) = err.retry_after_ms() {
+                        self.next_delay_ms = Some(wait.max(self.spec.poll_interval_ms));
+                    }
+                    self.last_trace = err.trace_id().unwrap_or_default().to_string();
+                    self.last_error = Some(err.message());
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    fn failed_error(&self, record: &SnapshotRecord<P::Json>) -> Error<P> {
+        Error::SnapshotFailed {
+            snapshot: record.clone(),
+            snapshot_id: self.spec.snapshot_id.clone(),
+            server_message: record.error.as_ref().and_then(Json::as_string),
+            trace_id: self.last_trace.clone(),
+        }
+    }
+
+    fn timeout_error(&self) -> Error<P> {
+        Error::WaitTimeout {
+            snapshot_id: self.spec.snapshot_id.clone(),
+            wait_until: self.spec.until.as_str(),
+            last_status: self.last_status.clone(),
+            timeout_s: self.spec.timeout_s,
+            trace_id: self.last_trace.clone(),
+            last_error: self.last_error.clone(),
+        }
+    }
+}
+
+/// Waits to the end, calling `on_change` once per status change (including the last). An error
+/// returned by `on_change` ends the wait with that error.
+pub async fn wait_for<P: Platform>(
+    api: &Api<'_, P>,
+    waiter: &mut Waiter<P>,
+    mut on_change: impl FnMut(&SnapshotRecord<P::Json>) -> Result<(), Error<P>>,
+) -> Result<SnapshotRecord<P::Json>, Error<P>> {
+    loop {
+        match waiter.next_change(api).await? {
+            Some(record) => {
+                on_change(&record)?;
+                if waiter.is_done() {
+                    return Ok(record);
+                }
+            }
+            None => {
+                return Err(Error::Sandbox {
+                    message: "the wait had already ended".into(),
+                    code: "WAIT_ENDED",
+                    sandbox_id: None,
+                    trace_id: None,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{block_on, config, Fake, Scripted};
+
+    fn snapshot(status: &str) -> Scripted {
+        Scripted::json(
+            200,
+            &format!(
+                r#"{{"id":"snap-1","sandbox_id":"sbx-1","status":"{status}","created_at":1796040000000}}"#
+            ),
+        )
+    }
+
+    fn failed(error: &str) -> Scripted {
+        Scripted::json(
+            200,
+            &format!(r#"{{"id":"snap-1","status":"failed","error":"{error}"}}"#),
+        )
+    }
+
+    fn spec(timeout_s: f64, until: &str) -> WaitSpec {
+        WaitSpec::new("snap-1", Some(timeout_s), Some(1.0), Some(until)).unwrap()
+    }
+
+    fn run(fake: &Fake, spec: WaitSpec) -> (Result<String, Error<Fake>>, Vec<String>) {
+        let cfg = config();
+        let api = Api::new(fake, &cfg);
+        let mut waiter = Waiter::new(spec, fake.now_ms());
+        let mut seen = Vec::new();
+        let result = block_on(wait_for(&api, &mut waiter, |rec| {
+            seen.push(rec.status.as_str().unwrap().to_string());
+            Ok(())
+        }));
+        (result.map(|r| r.status.as_str().unwrap().to_string()), seen)
+    }
+
+    #[test]
+    fn judges_statuses_like_the_sdks() {
+        assert_eq!(
+            judge("local_ready", WaitUntil::LocalReady),
+            Verdict::Reached
+        );
+        assert_eq!(judge("completed", WaitUntil::LocalReady), Verdict::Reached);
+        assert_eq!(judge("local_ready", WaitUntil::Completed), Verdict::Pending);
+        assert_eq!(judge("failed", WaitUntil::Completed), Verdict::Failed);
+        assert_eq!(judge("replicating", WaitUntil::Completed), Verdict::Pending);
+        assert_eq!(judge("deleting", WaitUntil::Completed), Verdict::Deleting);
+    }
+
+    #[test]
+    fn polls_at_once_then_every_interval_reporting_each_change_once() {
+        let fake = Fake::new(vec![
+            snapshot("in_progress"),
+            snapshot("in_progress"),
+            snapshot("local_ready"),
+            snapshot("completed"),
+        ]);
+        let (result, seen) = run(&fake, spec(300.0, "completed"));
+        assert_eq!(result.unwrap(), "completed");
+        assert_eq!(seen, vec!["in_progress", "local_ready", "completed"]);
+        assert_eq!(
+            fake.sleeps(),
+            vec![1000.0, 1000.0, 1000.0],
+            "first poll at once, then one per interval"
+        );
+        assert!(
+            fake.sent()
+                .iter()
+                .all(|r| r.url.ends_with("/snapshots/snap-1")),
+            "polls the snapshot, never the sandbox"
+        );
+    }
+
+    #[test]
+    fn local_ready_is_the_default_target() {
+        let fake = Fake::new(vec![
+            snapshot("in_progress"),
+            snapshot("local_ready"),
+            snapshot("completed"),
+        ]);
+        let cfg = config();
+        let api = Api::new(&fake, &cfg);
+        let spec = WaitSpec::new("snap-1", None, None, None).unwrap();
+        assert_eq!(
+            (spec.timeout_s, spec.poll_interval_ms, spec.until),
+            (300.0, 1000.0, WaitUntil::LocalReady)
+        );
+        let rec = block_on(wait_for(
+            &api,
+            &mut Waiter::new(spec, fake.now_ms()),
+            |_| Ok(()),
+        ))
+        .unwrap();
+        assert_eq!(rec.status, "local_ready");
+        assert_eq!(fake.sent().len(), 2);
+    }
+
+    #[test]
+    fn failure_is_reported_as_a_change_then_raised_with_the_servers_message() {
+        let fake = Fake::new(vec![snapshot("in_progress"), failed("disk full")]);
+        let (result, seen) = run(&fake, spec(300.0, "local_ready"));
+        let err = result.unwrap_err();
+        assert_eq!(seen, vec!["in_progress", "failed"]);
+        assert_eq!(err.class_name(), "SnapshotFailedError");
+        assert_eq!(err.message(), "Snapshot snap-1 failed: disk full");
+        let Error::SnapshotFailed {
+            snapshot, trace_id, ..
+        } = &err
+        else {
+            unreachable!()
+        };
+        assert_eq!(snapshot.error.as_ref().unwrap(), "disk full");
+        assert_eq!(trace_id.len(), 32);
+    }
+
+    #[test]
+    fn the_deadline_keeps_to_the_poll_with_a_final_poll_at_the_deadline() {
+        let fake = Fake::new(vec![snapshot("in_progress"); 10]);
+        let (result, _) = run(&fake, spec(2.5, "local_ready"));
+        let err = result.unwrap_err();
+        assert_eq!(err.class_name(), "WaitTimeoutError");
+        assert_eq!(
+            err.message(),
+            "Snapshot snap-1 did not reach local_ready within 2.5s (last status in_progress)"
+        );
+        let sleeps = fake.sleeps();
+        assert_eq!(sleeps.len(), 3);
+        assert!(
+            (sleeps[2] - 497.0).abs() < 1e-6,
+            "the last sleep is cut to the time left: {sleeps:?}"
+        );
+        assert_eq!(fake.sent().len(), 4, "polls at 0, 1, 2 and at the deadline");
+    }
+
+    #[test]
+    fn a_zero_timeout_checks_exactly_once() {
+        let fake = Fake::new(vec![snapshot("in_progress"), snapshot("completed")]);
+        let (result, _) = run(&fake, spec(0.0, "local_ready"));
+        assert_eq!(result.unwrap_err().class_name(), "WaitTimeoutError");
+        assert_eq!(fake.sent().len(), 1);
+    }
+
+    #[test]
+    fn retryable_poll_failures_do_not_end_the_wait_and_retry_after_is_respected() {
+        let fake = Fake::new(vec![
+            snapshot("in_progress"),
+            Scripted::status(503, "busy").retry_after("4"),
+            Scripted::network("connection reset"),
+            Scripted::status(502, ""),
+            snapshot("local_ready"),
+        ]);
+        let (result, seen) = run(&fake, spec(300.0, "local_ready"));
+        assert_eq!(result.unwrap(), "local_ready");
+        assert_eq!(seen, vec!["in_progress", "local_ready"]);
+        assert_eq!(fake.sleeps(), vec![1000.0, 4000.0, 1000.0, 1000.0]);
+        assert_eq!(
+            fake.sent().len(),
+            5,
+            "one request per poll: the waiter is the retry loop"
+        );
+    }
+
+    #[test]
+    fn a_timeout_after_failing_polls_says_what_went_wrong() {
+        let fake = Fake::new(vec![Scripted::status(503, "maintenance"); 10]);
+        let (result, _) = run(&fake, spec(1.0, "local_ready"));
+        let msg = result.unwrap_err().message();
+        assert!(
+            msg.contains("no status was seen") && msg.contains("maintenance"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn final_errors_end_the_wait_at_once() {
+        let fake = Fake::new(vec![
+            Scripted::status(404, "Snapshot not found: snap-1"),
+            snapshot("completed"),
+        ]);
+        let (result, _) = run(&fake, spec(300.0, "local_ready"));
+        assert_eq!(result.unwrap_err().class_name(), "SnapshotNotFoundError");
+        assert_eq!(fake.sent().len(), 1);
+    }
+
+    #[test]
+    fn an_abort_during_a_sleep_ends_the_wait_without_another_poll() {
+        let fake = Fake::new(vec![snapshot("in_progress"); 5]);
+        fake.abort_at_sleep.set(Some(1));
+        let (result, seen) = run(&fake, spec(300.0, "local_ready"));
+        assert!(matches!(result, Err(Error::Aborted)));
+        assert_eq!(seen, vec!["in_progress"]);
+        assert_eq!(fake.sent().len(), 2);
+    }
+
+    #[test]
+    fn an_observer_error_ends_the_wait_with_that_error() {
+        let fake = Fake::new(vec![snapshot("in_progress"), snapshot("local_ready")]);
+        let cfg = config();
+        let api = Api::new(&fake, &cfg);
+        let mut waiter = Waiter::new(spec(300.0, "local_ready"), fake.now_ms());
+        let result = block_on(wait_for(&api, &mut waiter, |_| {
+            Err(Error::Callback("boom".into()))
+        }));
+        assert!(matches!(result, Err(Error::Callback(ref c)) if c == "boom"));
+        assert_eq!(fake.sent().len(), 1);
+    }
+
+    #[test]
+    fn next_change_yields_each_change_then_ends() {
+        let fake = Fake::new(vec![snapshot("in_progress"), snapshot("local_ready")]);
+        let cfg = config();
+        let api = Api::new(&fake, &cfg);
+        let mut waiter = Waiter::new(spec(300.0, "local_ready"), fake.now_ms());
+        assert_eq!(
+            block_on(waiter.next_change(&api)).unwrap().unwrap().status,
+            "in_progress"
+        );
+        assert_eq!(
+            block_on(waiter.next_change(&api)).unwrap().unwrap().status,
+            "local_ready"
+        );
+        assert!(block_on(waiter.next_change(&api)).unwrap().is_none());
+        assert_eq!(fake.sent().len(), 2);
+    }
+
+    #[test]
+    fn bad_wait_options_are_rejected_before_any_request() {
+        assert_eq!(
+            WaitSpec::new("", None, None, None).unwrap_err().param,
+            "snapshotId"
+        );
+        assert_eq!(
+            WaitSpec::new("s", Some(-1.0), None, None)
+                .unwrap_err()
+                .param,
+            "timeout"
+        );
+        assert_eq!(
+            WaitSpec::new("s", Some(f64::NAN), None, None)
+                .unwrap_err()
+                .param,
+            "timeout"
+        );
+        assert_eq!(
+            WaitSpec::new("s", None, Some(0.0), None).unwrap_err().param,
+            "pollInterval"
+        );
+        let err = WaitSpec::new("s", None, None, Some("done")).unwrap_err();
+        assert!(err.is_range && err.param == "waitUntil");
+    }
+}
