@@ -1,0 +1,236 @@
+//! bubblewrap: finding it, checking that it can build a sandbox on this machine, and the exact
+//! jail a command runs in.
+//!
+//! The jail: the sandbox's root directory as `/` (read-write), the host's `/usr` read-only (with
+//! the `/bin`, `/sbin`, `/lib*` links or directories the host has), a private `/proc` and `/dev`,
+//! new user, PID, network, IPC, UTS and cgroup namespaces (so no network at all), every
+//! capability dropped, a new session (no terminal injection), a clean environment, and
+//! `--die-with-parent` so nothing outlives the server. `/tmp` is the sandbox's own directory.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+/// Environment variable naming the bwrap binary (default: `bwrap` on `PATH`).
+pub const BWRAP_ENV: &str = "TENSORLAKE_LOCAL_BWRAP";
+
+/// `PATH` inside a sandbox.
+pub const SANDBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Top-level names the jail mounts or links over the sandbox root. They are not the sandbox's
+/// own files: archives skip them and the file API refuses to write under them.
+pub const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32", "proc", "dev"];
+
+/// Host directories that are links into `/usr` on merged-usr systems, or real directories on
+/// older ones; mirrored into the jail either way.
+const HOST_LINKS: &[&str] = &["bin", "sbin", "lib", "lib64", "lib32", "libx32"];
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// Program (looked up on the sandbox `PATH`; not run through a shell).
+    pub command: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory inside the sandbox.
+    pub working_dir: String,
+}
+
+/// The bwrap launcher.
+pub struct Jail {
+    configured: Option<PathBuf>,
+    /// Last check: Ok(path) once bwrap is known to work (then never re-checked), or the error and
+    /// when it was seen (re-checked after a short while, so installing bwrap needs no restart).
+    checked: Mutex<Option<(Result<PathBuf, String>, Instant)>>,
+    spawner: std::sync::mpsc::Sender<SpawnJob>,
+}
+
+type SpawnJob = (tokio::process::Command, oneshot::Sender<io::Result<tokio::process::Child>>);
+
+impl Jail {
+    /// A launcher reading [`BWRAP_ENV`]. Must be called inside the tokio runtime: it starts the
+    /// spawner thread there.
+    pub fn new() -> Jail {
+        let configured = std::env::var_os(BWRAP_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+        // bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that forked
+        // bwrap exits. Tokio's blocking threads come and go, so every bwrap is forked by this one
+        // thread, which lives as long as the process.
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnJob>();
+        let handle = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("bwrap-spawner".into())
+            .spawn(move || {
+                let _rt = handle.enter();
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("cannot start the bwrap spawner thread");
+        Jail { configured, checked: Mutex::new(None), spawner: tx }
+    }
+
+    /// The bwrap binary, once it is known to work here; otherwise a message for the 503.
+    pub async fn ready(&self) -> Result<PathBuf, String> {
+        {
+            let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+            match &*checked {
+                Some((Ok(p), _)) => return Ok(p.clone()),
+                Some((Err(e), at)) if at.elapsed() < Duration::from_secs(2) => return Err(e.clone()),
+                _ => {}
+            }
+        }
+        let configured = self.configured.clone();
+        let result = tokio::task::spawn_blocking(move || check(configured))
+            .await
+            .unwrap_or_else(|e| Err(format!("bubblewrap check failed: {e}")));
+        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = Some((result.clone(), Instant::now()));
+        result
+    }
+
+    /// Starts `spec` in the jail rooted at `root` with piped stdout/stderr.
+    pub async fn spawn(&self, bwrap: &Path, root: &Path, spec: &RunSpec) -> io::Result<tokio::process::Child> {
+        let mut cmd = tokio::process::Command::new(bwrap);
+        cmd.args(jail_args(root, spec))
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let (tx, rx) = oneshot::channel();
+        self.spawner
+            .send((cmd, tx))
+            .map_err(|_| io::Error::other("the bwrap spawner thread has stopped"))?;
+        rx.await.map_err(|_| io::Error::other("the bwrap spawner thread has stopped"))?
+    }
+}
+
+/// Finds bwrap and runs a trivial jail with it, so a machine where namespaces are forbidden is
+/// reported as clearly as a missing binary.
+fn check(configured: Option<PathBuf>) -> Result<PathBuf, String> {
+    let path = match configured {
+        Some(p) if p.is_file() => p,
+        Some(p) => {
+            return Err(format!(
+                "bubblewrap is missing: {BWRAP_ENV} points to {}, which does not exist. Process and file \
+                 routes need bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)",
+                p.display()
+            ))
+        }
+        None => find_on_path("bwrap").ok_or_else(|| {
+            "bubblewrap is missing: no `bwrap` on PATH. Process and file routes need bubblewrap \
+             (Debian/Ubuntu: apt-get install bubblewrap, or set TENSORLAKE_LOCAL_BWRAP)"
+                .to_string()
+        })?,
+    };
+    let mut probe: Vec<OsString> = ["--die-with-parent", "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    // The probe's root is bwrap's own empty tmpfs, so the host links are always created.
+    probe.extend(host_link_args(None));
+    probe.extend(["--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"].iter().map(OsString::from));
+    let out = std::process::Command::new(&path)
+        .args(&probe)
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("bubblewrap at {} cannot be run: {e}", path.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "bubblewrap at {} cannot create a sandbox on this machine ({}): {}",
+            path.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(path)
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// Arguments mirroring the host's `/bin`, `/sbin` and `/lib*` into the jail: links into `/usr`
+/// on merged-usr systems, read-only binds of real directories otherwise. With a sandbox `root`,
+/// a link is only created where the root has nothing yet (bwrap 0.8 refuses to create a link
+/// over one left by an earlier run).
+fn host_link_args(root: Option<&Path>) -> Vec<OsString> {
+    let mut a = Vec::new();
+    for name in HOST_LINKS {
+        let host = Path::new("/").join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&host) else { continue };
+        let dest = format!("/{name}");
+        if meta.file_type().is_symlink() {
+            let exists = root.is_some_and(|r| std::fs::symlink_metadata(r.join(name)).is_ok());
+            if !exists {
+                if let Ok(target) = std::fs::read_link(&host) {
+                    a.push("--symlink".into());
+                    a.push(target.into_os_string());
+                    a.push(dest.into());
+                }
+            }
+        } else if meta.is_dir() {
+            a.push("--ro-bind".into());
+            a.push(host.into_os_string());
+            a.push(dest.into());
+        }
+    }
+    a
+}
+
+/// The bwrap command line for `spec` in the jail rooted at `root`.
+pub fn jail_args(root: &Path, spec: &RunSpec) -> Vec<OsString> {
+    fn push(a: &mut Vec<OsString>, items: &[&str]) {
+        a.extend(items.iter().map(OsString::from));
+    }
+    let mut a: Vec<OsString> = Vec::with_capacity(48 + spec.args.len() + 3 * spec.env.len());
+    push(&mut a, &["--die-with-parent", "--new-session", "--unshare-all", "--unshare-user", "--cap-drop", "ALL"]);
+    push(&mut a, &["--hostname", "sandbox"]);
+    a.push("--bind".into());
+    a.push(root.as_os_str().to_owned());
+    a.push("/".into());
+    push(&mut a, &["--ro-bind", "/usr", "/usr"]);
+    a.extend(host_link_args(Some(root)));
+    push(&mut a, &["--proc", "/proc", "--dev", "/dev"]);
+    push(&mut a, &["--chdir", &spec.working_dir]);
+    push(&mut a, &["--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", "/root", "--setenv", "LANG", "C.UTF-8"]);
+    for (k, v) in &spec.env {
+        push(&mut a, &["--setenv", k, v]);
+    }
+    push(&mut a, &["--", &spec.command]);
+    a.extend(spec.args.iter().map(OsString::from));
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jail_binds_the_root_and_drops_everything() {
+        let spec = RunSpec {
+            command: "sh".into(),
+            args: vec!["-c".into(), "echo hi".into()],
+            env: vec![("A".into(), "b".into())],
+            working_dir: "/".into(),
+        };
+        let args: Vec<String> =
+            jail_args(Path::new("/data/sb/root"), &spec).into_iter().map(|s| s.into_string().unwrap()).collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("--bind /data/sb/root /"), "{joined}");
+        assert!(joined.contains("--ro-bind /usr /usr"));
+        assert!(joined.contains("--unshare-all"));
+        assert!(joined.contains("--cap-drop ALL"));
+        assert!(joined.contains("--die-with-parent"));
+        assert!(joined.ends_with("-- sh -c echo hi"), "{joined}");
+        assert!(joined.contains("--setenv A b"));
+    }
+}

@@ -1,0 +1,98 @@
+//! The route table, and the small helpers every handler uses to read path parameters.
+
+pub mod admin;
+pub mod files;
+pub mod processes;
+pub mod sandboxes;
+pub mod snapshots;
+pub mod static_files;
+
+use std::sync::Arc;
+
+use axum::extract::RawPathParams;
+use axum::http::{Method, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use axum::Router;
+
+use crate::auth;
+use crate::gateway;
+use crate::http::{text, ApiError};
+use crate::state::AppState;
+
+/// Shared state as handlers receive it.
+pub type St = axum::extract::State<Arc<AppState>>;
+
+/// Builds the whole application.
+pub fn router(st: Arc<AppState>) -> Router {
+    // The lifecycle API, served both under /v1/namespaces/{ns} (what the SDKs send on localhost)
+    // and bare (namespace `default`, what a cloud-style client sends).
+    let lifecycle = Router::new()
+        .route("/sandboxes", post(sandboxes::create).get(sandboxes::list))
+        .route("/sandboxes/{id}", get(sandboxes::get).delete(sandboxes::delete).patch(sandboxes::update))
+        .route("/sandboxes/{id}/suspend", post(sandboxes::suspend))
+        .route("/sandboxes/{id}/resume", post(sandboxes::resume))
+        .route("/sandboxes/{id}/snapshot", post(snapshots::create))
+        .route("/sandboxes/{id}/snapshots", get(snapshots::list_for_sandbox))
+        .route("/snapshots", get(snapshots::list))
+        .route("/snapshots/{id}", get(snapshots::get).delete(snapshots::delete));
+
+    // The sandbox daemon API (section 5), addressed by Host or X-Tensorlake-Sandbox-Id.
+    let daemon = Router::new()
+        .route("/api/v1/processes/run", post(processes::run))
+        .route("/api/v1/processes", get(processes::list).post(processes::start))
+        .route("/api/v1/processes/{pid}", get(processes::get).delete(processes::kill))
+        .route("/api/v1/processes/{pid}/signal", post(processes::signal))
+        .route("/api/v1/processes/{pid}/{stream}", get(processes::output))
+        .route("/api/v1/processes/{pid}/{stream}/follow", get(processes::unsupported))
+        .route("/api/v1/processes/{pid}/stdin", post(processes::unsupported))
+        .route("/api/v1/processes/{pid}/stdin/close", post(processes::unsupported))
+        .route("/api/v1/files", get(files::read).put(files::write).delete(files::remove))
+        .route("/api/v1/files/list", get(files::list))
+        .route("/api/v1/health", get(processes::health))
+        .route("/api/v1/info", get(processes::info))
+        .route("/api/v1/{*rest}", any(processes::unknown_route));
+
+    let api = Router::new()
+        .nest("/v1/namespaces/{ns}", lifecycle.clone())
+        .merge(lifecycle)
+        .merge(daemon)
+        .route_layer(from_fn_with_state(st.clone(), auth::require_key));
+
+    Router::new()
+        .merge(api)
+        .merge(admin::router())
+        .fallback(static_files::serve)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(st.clone(), gateway::gateway))
+        .with_state(st)
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    text(StatusCode::METHOD_NOT_ALLOWED, format!("Method {method} is not allowed on {}", uri.path()))
+}
+
+/// Reads one path parameter.
+pub fn param<'a>(params: &'a RawPathParams, name: &str) -> &'a str {
+    params.iter().find(|(k, _)| *k == name).map(|(_, v)| v).unwrap_or("")
+}
+
+/// The namespace of a lifecycle request: the `{ns}` segment, or `default` on bare paths.
+pub fn namespace(params: &RawPathParams) -> Result<String, ApiError> {
+    match params.iter().find(|(k, _)| *k == "ns") {
+        None => Ok("default".to_string()),
+        Some((_, ns)) => {
+            let ok = !ns.is_empty()
+                && ns.len() <= 128
+                && ns.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if ok {
+                Ok(ns.to_string())
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "invalid namespace {ns:?}: use letters, digits, '-', '_' or '.' (at most 128)"
+                )))
+            }
+        }
+    }
+}

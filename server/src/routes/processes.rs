@@ -1,0 +1,322 @@
+//! The sandbox daemon's process routes (wire-protocol.md sections 5.2 and 5.3), and the lookup
+//! of the sandbox a daemon request is for.
+//!
+//! The sandbox comes from `X-Tensorlake-Sandbox-Id: {id}` (what a browser can send) or else
+//! `Host: {id}.local` (what the official SDK sends on localhost). Errors are JSON
+//! `{"error","code"}`, like the real daemon.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::RawPathParams;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::{param, St};
+use crate::fsx;
+use crate::http::{self, empty, parse_json, read_body, ApiError, JSON_LIMIT};
+use crate::jail::RunSpec;
+use crate::model::now_ms;
+use crate::procs::{self, KillReason, Stream};
+use crate::state::AppState;
+
+/// Header naming the sandbox on daemon routes.
+pub const SANDBOX_HEADER: &str = "x-tensorlake-sandbox-id";
+
+/// A resolved daemon target: a running sandbox, and the bwrap binary to jail its commands with.
+pub struct Target {
+    /// Sandbox id.
+    pub id: String,
+    /// Its root directory.
+    pub root: PathBuf,
+    /// bwrap binary.
+    pub bwrap: PathBuf,
+}
+
+fn jerr(status: StatusCode, code: &'static str, msg: impl Into<String>) -> ApiError {
+    ApiError::Json(status, code, msg.into())
+}
+
+/// Finds the running sandbox a daemon request addresses, and checks bubblewrap works.
+pub async fn target(st: &AppState, headers: &HeaderMap) -> Result<Target, ApiError> {
+    let from_header = headers.get(SANDBOX_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty());
+    let from_host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).and_then(|h| {
+        let host = h.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map(|(h, _)| h).unwrap_or(h);
+        host.strip_suffix(".local").filter(|label| !label.is_empty())
+    });
+    let Some(wanted) = from_header.or(from_host) else {
+        return Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "SANDBOX_ID_REQUIRED",
+            "no sandbox selected: send `X-Tensorlake-Sandbox-Id: <id>` (or `Host: <id>.local`)",
+        ));
+    };
+    let id = {
+        let reg = st.reg();
+        let sb = reg
+            .find_sandbox_any_ns(wanted)
+            .ok_or_else(|| jerr(StatusCode::NOT_FOUND, "SANDBOX_NOT_FOUND", format!("Sandbox not found: {wanted}")))?;
+        match reg.sandbox_status(sb, now_ms()) {
+            "running" | "snapshotting" => sb.id.clone(),
+            "terminated" => {
+                return Err(jerr(StatusCode::NOT_FOUND, "SANDBOX_TERMINATED", format!("Sandbox {} is terminated", sb.id)))
+            }
+            "suspended" => {
+                return Err(jerr(
+                    StatusCode::CONFLICT,
+                    "SANDBOX_NOT_RUNNING",
+                    format!("Sandbox {} is suspended; resume it first", sb.id),
+                ))
+            }
+            other => {
+                return Err(jerr(
+                    StatusCode::CONFLICT,
+                    "SANDBOX_NOT_RUNNING",
+                    format!("Sandbox {} is {other}, not running yet", sb.id),
+                ))
+            }
+        }
+    };
+    let bwrap = st.jail.ready().await.map_err(|msg| jerr(StatusCode::SERVICE_UNAVAILABLE, "BUBBLEWRAP_MISSING", msg))?;
+    Ok(Target { root: st.paths.sandbox_root(&id), id, bwrap })
+}
+
+/// Body of `POST /api/v1/processes/run` and `POST /api/v1/processes`.
+#[derive(Debug, Deserialize)]
+struct RunRequest {
+    command: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    working_dir: Option<String>,
+    timeout: Option<f64>,
+    user: Option<Value>,
+}
+
+/// Validates a run request; returns the spec and the timeout.
+fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
+    let bad = |msg: String| jerr(StatusCode::BAD_REQUEST, "INVALID_REQUEST", msg);
+    if req.command.is_empty() {
+        return Err(bad("`command` must not be empty".into()));
+    }
+    if req.command.contains('\0') || req.args.iter().any(|a| a.contains('\0')) {
+        return Err(bad("`command` and `args` must not contain NUL bytes".into()));
+    }
+    for (k, v) in &req.env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+            return Err(bad(format!("invalid environment variable name {k:?} in `env`")));
+        }
+    }
+    let working_dir = req.working_dir.unwrap_or_else(|| "/".into());
+    if !working_dir.starts_with('/') || working_dir.contains('\0') {
+        return Err(bad(format!("`working_dir` must be an absolute path, got {working_dir:?}")));
+    }
+    let timeout = match req.timeout {
+        None => None,
+        Some(t) if t.is_finite() && t > 0.0 && t <= 7.0 * 86400.0 => Some(Duration::from_secs_f64(t)),
+        Some(t) => return Err(bad(format!("`timeout` must be a positive number of seconds (at most a week), got {t}"))),
+    };
+    match &req.user {
+        None | Some(Value::Null) => {}
+        Some(Value::String(u)) if u == "root" || u == "0" || u == "0:0" => {}
+        Some(Value::Object(o))
+            if o.get("name").and_then(Value::as_str) == Some("root") || o.get("uid").and_then(Value::as_u64) == Some(0) => {}
+        Some(other) => {
+            return Err(bad(format!(
+                "running as user {other} is not supported by tensorlake-local: commands run as root inside the jail; omit `user`"
+            )))
+        }
+    }
+    let env = req.env.into_iter().collect();
+    Ok((RunSpec { command: req.command, args: req.args, env, working_dir }, timeout))
+}
+
+/// Checks that the working directory exists inside the sandbox (resolved inside its root), so a
+/// typo is a clear 400 rather than a bwrap error line.
+async fn check_working_dir(root: PathBuf, dir: String) -> Result<(), ApiError> {
+    let ok = tokio::task::spawn_blocking(move || {
+        let root_fd = fsx::open_dir(&root).ok()?;
+        let fd = fsx::open_in_root(&root_fd, dir.trim_start_matches('/'), libc::O_PATH | libc::O_DIRECTORY, 0).ok()?;
+        Some(fd)
+    })
+    .await
+    .ok()
+    .flatten()
+    .is_some();
+    if ok {
+        Ok(())
+    } else {
+        Err(jerr(StatusCode::BAD_REQUEST, "INVALID_WORKING_DIR", "`working_dir` is not a directory in the sandbox"))
+    }
+}
+
+/// Starts `spec` in the target's jail and registers it.
+async fn launch(
+    st: &AppState,
+    t: &Target,
+    spec: &RunSpec,
+) -> Result<(std::sync::Arc<procs::ProcEntry>, tokio::process::Child), ApiError> {
+    check_working_dir(t.root.clone(), spec.working_dir.clone()).await?;
+    let entry = st.procs.register(&t.id, &spec.command, &spec.args);
+    match st.jail.spawn(&t.bwrap, &t.root, spec).await {
+        Ok(child) => Ok((entry, child)),
+        Err(e) => {
+            st.procs.unregister(&t.id, entry.pid);
+            Err(jerr(StatusCode::SERVICE_UNAVAILABLE, "SPAWN_FAILED", format!("could not start bubblewrap: {e}")))
+        }
+    }
+}
+
+/// `POST /api/v1/processes/run`: runs a command to completion, streaming SSE frames: started
+/// (`pid`, `started_at`), one per output line (`line`, `timestamp`, `stream`), then the exit
+/// (`exit_code`, or `signal` when killed; `reason` as WHL reads it).
+pub async fn run(axum::extract::State(st): St, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let t = target(&st, &headers).await?;
+    let body = read_body(&headers, body, JSON_LIMIT).await.map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let req: RunRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let (spec, timeout) = check_run(req)?;
+    let (entry, child) = launch(&st, &t, &spec).await?;
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let _ = tx.try_send(procs::sse_frame(&json!({ "pid": entry.pid, "started_at": entry.started_at })));
+    tokio::spawn(procs::supervise(entry, child, timeout, Some(tx)));
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
+/// `POST /api/v1/processes`: starts a command in the background → 201 ProcessInfo. Its output is
+/// kept for the output endpoints; stdin is not supported (always closed).
+pub async fn start(axum::extract::State(st): St, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let t = target(&st, &headers).await?;
+    let body = read_body(&headers, body, JSON_LIMIT).await.map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let req: RunRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let (spec, timeout) = check_run(req)?;
+    let (entry, child) = launch(&st, &t, &spec).await?;
+    let info = entry.info();
+    tokio::spawn(procs::supervise(entry, child, timeout, None));
+    Ok(http::json(StatusCode::CREATED, &info))
+}
+
+/// `GET /api/v1/processes` → `{"processes":[ProcessInfo]}`.
+pub async fn list(axum::extract::State(st): St, headers: HeaderMap) -> Result<Response, ApiError> {
+    let t = target(&st, &headers).await?;
+    let items: Vec<Value> = st.procs.list(&t.id).iter().map(|e| e.info()).collect();
+    Ok(http::json(StatusCode::OK, &json!({ "processes": items })))
+}
+
+fn find_proc(st: &AppState, t: &Target, params: &RawPathParams) -> Result<std::sync::Arc<procs::ProcEntry>, ApiError> {
+    let raw = param(params, "pid");
+    raw.parse::<u32>()
+        .ok()
+        .and_then(|pid| st.procs.get(&t.id, pid))
+        .ok_or_else(|| jerr(StatusCode::NOT_FOUND, "PROCESS_NOT_FOUND", format!("Process not found: {raw}")))
+}
+
+/// `GET /api/v1/processes/{pid}` → ProcessInfo.
+pub async fn get(axum::extract::State(st): St, headers: HeaderMap, params: RawPathParams) -> Result<Response, ApiError> {
+    let t = target(&st, &headers).await?;
+    let entry = find_proc(&st, &t, &params)?;
+    Ok(http::json(StatusCode::OK, &entry.info()))
+}
+
+/// `DELETE /api/v1/processes/{pid}`: kills it (and everything it started) → 204.
+pub async fn kill(axum::extract::State(st): St, headers: HeaderMap, params: RawPathParams) -> Result<Response, ApiError> {
+    let t = target(&st, &headers).await?;
+    let entry = find_proc(&st, &t, &params)?;
+    entry.kill(KillReason::Requested(libc::SIGKILL));
+    let _ = tokio::time::timeout(Duration::from_secs(5), entry.wait()).await;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+#[derive(Deserialize)]
+struct SignalRequest {
+    signal: i32,
+}
+
+/// `POST /api/v1/processes/{pid}/signal` `{"signal":n}` → `{"success":true}`.
+///
+/// Only terminating signals are supported: the process tree is killed and reported as ended by
+/// the signal asked for (bwrap does not forward signals to the command it runs).
+pub async fn signal(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+    params: RawPathParams,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let t = target(&st, &headers).await?;
+    let entry = find_proc(&st, &t, &params)?;
+    let body = read_body(&headers, body, JSON_LIMIT).await.map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let req: SignalRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    if ![libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGKILL, libc::SIGTERM].contains(&req.signal) {
+        return Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "UNSUPPORTED_SIGNAL",
+            format!("signal {} is not supported; use 1, 2, 3, 9 or 15 (they end the process)", req.signal),
+        ));
+    }
+    entry.kill(KillReason::Requested(req.signal));
+    Ok(http::json(StatusCode::OK, &json!({ "success": true })))
+}
+
+/// `GET /api/v1/processes/{pid}/stdout|stderr|output` → `{"pid","lines","line_count"}`.
+pub async fn output(axum::extract::State(st): St, headers: HeaderMap, params: RawPathParams) -> Result<Response, ApiError> {
+    let t = target(&st, &headers).await?;
+    let only = match param(&params, "stream") {
+        "stdout" => Some(Stream::Stdout),
+        "stderr" => Some(Stream::Stderr),
+        "output" => None,
+        other => {
+            return Err(jerr(StatusCode::NOT_FOUND, "NOT_FOUND", format!("unknown process resource {other:?}")))
+        }
+    };
+    let entry = find_proc(&st, &t, &params)?;
+    let lines = entry.lines(only);
+    Ok(http::json(StatusCode::OK, &json!({ "pid": entry.pid, "line_count": lines.len(), "lines": lines })))
+}
+
+/// Daemon features this server does not implement (stdin, follow streams).
+pub async fn unsupported(axum::extract::State(st): St, headers: HeaderMap) -> Result<Response, ApiError> {
+    target(&st, &headers).await?;
+    Err(jerr(
+        StatusCode::NOT_IMPLEMENTED,
+        "NOT_SUPPORTED",
+        "this daemon endpoint is not supported by tensorlake-local (no stdin, no follow streams)",
+    ))
+}
+
+/// `GET /api/v1/health` → `{"healthy":true}`.
+pub async fn health(axum::extract::State(st): St, headers: HeaderMap) -> Result<Response, ApiError> {
+    target(&st, &headers).await?;
+    Ok(http::json(StatusCode::OK, &json!({ "healthy": true })))
+}
+
+/// `GET /api/v1/info` → `{"version","uptime_secs","running_processes","total_processes"}`.
+pub async fn info(axum::extract::State(st): St, headers: HeaderMap) -> Result<Response, ApiError> {
+    let t = target(&st, &headers).await?;
+    let list = st.procs.list(&t.id);
+    let created = st.reg().sandboxes.get(&t.id).map(|s| s.created_at).unwrap_or_else(now_ms);
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_secs": ((now_ms() - created).max(0) / 1000),
+            "running_processes": list.iter().filter(|e| e.running()).count(),
+            "total_processes": list.len(),
+        }),
+    ))
+}
+
+/// Any other `/api/v1/...` path.
+pub async fn unknown_route(uri: axum::http::Uri) -> ApiError {
+    jerr(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no daemon route {}", uri.path()))
+}

@@ -1,0 +1,423 @@
+//! Sandbox lifecycle routes (wire-protocol.md section 3): create (and restore), get, list,
+//! delete, suspend, resume, update.
+//!
+//! Creating a sandbox makes a directory and a row, nothing more: no process is spawned until a
+//! command runs, so a thousand sandboxes cost a thousand directories.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::RawPathParams;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{namespace, param, St};
+use crate::archive;
+use crate::http::{self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT};
+use crate::model::{
+    new_id, now_ms, Sandbox, SnapshotStatus, SnapshotType, Stage, DEFAULT_CPUS, DEFAULT_DISK_MB, DEFAULT_IMAGE,
+    DEFAULT_MEMORY_MB,
+};
+use crate::state::AppState;
+use crate::store::{committed, Op};
+
+/// Body of `POST /sandboxes` (section 3.1). Unknown fields are ignored, as by the real server.
+#[derive(Debug, Deserialize, Default)]
+struct CreateRequest {
+    image: Option<String>,
+    resources: Option<ResourcesRequest>,
+    timeout_secs: Option<i64>,
+    entrypoint: Option<Vec<String>>,
+    network: Option<serde_json::Map<String, Value>>,
+    snapshot_id: Option<String>,
+    name: Option<String>,
+    allow_unauthenticated_access: Option<bool>,
+    exposed_ports: Option<Vec<u16>>,
+    file_systems: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ResourcesRequest {
+    cpus: Option<f64>,
+    memory_mb: Option<i64>,
+    disk_mb: Option<i64>,
+    ephemeral_disk_mb: Option<i64>,
+    gpus: Option<Vec<Value>>,
+}
+
+/// Body of `PATCH /sandboxes/{id}`.
+#[derive(Debug, Deserialize, Default)]
+struct UpdateRequest {
+    name: Option<String>,
+    allow_unauthenticated_access: Option<bool>,
+    exposed_ports: Option<Vec<u16>>,
+}
+
+fn unprocessable(field: &str, msg: &str) -> ApiError {
+    ApiError::Text(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid field `{field}`: {msg}"))
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(unprocessable("name", "must be 1-63 letters, digits, '-' or '_', starting with a letter or digit"))
+    }
+}
+
+fn check_ports(ports: &[u16]) -> Result<Vec<u16>, ApiError> {
+    let mut out = ports.to_vec();
+    if out.iter().any(|&p| p == 0 || p == 9501) {
+        return Err(unprocessable("exposed_ports", "ports must be 1-65535 and not 9501 (the management port)"));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// `POST {P}/sandboxes`: a new sandbox, or a restore when `snapshot_id` is given (section 3.2).
+pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let ns = namespace(&params)?;
+    let body = read_body(&headers, body, JSON_LIMIT).await?;
+    let req: CreateRequest = parse_json_or_default(&body)?;
+    let res = req.resources.unwrap_or_default();
+
+    // Validation first: nothing is created for a request that will be refused.
+    if let Some(c) = res.cpus {
+        if !c.is_finite() || c < 0.0 || c > 1024.0 {
+            return Err(unprocessable("resources.cpus", &format!("must be a number of CPUs between 0 and 1024, got {c}")));
+        }
+    }
+    let disk_req = res.disk_mb.or(res.ephemeral_disk_mb);
+    for (field, v) in [("resources.memory_mb", res.memory_mb), ("resources.disk_mb", disk_req)] {
+        if let Some(v) = v {
+            if !(0..=16 * 1024 * 1024).contains(&v) {
+                return Err(unprocessable(field, &format!("must be between 0 and 16777216 MiB, got {v}")));
+            }
+        }
+    }
+    if res.gpus.as_ref().is_some_and(|g| !g.is_empty()) {
+        return Err(ApiError::bad_request("GPUs are not available on tensorlake-local: omit resources.gpus"));
+    }
+    if req.file_systems.as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(ApiError::bad_request("file system mounts are not supported by tensorlake-local: omit file_systems"));
+    }
+    if let Some(t) = req.timeout_secs {
+        if t < 0 {
+            return Err(unprocessable("timeout_secs", &format!("must not be negative, got {t}")));
+        }
+    }
+    if let Some(name) = &req.name {
+        check_name(name)?;
+    }
+    let exposed_ports = check_ports(req.exposed_ports.as_deref().unwrap_or(&[]))?;
+    if let Some(image) = &req.image {
+        if image.is_empty() || image.len() > 512 {
+            return Err(unprocessable("image", "must be a non-empty image name of at most 512 characters"));
+        }
+    }
+
+    let now = now_ms();
+    let timing = st.timing.get();
+    let id = new_id("sbx-");
+    let mut sb = Sandbox {
+        id: id.clone(),
+        namespace: ns.clone(),
+        name: req.name.clone(),
+        image: req.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
+        cpus: res.cpus.filter(|c| *c > 0.0).unwrap_or(DEFAULT_CPUS),
+        memory_mb: res.memory_mb.filter(|m| *m > 0).unwrap_or(DEFAULT_MEMORY_MB),
+        disk_mb: disk_req.filter(|d| *d > 0).unwrap_or(DEFAULT_DISK_MB),
+        timeout_secs: req.timeout_secs.filter(|t| *t > 0),
+        entrypoint: req.entrypoint.clone(),
+        network: req.network.map(Value::Object),
+        allow_unauthenticated_access: req.allow_unauthenticated_access.unwrap_or(false),
+        exposed_ports,
+        created_at: now,
+        ready_at: now + timing.sandbox_startup_ms as i64,
+        stage: Stage::Active,
+        terminated_at: None,
+        termination_reason: None,
+        restored_from: None,
+        snapshotting: None,
+    };
+
+    // A restore: inherit what the request leaves out, refuse what a memory snapshot forbids, and
+    // pin the archive so a concurrent delete cannot remove it mid-unpack.
+    let mut pinned_archive = None;
+    if let Some(snap_id) = &req.snapshot_id {
+        let reg = st.reg();
+        let snap = reg
+            .snapshot(snap_id)
+            .filter(|s| s.namespace == ns)
+            .ok_or_else(|| ApiError::not_found(format!("Snapshot not found: {snap_id}")))?;
+        match snap.status(now) {
+            SnapshotStatus::LocalReady | SnapshotStatus::Completed => {}
+            SnapshotStatus::InProgress => {
+                return Err(ApiError::bad_request(format!(
+                    "Snapshot {snap_id} is not ready to restore (status: in_progress); wait until it is local_ready or completed"
+                )))
+            }
+            SnapshotStatus::Failed => {
+                return Err(ApiError::bad_request(format!(
+                    "Snapshot {snap_id} failed and cannot be restored: {}",
+                    snap.error.as_deref().unwrap_or("unknown error")
+                )))
+            }
+        }
+        let asked_cpus = res.cpus.filter(|c| *c > 0.0);
+        let asked_mem = res.memory_mb.filter(|m| *m > 0);
+        let asked_disk = disk_req.filter(|d| *d > 0);
+        if snap.snapshot_type == SnapshotType::Memory {
+            let cpus_differ = asked_cpus.is_some_and(|c| (c - snap.cpus).abs() > 1e-9);
+            let mem_differ = asked_mem.is_some_and(|m| m != snap.memory_mb);
+            if cpus_differ || mem_differ {
+                return Err(ApiError::bad_request(format!(
+                    "Snapshot {snap_id} is a memory snapshot: it can only be restored with its original resources \
+                     (cpus {}, memory_mb {}), but the request asks for cpus {}, memory_mb {}. Omit cpus and memory_mb \
+                     to inherit them, or restore from a filesystem snapshot to change them.",
+                    snap.cpus,
+                    snap.memory_mb,
+                    asked_cpus.unwrap_or(snap.cpus),
+                    asked_mem.unwrap_or(snap.memory_mb)
+                )));
+            }
+            if req.image.as_ref().is_some_and(|i| *i != snap.base_image) {
+                return Err(ApiError::bad_request(format!(
+                    "Snapshot {snap_id} is a memory snapshot: it can only be restored with its original image {:?}; omit image",
+                    snap.base_image
+                )));
+            }
+        }
+        if let Some(d) = asked_disk {
+            if d < snap.disk_mb {
+                return Err(ApiError::bad_request(format!(
+                    "disk_mb may only grow on restore: snapshot {snap_id} has {} MiB, the request asks for {d} MiB",
+                    snap.disk_mb
+                )));
+            }
+        }
+        sb.image = req.image.clone().unwrap_or_else(|| snap.base_image.clone());
+        sb.entrypoint = req.entrypoint.clone().or_else(|| snap.entrypoint.clone());
+        sb.cpus = asked_cpus.unwrap_or(snap.cpus);
+        sb.memory_mb = asked_mem.unwrap_or(snap.memory_mb);
+        sb.disk_mb = asked_disk.unwrap_or(snap.disk_mb);
+        sb.restored_from = Some(snap_id.clone());
+        let archive = snap.archive.clone().ok_or_else(|| ApiError::internal(format!("snapshot {snap_id} has no archive")))?;
+        drop(reg);
+        let mut reg = st.reg();
+        *reg.archive_refs.entry(archive.clone()).or_default() += 1;
+        pinned_archive = Some(archive);
+    }
+
+    let result = make_tree(&st, &sb, pinned_archive.as_deref()).await;
+    if let Some(archive) = &pinned_archive {
+        let orphan = st.reg().release_archive(archive);
+        if let Some(orphan) = orphan {
+            let path = st.paths.snapshots.join(orphan);
+            tokio::task::spawn_blocking(move || std::fs::remove_file(path));
+        }
+    }
+    if let Err(e) = result {
+        let dir = st.paths.sandbox_dir(&sb.id);
+        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir));
+        return Err(e);
+    }
+
+    let status;
+    let ack = {
+        let mut reg = st.reg();
+        if let Some(name) = &sb.name {
+            let taken = reg
+                .sandboxes
+                .values()
+                .any(|o| o.namespace == ns && o.stage != Stage::Terminated && o.name.as_deref() == Some(name.as_str()));
+            if taken {
+                drop(reg);
+                let dir = st.paths.sandbox_dir(&sb.id);
+                tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir));
+                return Err(ApiError::Text(StatusCode::CONFLICT, format!("A sandbox named {name:?} already exists in namespace {ns}")));
+            }
+        }
+        status = reg.sandbox_status(&sb, now_ms());
+        let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
+        reg.sandboxes.insert(sb.id.clone(), sb.clone());
+        ack
+    };
+    committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the sandbox: {e}")))?;
+    Ok(http::json(StatusCode::OK, &sb.to_create_json(status, &st.base_url)))
+}
+
+/// Creates the sandbox's root (with `/root` and a world-writable, sticky `/tmp`), unpacking the
+/// archive into it for a restore.
+async fn make_tree(st: &Arc<AppState>, sb: &Sandbox, archive: Option<&str>) -> Result<(), ApiError> {
+    let root = st.paths.sandbox_root(&sb.id);
+    let archive_path = archive.map(|a| st.paths.snapshots.join(a));
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::create_dir_all(&root)?;
+        if let Some(a) = archive_path {
+            archive::extract(&a, &root)?;
+        }
+        std::fs::create_dir_all(root.join("root"))?;
+        let tmp = root.join("tmp");
+        std::fs::create_dir_all(&tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("creating the sandbox files failed: {e}")))?
+    .map_err(|e| ApiError::internal(format!("creating the sandbox files failed: {e}")))
+}
+
+/// `GET {P}/sandboxes/{id}` (id or name).
+pub async fn get(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+    let ns = namespace(&params)?;
+    let id = param(&params, "id");
+    let reg = st.reg();
+    let sb = reg.find_sandbox(&ns, id).ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
+    let status = reg.sandbox_status(sb, now_ms());
+    Ok(http::json(StatusCode::OK, &sb.to_json(status, &st.base_url)))
+}
+
+/// `GET {P}/sandboxes`: the namespace's sandboxes that are not terminated, oldest first.
+pub async fn list(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+    let ns = namespace(&params)?;
+    let now = now_ms();
+    let reg = st.reg();
+    let mut live: Vec<&Sandbox> =
+        reg.sandboxes.values().filter(|s| s.namespace == ns && s.stage != Stage::Terminated).collect();
+    live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let items: Vec<Value> = live.iter().map(|s| s.to_json(reg.sandbox_status(s, now), &st.base_url)).collect();
+    Ok(http::json(StatusCode::OK, &json!({ "sandboxes": items })))
+}
+
+/// `DELETE {P}/sandboxes/{id}`: terminates (idempotent). Processes are killed and the files
+/// removed in the background, after any archive being written from them is finished.
+pub async fn delete(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+    let ns = namespace(&params)?;
+    let id = param(&params, "id");
+    let (sandbox_id, ack) = {
+        let mut reg = st.reg();
+        let sb = reg.find_sandbox(&ns, id).ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
+        if sb.stage == Stage::Terminated {
+            return Ok(empty(StatusCode::OK));
+        }
+        let sandbox_id = sb.id.clone();
+        let sb = reg.sandboxes.get_mut(&sandbox_id).expect("found above");
+        sb.stage = Stage::Terminated;
+        sb.terminated_at = Some(now_ms());
+        sb.termination_reason = Some("deleted".into());
+        let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
+        (sandbox_id, ack)
+    };
+    committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
+    st.snapshot_failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&sandbox_id);
+    let st2 = st.clone();
+    tokio::spawn(async move {
+        st2.procs.stop_all(&sandbox_id).await;
+        let lock = st2.fs_lock(&sandbox_id);
+        let _guard = lock.write().await;
+        let dir = st2.paths.sandbox_dir(&sandbox_id);
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        st2.procs.forget(&sandbox_id);
+    });
+    Ok(empty(StatusCode::OK))
+}
+
+/// `POST {P}/sandboxes/{id}/suspend`: stops its processes; 202 when it was running, 200 when it
+/// was already suspended.
+pub async fn suspend(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+    change_stage(st, params, Stage::Suspended).await
+}
+
+/// `POST {P}/sandboxes/{id}/resume`: 202 when it was suspended, 200 when already running.
+pub async fn resume(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+    change_stage(st, params, Stage::Active).await
+}
+
+async fn change_stage(st: Arc<AppState>, params: RawPathParams, to: Stage) -> Result<Response, ApiError> {
+    let ns = namespace(&params)?;
+    let id = param(&params, "id");
+    let verb = if to == Stage::Suspended { "suspend" } else { "resume" };
+    let (sandbox_id, ack, status) = {
+        let mut reg = st.reg();
+        let now = now_ms();
+        let sb = reg.find_sandbox(&ns, id).ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
+        let current = reg.sandbox_status(sb, now);
+        let sandbox_id = sb.id.clone();
+        match (current, to) {
+            ("terminated", _) => return Err(ApiError::bad_request(format!("Cannot {verb} a terminated sandbox"))),
+            ("suspended", Stage::Suspended) | ("running", Stage::Active) | ("snapshotting", Stage::Active) => {
+                return Ok(http::json(StatusCode::OK, &json!({ "sandbox_id": sandbox_id, "status": current })))
+            }
+            ("pending", _) => return Err(ApiError::bad_request(format!("Cannot {verb} a sandbox that is not yet running"))),
+            ("snapshotting", _) => {
+                return Err(ApiError::bad_request(format!("Cannot {verb} a sandbox while it is being snapshotted")))
+            }
+            _ => {}
+        }
+        let sb = reg.sandboxes.get_mut(&sandbox_id).expect("found above");
+        sb.stage = to;
+        if to == Stage::Active {
+            sb.ready_at = sb.ready_at.min(now);
+        }
+        let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
+        let status = reg.sandbox_status(reg.sandboxes.get(&sandbox_id).expect("present"), now);
+        (sandbox_id, ack, status)
+    };
+    committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the change: {e}")))?;
+    if to == Stage::Suspended {
+        st.procs.stop_all(&sandbox_id).await;
+    }
+    Ok(http::json(StatusCode::ACCEPTED, &json!({ "sandbox_id": sandbox_id, "status": status })))
+}
+
+/// `PATCH {P}/sandboxes/{id}`: name, proxy access flag, exposed ports.
+pub async fn update(axum::extract::State(st): St, params: RawPathParams, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let ns = namespace(&params)?;
+    let id = param(&params, "id");
+    let body = read_body(&headers, body, JSON_LIMIT).await?;
+    let req: UpdateRequest = parse_json(&body)?;
+    if let Some(name) = &req.name {
+        check_name(name)?;
+    }
+    let ports = req.exposed_ports.as_deref().map(check_ports).transpose()?;
+    let (value, ack) = {
+        let mut reg = st.reg();
+        let sb = reg.find_sandbox(&ns, id).ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
+        if sb.stage == Stage::Terminated {
+            return Err(ApiError::bad_request("Cannot update a terminated sandbox"));
+        }
+        let sandbox_id = sb.id.clone();
+        if let Some(name) = &req.name {
+            let taken = reg.sandboxes.values().any(|o| {
+                o.id != sandbox_id && o.namespace == ns && o.stage != Stage::Terminated && o.name.as_deref() == Some(name.as_str())
+            });
+            if taken {
+                return Err(ApiError::Text(StatusCode::CONFLICT, format!("A sandbox named {name:?} already exists in namespace {ns}")));
+            }
+        }
+        let sb = reg.sandboxes.get_mut(&sandbox_id).expect("found above");
+        if let Some(name) = req.name {
+            sb.name = Some(name);
+        }
+        if let Some(flag) = req.allow_unauthenticated_access {
+            sb.allow_unauthenticated_access = flag;
+        }
+        if let Some(ports) = ports {
+            sb.exposed_ports = ports;
+        }
+        let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
+        let sb = reg.sandboxes.get(&sandbox_id).expect("present");
+        (sb.to_json(reg.sandbox_status(sb, now_ms()), &st.base_url), ack)
+    };
+    committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the change: {e}")))?;
+    Ok(http::json(StatusCode::OK, &value))
+}
