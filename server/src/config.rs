@@ -10,6 +10,8 @@ use clap::Parser;
 #[command(
     name = "tensorlake-local",
     version,
+    // A later flag wins over an earlier one, so wrappers can append overrides.
+    args_override_self = true,
     about = "A Tensorlake-compatible sandbox and snapshot API on loopback, with real jailed sandboxes.",
     long_about = "A Tensorlake-compatible sandbox and snapshot API on loopback, with real jailed sandboxes.\n\n\
 Serves the lifecycle API under /v1/namespaces/{ns}/... and bare /..., the sandbox process and file \

@@ -72,7 +72,9 @@ pub async fn gateway(
 
     let h = resp.headers_mut();
     if let (Some(o), Some(true)) = (origin.as_deref(), origin_ok) {
-        st.cors.decorate(o, h);
+        if !h.contains_key("access-control-allow-origin") {
+            st.cors.decorate(o, h);
+        }
     }
     if let Some(tp) = traceparent.as_deref().filter(|t| valid_traceparent(t)).and_then(|t| HeaderValue::from_str(t).ok()) {
         h.entry("traceparent").or_insert(tp);

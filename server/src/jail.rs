@@ -111,6 +111,32 @@ impl Jail {
     }
 }
 
+/// Kills bwrap processes left running by an earlier server on this data directory.
+///
+/// bwrap arms its parent-death signal in each of its processes a moment after they start; a
+/// server killed inside that window leaves a jail running. Such a jail is recognised by its
+/// `--bind <sandboxes_dir>/...` argument; since the caller holds the data directory's lock, no
+/// live server owns it. Returns how many were killed.
+pub fn kill_orphans(sandboxes_dir: &Path) -> usize {
+    let prefix = sandboxes_dir.as_os_str().as_encoded_bytes().to_vec();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let mut killed = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_bwrap = argv.first().is_some_and(|a| a.ends_with(b"bwrap"));
+        let ours = argv.windows(2).any(|w| {
+            w[0] == b"--bind" && w[1].len() > prefix.len() && w[1].starts_with(&prefix) && w[1][prefix.len()] == b'/'
+        });
+        // SAFETY: kill(2) on a pid read from /proc; at worst the process is already gone.
+        if is_bwrap && ours && unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+            killed += 1;
+        }
+    }
+    killed
+}
+
 /// Finds bwrap and runs a trivial jail with it, so a machine where namespaces are forbidden is
 /// reported as clearly as a missing binary.
 fn check(configured: Option<PathBuf>) -> Result<PathBuf, String> {

@@ -71,6 +71,7 @@ async fn run(args: Args) -> Result<(), String> {
     // by the kernel however this process ends, SIGKILL included.
     let lock = lock_data_dir(&paths)?;
 
+    let orphans = jail::kill_orphans(&paths.sandboxes);
     let (store, loaded) = Store::open(&paths.data.join("state.sqlite"))?;
     let (registry, report) = recover(loaded, &paths, &store);
 
@@ -95,6 +96,9 @@ async fn run(args: Args) -> Result<(), String> {
         report.snapshots_failed,
         report.files_removed
     );
+    if orphans > 0 {
+        eprintln!("tensorlake-local: killed {orphans} orphaned sandbox processes left by a previous run");
+    }
     if st.args.api_key.is_some() {
         eprintln!("tensorlake-local: API key required on API and process routes");
     }

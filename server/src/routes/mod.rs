@@ -60,13 +60,16 @@ pub fn router(st: Arc<AppState>) -> Router {
         .merge(daemon)
         .route_layer(from_fn_with_state(st.clone(), auth::require_key));
 
-    Router::new()
+    let app = Router::new()
         .merge(api)
         .merge(admin::router())
         .fallback(static_files::serve)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn_with_state(st.clone(), gateway::gateway))
-        .with_state(st)
+        .with_state(st.clone());
+
+    // The gateway must see every request before routing (preflights for any path, faults for
+    // unknown paths too), so the whole app sits behind it as a single fallback service.
+    Router::new().fallback_service(app).layer(from_fn_with_state(st, gateway::gateway))
 }
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
