@@ -100,8 +100,7 @@ pub async fn send<P: Platform>(
             url: call.url.clone(),
             body: call.body.clone(),
             expect: call.expect,
-            accept: call.accept,
-            sandbox_id: call.sandbox_id.clone(),
+            headers: headers(cfg, call, &trace.traceparent, timeout_ms),
             traceparent: trace.traceparent,
             timeout_ms,
         };
@@ -159,6 +158,33 @@ pub async fn send<P: Platform>(
         }
         retry += 1;
     }
+}
+
+/// The headers of one attempt (wire-protocol §1.3, §5.1): a fresh `traceparent`, the timeout the
+/// server may use to bound its own work, the scope headers only when both ids are set, and the
+/// sandbox id for a sandbox's own API. Browsers cannot set `Host`, so the sandbox is always named
+/// by `X-Tensorlake-Sandbox-Id`, which the cloud proxy and the local server both honour.
+pub fn headers(cfg: &Config, call: &Call, traceparent: &str, timeout_ms: f64) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("traceparent", traceparent.to_string()),
+        ("X-Tensorlake-Request-Timeout-Ms", crate::decimal::format_decimal(timeout_ms.round())),
+    ];
+    if let Some((org, project)) = &cfg.scope {
+        headers.push(("X-Forwarded-Organization-Id", org.clone()));
+        headers.push(("X-Forwarded-Project-Id", project.clone()));
+    }
+    match &call.body {
+        RequestBody::Empty => {}
+        RequestBody::Json(_) => headers.push(("Content-Type", "application/json".into())),
+        RequestBody::Bytes(_) => headers.push(("Content-Type", "application/octet-stream".into())),
+    }
+    if let Some(accept) = call.accept {
+        headers.push(("Accept", accept.into()));
+    }
+    if let Some(id) = &call.sandbox_id {
+        headers.push(("X-Tensorlake-Sandbox-Id", id.clone()));
+    }
+    headers
 }
 
 fn connection<P: Platform>(
@@ -234,7 +260,7 @@ pub fn invalid<P: Platform>(reply: &Reply<P::Body>, why: &str) -> Error<P> {
     let excerpt: String = text.trim().chars().take(120).collect();
     Error::InvalidResponse {
         message: format!(
-            "Invalid response to {} (status {}, {}): {}; the body starts with: {:?}",
+            "Invalid response to {} (status {}, {}): {}; the body starts with: \"{}\"",
             reply.request, response.status, content_type, why, excerpt
         ),
         status: response.status,
@@ -457,6 +483,35 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(fake.sent()[0].timeout_ms, MIN_ATTEMPT_MS);
+    }
+
+    #[test]
+    fn every_attempt_carries_the_documented_headers() {
+        let fake = Fake::new(vec![Scripted::json(200, "{}")]);
+        let cfg = config();
+        let mut call = get_call();
+        call.method = Method::Post;
+        call.body = RequestBody::Json("{}".into());
+        call.accept = Some("text/event-stream");
+        call.sandbox_id = Some("sbx-1".into());
+        block_on(send(&fake, &cfg, &call, Budget::standard(&fake, &cfg))).unwrap();
+        let sent = &fake.sent()[0];
+        let traceparent = sent.header("traceparent").unwrap();
+        assert!(traceparent.starts_with("00-") && traceparent.ends_with("-01") && traceparent.len() == 55, "{traceparent}");
+        assert_eq!(sent.header("X-Tensorlake-Request-Timeout-Ms"), Some("300000"));
+        assert_eq!(sent.header("Content-Type"), Some("application/json"));
+        assert_eq!(sent.header("Accept"), Some("text/event-stream"));
+        assert_eq!(sent.header("X-Tensorlake-Sandbox-Id"), Some("sbx-1"));
+        assert_eq!(sent.header("X-Forwarded-Organization-Id"), None, "no scope headers without both ids");
+
+        let fake = Fake::new(vec![Scripted::json(200, "{}")]);
+        let mut scoped = config();
+        scoped.scope = Some(("org-1".into(), "proj-1".into()));
+        block_on(send(&fake, &scoped, &get_call(), Budget::standard(&fake, &scoped))).unwrap();
+        let sent = &fake.sent()[0];
+        assert_eq!(sent.header("X-Forwarded-Organization-Id"), Some("org-1"));
+        assert_eq!(sent.header("X-Forwarded-Project-Id"), Some("proj-1"));
+        assert_eq!(sent.header("Content-Type"), None, "an empty body has no content type");
     }
 
     #[test]

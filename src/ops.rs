@@ -682,8 +682,8 @@ mod tests {
         assert_eq!((out.exit_code, out.stdout.as_str()), (0.0, "a,b"));
         let sent = &fake.sent()[0];
         assert_eq!(sent.url, "http://127.0.0.1:8900/api/v1/processes/run");
-        assert_eq!(sent.sandbox_id.as_deref(), Some("sbx-1"));
-        assert_eq!(sent.accept, Some("text/event-stream"));
+        assert_eq!(sent.header("X-Tensorlake-Sandbox-Id"), Some("sbx-1"));
+        assert_eq!(sent.header("Accept"), Some("text/event-stream"));
 
         let fake = Fake::new(vec![Scripted::json(200, "{}")]);
         let err = block_on(Api::new(&fake, &cfg).run(&target, &spec)).unwrap_err();

@@ -242,14 +242,20 @@ pub struct Request {
     pub body: RequestBody,
     /// How to read a 2xx body.
     pub expect: Expect,
-    /// `Accept` header, when one matters (SSE).
-    pub accept: Option<&'static str>,
-    /// `X-Tensorlake-Sandbox-Id`, for requests to a sandbox's own API.
-    pub sandbox_id: Option<String>,
-    /// The fresh `traceparent` of this attempt.
+    /// Every header but `Authorization` (which the host adds, since a token provider may be
+    /// asynchronous) and `User-Agent` (which only some hosts may set).
+    pub headers: Vec<(&'static str, String)>,
+    /// The fresh `traceparent` of this attempt (also in `headers`).
     pub traceparent: String,
     /// This attempt's timeout, in milliseconds.
     pub timeout_ms: f64,
+}
+
+impl Request {
+    /// The value of a header, by its exact name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
 }
 
 /// A response whose body has been read.

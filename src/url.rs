@@ -36,7 +36,7 @@ impl BaseUrl {
             ));
         }
         let (authority, path) = match rest.find('/') {
-            Some(i) => rest.split_at(i),
+            Some(i) => (rest.get(..i).unwrap_or(rest), rest.get(i..).unwrap_or("")),
             None => (rest, ""),
         };
         if authority.contains('@') {
@@ -81,7 +81,7 @@ impl BaseUrl {
 fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     if authority.starts_with('[') {
         let end = authority.find(']')?;
-        let (host, rest) = authority.split_at(end + 1);
+        let (host, rest) = (authority.get(..=end)?, authority.get(end + 1..)?);
         return match rest {
             "" => Some((host, None)),
             _ => Some((host, Some(parse_port(rest.strip_prefix(':')?)?))),

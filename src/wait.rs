@@ -68,7 +68,32 @@ pub const DEFAULT_TIMEOUT_S: f64 = 300.0;
 /// Seconds between polls by default.
 pub const DEFAULT_POLL_INTERVAL_S: f64 = 1.0;
 
-/// A validated wait request.
+/// Validated wait options, checked before any request is sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WaitOptions {
+    /// The target status.
+    pub until: WaitUntil,
+    /// Total time allowed, seconds.
+    pub timeout_s: f64,
+    /// Time between polls, milliseconds.
+    pub poll_interval_ms: f64,
+}
+
+impl WaitOptions {
+    /// Validates `timeout`, `pollInterval` and `waitUntil`; `None` takes the default.
+    pub fn new(timeout_s: Option<f64>, poll_interval_s: Option<f64>, until: Option<&str>) -> Result<WaitOptions, ArgError> {
+        Ok(WaitOptions {
+            until: match until {
+                Some(u) => WaitUntil::parse(u)?,
+                None => WaitUntil::LocalReady,
+            },
+            timeout_s: args::seconds("timeout", timeout_s.unwrap_or(DEFAULT_TIMEOUT_S))?,
+            poll_interval_ms: args::positive_seconds("pollInterval", poll_interval_s.unwrap_or(DEFAULT_POLL_INTERVAL_S))? * 1000.0,
+        })
+    }
+}
+
+/// A validated wait request: which snapshot, and how.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WaitSpec {
     /// The snapshot.
@@ -82,25 +107,15 @@ pub struct WaitSpec {
 }
 
 impl WaitSpec {
-    /// Validates the wait options; `None` takes the default.
-    pub fn new(
-        snapshot_id: &str,
-        timeout_s: Option<f64>,
-        poll_interval_s: Option<f64>,
-        until: Option<&str>,
-    ) -> Result<WaitSpec, ArgError> {
-        Ok(WaitSpec {
-            snapshot_id: args::id("snapshotId", snapshot_id)?,
-            until: match until {
-                Some(u) => WaitUntil::parse(u)?,
-                None => WaitUntil::LocalReady,
-            },
-            timeout_s: args::seconds("timeout", timeout_s.unwrap_or(DEFAULT_TIMEOUT_S))?,
-            poll_interval_ms: args::positive_seconds(
-                "pollInterval",
-                poll_interval_s.unwrap_or(DEFAULT_POLL_INTERVAL_S),
-            )? * 1000.0,
-        })
+    /// Validates everything; `None` takes the default.
+    pub fn new(snapshot_id: &str, timeout_s: Option<f64>, poll_interval_s: Option<f64>, until: Option<&str>) -> Result<WaitSpec, ArgError> {
+        let snapshot_id = args::id("snapshotId", snapshot_id)?;
+        Ok(WaitSpec::for_snapshot(snapshot_id, WaitOptions::new(timeout_s, poll_interval_s, until)?))
+    }
+
+    /// Combines an id known to be valid (one the server just returned) with checked options.
+    pub fn for_snapshot(snapshot_id: String, options: WaitOptions) -> WaitSpec {
+        WaitSpec { snapshot_id, until: options.until, timeout_s: options.timeout_s, poll_interval_ms: options.poll_interval_ms }
     }
 }
 

@@ -1,0 +1,545 @@
+//! The body of every exported method: read the JS arguments, validate them (rejecting before any
+//! request), run the core operation, convert the result. `lib.rs` only forwards to these.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::AbortSignal;
+
+use crate::args::{self, ArgError};
+use crate::config::{ClientOptions, Config, Environment, Secret, LOCALHOST_API_URL};
+use crate::error::Error;
+use crate::http::Budget;
+use crate::ops::{Api, SandboxTarget};
+use crate::routes::{self, RunSpec, SandboxSpec};
+use crate::wait::{self, WaitOptions, WaitSpec, Waiter};
+use crate::wasm::errors::{self, arg_error};
+use crate::wasm::host::{Auth, JsHost, Shared};
+use crate::wasm::options::{self, Opts};
+use crate::wasm::{env, to_js};
+
+/// Result of an async body.
+type Outcome = Result<JsValue, Error<JsHost>>;
+
+/// Runs an async body as a Promise, turning its error into the JS error to reject with.
+fn spawn(signal: Option<AbortSignal>, body: impl Future<Output = Outcome> + 'static) -> Promise {
+    // Boxed so that every export shares one promise adapter instead of monomorphising its own
+    // (about 25 KB of wasm).
+    run_boxed(signal, Box::pin(body))
+}
+
+fn run_boxed(signal: Option<AbortSignal>, body: Pin<Box<dyn Future<Output = Outcome>>>) -> Promise {
+    future_to_promise(async move { body.await.map_err(|err| errors::to_js(err, signal.as_ref())) })
+}
+
+/// A promise already rejected with an argument error: async methods never throw synchronously.
+fn reject(err: ArgError) -> Promise {
+    Promise::reject(&arg_error(&err))
+}
+
+fn host(shared: &Rc<Shared>, signal: &Option<AbortSignal>) -> JsHost {
+    JsHost { shared: shared.clone(), signal: signal.clone() }
+}
+
+fn id_arg(value: &JsValue, param: &str) -> Result<String, ArgError> {
+    args::id(param, &options::required_string(value, param)?)
+}
+
+/// Builds a client from constructor options. `localhost` applies `forLocalhost`'s defaults.
+pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsValue> {
+    let opts = Opts::new(options.clone(), "options").map_err(|e| arg_error(&e))?;
+    let read = || -> Result<(ClientOptions, Auth, Option<Function>, bool), ArgError> {
+        let api_key = opts.string("apiKey")?.map(Secret::new);
+        let token_provider = opts.function("tokenProvider")?;
+        if api_key.is_some() && token_provider.is_some() {
+            return Err(ArgError::type_error("tokenProvider", "give either apiKey or tokenProvider, not both"));
+        }
+        let client_options = ClientOptions {
+            api_url: opts.string("apiUrl")?.or_else(|| localhost.then(|| LOCALHOST_API_URL.to_string())),
+            api_key: api_key.clone(),
+            namespace: opts.string("namespace")?,
+            organization_id: opts.string("organizationId")?,
+            project_id: opts.string("projectId")?,
+            request_timeout_s: opts.number("requestTimeout")?,
+            max_retries: opts.number("maxRetries")?,
+        };
+        let auth = match token_provider {
+            Some(provider) => Auth::Provider(provider),
+            None => Auth::None,
+        };
+        let allow_browser = opts.boolean("dangerouslyAllowBrowser")?.unwrap_or(false);
+        Ok((client_options, auth, opts.function("fetch")?, allow_browser))
+    };
+    let (client_options, auth, fetch, allow_browser) = read().map_err(|e| arg_error(&e))?;
+    let explicit_key = client_options.api_key.is_some();
+    let environment = if localhost { Environment::default() } else { env::environment() };
+    let cfg = Config::resolve(client_options, environment).map_err(|e| arg_error(&e))?;
+    if explicit_key && env::is_browser() && !allow_browser {
+        return Err(errors::sandbox_error(
+            "apiKey was passed in a browser, where every visitor of the page can read it. Pass tokenProvider (a function \
+             that fetches a short-lived token from your server) or call the API through a server-side proxy. If you \
+             understand the risk (a local demo, a personal tool), pass dangerouslyAllowBrowser: true. See the README, \
+             \"Using it in a browser\".",
+            "BROWSER_API_KEY",
+        ));
+    }
+    let auth = match (&auth, &cfg.api_key) {
+        (Auth::None, Some(key)) => Auth::Key(key.clone()),
+        _ => auth,
+    };
+    Ok(Rc::new(Shared { cfg, auth, fetch, last_token: RefCell::new(None), user_agent: env::user_agent() }))
+}
+
+/// `client.toJSON()`: the configuration, with the credential reduced to whether there is one.
+pub fn describe_client(shared: &Shared) -> JsValue {
+    let obj = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = js_sys::Reflect::set(&obj, &k.into(), &v);
+    };
+    set("apiUrl", shared.cfg.api_url.as_str().into());
+    set("namespace", shared.cfg.namespace.as_str().into());
+    set("credentials", match shared.auth {
+        Auth::None => "none",
+        Auth::Key(_) => "apiKey ([redacted])",
+        Auth::Provider(_) => "tokenProvider",
+    }.into());
+    obj.into()
+}
+
+/// `client.snapshot(sandboxId, { snapshotType, signal })`.
+pub fn snapshot(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
+    let parsed = (|| {
+        let id = id_arg(sandbox_id, "sandboxId")?;
+        let opts = Opts::new(options.clone(), "options")?;
+        Ok((id, snapshot_type(&opts)?, opts.signal()?))
+    })();
+    let (id, kind, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &signal);
+    spawn(signal, async move {
+        let created = Api::new(&host, &host.shared.cfg).create_snapshot(&id, kind).await?;
+        Ok(to_js::snapshot_created(&created))
+    })
+}
+
+fn snapshot_type(opts: &Opts) -> Result<Option<&'static str>, ArgError> {
+    opts.string("snapshotType")?.map(|t| args::one_of("snapshotType", &t, &["memory", "filesystem"])).transpose()
+}
+
+/// `client.getSnapshot(snapshotId, { signal })`.
+pub fn get_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Promise {
+    let parsed = (|| Ok((id_arg(snapshot_id, "snapshotId")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let (id, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &signal);
+    spawn(signal, async move {
+        let cfg = &host.shared.cfg;
+        let (record, _) = Api::new(&host, cfg).get_snapshot(&id, Budget::standard(&host, cfg)).await?;
+        Ok(to_js::snapshot(&record))
+    })
+}
+
+/// `client.listSnapshots({ sandboxId, signal })`.
+pub fn list_snapshots(shared: &Rc<Shared>, options: &JsValue) -> Promise {
+    let parsed = (|| {
+        let opts = Opts::new(options.clone(), "options")?;
+        let sandbox = opts.string("sandboxId")?.map(|s| args::id("sandboxId", &s)).transpose()?;
+        Ok((sandbox, opts.signal()?))
+    })();
+    let (sandbox, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &signal);
+    spawn(signal, async move {
+        let list = Api::new(&host, &host.shared.cfg).list_snapshots(sandbox.as_deref()).await?;
+        Ok(to_js::snapshots(&list))
+    })
+}
+
+/// `client.deleteSnapshot(snapshotId, { signal })`.
+pub fn delete_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Promise {
+    let parsed = (|| Ok((id_arg(snapshot_id, "snapshotId")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let (id, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &signal);
+    spawn(signal, async move {
+        Api::new(&host, &host.shared.cfg).delete_snapshot(&id).await?;
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
+/// The options shared by every wait: timing, `signal`, `onStatus`.
+struct WaitArgs {
+    options: WaitOptions,
+    signal: Option<AbortSignal>,
+    on_status: Option<Function>,
+}
+
+fn wait_args(opts: &Opts) -> Result<WaitArgs, ArgError> {
+    Ok(WaitArgs {
+        options: WaitOptions::new(
+            opts.number("timeout")?,
+            opts.number("pollInterval")?,
+            opts.string("waitUntil")?.as_deref(),
+        )?,
+        signal: opts.signal()?,
+        on_status: opts.function("onStatus")?,
+    })
+}
+
+async fn wait_to_end(host: &JsHost, spec: WaitSpec, started_ms: f64, on_status: Option<Function>) -> Outcome {
+    let api = Api::new(host, &host.shared.cfg);
+    let mut waiter = Waiter::new(spec, started_ms);
+    let mut last = JsValue::UNDEFINED;
+    wait::wait_for(&api, &mut waiter, |record| {
+        last = to_js::snapshot(record);
+        match &on_status {
+            Some(callback) => callback.call1(&JsValue::UNDEFINED, &last).map(|_| ()).map_err(Error::Callback),
+            None => Ok(()),
+        }
+    })
+    .await?;
+    Ok(last)
+}
+
+/// `client.snapshotAndWait(sandboxId, { timeout, pollInterval, waitUntil, snapshotType, signal, onStatus })`.
+pub fn snapshot_and_wait(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
+    let parsed = (|| {
+        let id = id_arg(sandbox_id, "sandboxId")?;
+        let opts = Opts::new(options.clone(), "options")?;
+        Ok((id, snapshot_type(&opts)?, wait_args(&opts)?))
+    })();
+    let (id, kind, wait) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &wait.signal);
+    spawn(wait.signal, async move {
+        let started = crate::platform::Platform::now_ms(&host);
+        let created = Api::new(&host, &host.shared.cfg).create_snapshot(&id, kind).await?;
+        let snapshot_id = created.snapshot_id.as_string().unwrap_or_default();
+        wait_to_end(&host, WaitSpec::for_snapshot(snapshot_id, wait.options), started, wait.on_status).await
+    })
+}
+
+/// `client.waitForSnapshot(snapshotId, { timeout, pollInterval, waitUntil, signal, onStatus })`.
+pub fn wait_for_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Promise {
+    let parsed = (|| {
+        let id = id_arg(snapshot_id, "snapshotId")?;
+        Ok((id, wait_args(&Opts::new(options.clone(), "options")?)?))
+    })();
+    let (id, wait) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &wait.signal);
+    spawn(wait.signal, async move {
+        let started = crate::platform::Platform::now_ms(&host);
+        wait_to_end(&host, WaitSpec::for_snapshot(id, wait.options), started, wait.on_status).await
+    })
+}
+
+/// The state behind a `watchSnapshot` iterator.
+pub struct Watch {
+    host: Rc<JsHost>,
+    /// `None` while a `next()` is in flight (taken out so no borrow spans an await).
+    waiter: RefCell<Option<Waiter<JsHost>>>,
+    on_status: Option<Function>,
+}
+
+/// `client.watchSnapshot(snapshotId, options)`: validates and creates the iterator state. An
+/// invalid argument is reported by the first `next()`, so iteration code sees it where it awaits.
+pub fn watch_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Result<Rc<Watch>, ArgError> {
+    let id = id_arg(snapshot_id, "snapshotId")?;
+    let wait = wait_args(&Opts::new(options.clone(), "options")?)?;
+    let host = host(shared, &wait.signal);
+    let started = crate::platform::Platform::now_ms(&host);
+    let waiter = Waiter::new(WaitSpec::for_snapshot(id, wait.options), started);
+    Ok(Rc::new(Watch { host: Rc::new(host), waiter: RefCell::new(Some(waiter)), on_status: wait.on_status }))
+}
+
+fn iterator_result(value: JsValue, done: bool) -> JsValue {
+    let obj = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&obj, &"value".into(), &value);
+    let _ = js_sys::Reflect::set(&obj, &"done".into(), &done.into());
+    obj.into()
+}
+
+/// The iterator's `next()`: the snapshot at its next status, until the target is reached.
+pub fn watch_next(watch: &Rc<Watch>) -> Promise {
+    let watch = watch.clone();
+    let signal = watch.host.signal.clone();
+    spawn(signal, async move {
+        let taken = watch.waiter.borrow_mut().take();
+        let Some(mut waiter) = taken else {
+            return Err(Error::Sandbox {
+                message: "watchSnapshot: next() was called before the previous next() settled".into(),
+                code: "CONCURRENT_NEXT",
+                sandbox_id: None,
+                trace_id: None,
+            });
+        };
+        let api = Api::new(watch.host.as_ref(), &watch.host.shared.cfg);
+        let step = waiter.next_change(&api).await;
+        *watch.waiter.borrow_mut() = Some(waiter);
+        match step? {
+            Some(record) => {
+                let value = to_js::snapshot(&record);
+                if let Some(callback) = &watch.on_status {
+                    callback.call1(&JsValue::UNDEFINED, &value).map_err(Error::Callback)?;
+                }
+                Ok(iterator_result(value, false))
+            }
+            None => Ok(iterator_result(JsValue::UNDEFINED, true)),
+        }
+    })
+}
+
+/// The iterator's `return()`: stops the wait (a `break` out of `for await`).
+pub fn watch_return(watch: &Rc<Watch>) -> Promise {
+    if let Some(waiter) = watch.waiter.borrow_mut().as_mut() {
+        waiter.finish();
+    }
+    Promise::resolve(&iterator_result(JsValue::UNDEFINED, true))
+}
+
+/// A sandbox handle's state: the client it came from, and where its own API is.
+pub struct SandboxHandle {
+    /// The client.
+    pub shared: Rc<Shared>,
+    /// The sandbox's id and API base.
+    pub target: SandboxTarget,
+}
+
+fn sandbox_spec(opts: &Opts) -> Result<SandboxSpec, ArgError> {
+    Ok(SandboxSpec {
+        image: opts.string("image")?,
+        cpus: opts.number("cpus")?.map(|v| args::positive("cpus", v)).transpose()?,
+        memory_mb: opts.number("memoryMb")?.map(|v| args::positive_integer("memoryMb", v)).transpose()?,
+        disk_mb: opts.number("diskMb")?.map(|v| args::positive_integer("diskMb", v)).transpose()?,
+        timeout_secs: opts.number("timeoutSecs")?.map(|v| args::positive_integer("timeoutSecs", v)).transpose()?,
+        entrypoint: opts.string_array("entrypoint")?,
+        snapshot_id: opts.string("snapshotId")?.map(|s| args::id("snapshotId", &s)).transpose()?,
+        name: opts.string("name")?,
+    })
+}
+
+/// `client.createSandbox(options)`: the server's answer, without waiting for `running`.
+pub fn create_sandbox(shared: &Rc<Shared>, options: &JsValue) -> Promise {
+    let parsed = (|| {
+        let opts = Opts::new(options.clone(), "options")?;
+        Ok((sandbox_spec(&opts)?, opts.signal()?))
+    })();
+    let (spec, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &signal);
+    spawn(signal, async move {
+        let record = Api::new(&host, &host.shared.cfg).create_sandbox(&spec).await?;
+        Ok(to_js::sandbox(&record))
+    })
+}
+
+/// Default `startupTimeout` of `createAndConnect`, seconds (the SDKs' 300 s).
+const DEFAULT_STARTUP_TIMEOUT_S: f64 = 300.0;
+
+/// `client.createAndConnect(options)`: creates, waits for `running`, returns the handle.
+pub fn create_and_connect(shared: &Rc<Shared>, options: &JsValue, wrap: fn(SandboxHandle) -> JsValue) -> Promise {
+    let parsed = (|| {
+        let opts = Opts::new(options.clone(), "options")?;
+        let startup = args::seconds("startupTimeout", opts.number("startupTimeout")?.unwrap_or(DEFAULT_STARTUP_TIMEOUT_S))?;
+        Ok((sandbox_spec(&opts)?, startup, opts.signal()?))
+    })();
+    let (spec, startup_s, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &signal);
+    spawn(signal, async move {
+        let cfg = &host.shared.cfg;
+        let record = Api::new(&host, cfg).start_sandbox(&spec, startup_s * 1000.0).await?;
+        Ok(wrap(handle_for(&host, &record)?))
+    })
+}
+
+fn handle_for(host: &JsHost, record: &crate::models::SandboxRecord<JsValue>) -> Result<SandboxHandle, Error<JsHost>> {
+    let sandbox_id = record.sandbox_id.as_string().unwrap_or_default();
+    let url = record.sandbox_url.as_ref().and_then(|u| u.as_string());
+    let base = routes::sandbox_api_base(&host.shared.cfg, url.as_deref()).map_err(|why| Error::Sandbox {
+        message: format!("Cannot connect to sandbox {sandbox_id}: {why}"),
+        code: "NO_SANDBOX_URL",
+        sandbox_id: Some(sandbox_id.clone()),
+        trace_id: None,
+    })?;
+    Ok(SandboxHandle { shared: host.shared.clone(), target: SandboxTarget { sandbox_id, base } })
+}
+
+/// `client.connect(sandboxId, { signal })`: looks the sandbox up and returns its handle.
+pub fn connect(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue, wrap: fn(SandboxHandle) -> JsValue) -> Promise {
+    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let (id, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &signal);
+    spawn(signal, async move {
+        let record = Api::new(&host, &host.shared.cfg).get_sandbox(&id).await?;
+        Ok(wrap(handle_for(&host, &record)?))
+    })
+}
+
+/// `client.getSandbox(sandboxId, { signal })`.
+pub fn get_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
+    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let (id, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &signal);
+    spawn(signal, async move {
+        let record = Api::new(&host, &host.shared.cfg).get_sandbox(&id).await?;
+        Ok(to_js::sandbox(&record))
+    })
+}
+
+/// `client.listSandboxes({ signal })`.
+pub fn list_sandboxes(shared: &Rc<Shared>, options: &JsValue) -> Promise {
+    let signal = match Opts::new(options.clone(), "options").and_then(|o| o.signal()) {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &signal);
+    spawn(signal, async move {
+        let list = Api::new(&host, &host.shared.cfg).list_sandboxes().await?;
+        Ok(to_js::sandboxes(&list))
+    })
+}
+
+/// `client.deleteSandbox(sandboxId, { signal })`.
+pub fn delete_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
+    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let (id, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(shared, &signal);
+    spawn(signal, async move {
+        Api::new(&host, &host.shared.cfg).delete_sandbox(&id).await?;
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
+/// `sandbox.run(command, { args, env, workingDir, timeout, signal })`, and `commands.run`
+/// (which passes `shell = true` to run `sh -c command`).
+pub fn run(handle: &Rc<SandboxHandle>, command: &JsValue, options: &JsValue, shell: bool) -> Promise {
+    let parsed = (|| {
+        let command = options::required_string(command, "command")?;
+        if command.trim().is_empty() {
+            return Err(ArgError::type_error("command", "must be a non-empty string"));
+        }
+        let opts = Opts::new(options.clone(), "options")?;
+        let args = opts.string_array("args")?.unwrap_or_default();
+        let spec = if shell {
+            if !args.is_empty() {
+                return Err(ArgError::type_error("args", "commands.run takes one shell command string; put arguments in it, or use sandbox.run"));
+            }
+            RunSpec { command: "sh".into(), args: vec!["-c".into(), command], ..RunSpec::default() }
+        } else {
+            RunSpec { command, args, ..RunSpec::default() }
+        };
+        let spec = RunSpec {
+            env: opts.string_map("env")?,
+            working_dir: opts.string("workingDir")?,
+            timeout_s: opts.number("timeout")?.map(|t| args::positive_seconds("timeout", t)).transpose()?,
+            ..spec
+        };
+        Ok((spec, opts.signal()?))
+    })();
+    let (spec, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let host = host(&handle.shared, &signal);
+    let target = handle.target.clone();
+    spawn(signal, async move {
+        let out = Api::new(&host, &host.shared.cfg).run(&target, &spec).await?;
+        Ok(to_js::command(&out))
+    })
+}
+
+fn path_arg(path: &JsValue) -> Result<String, ArgError> {
+    let path = options::required_string(path, "path")?;
+    if path.is_empty() {
+        return Err(ArgError::type_error("path", "must be a non-empty string"));
+    }
+    Ok(path)
+}
+
+/// `sandbox.readFile(path, { signal })` → `Uint8Array`.
+pub fn read_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
+    let parsed = (|| Ok((path_arg(path)?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let (path, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let (host, target) = (host(&handle.shared, &signal), handle.target.clone());
+    spawn(signal, async move {
+        let body = Api::new(&host, &host.shared.cfg).read_file(&target, &path).await?;
+        Ok(body.into_js())
+    })
+}
+
+/// `sandbox.writeFile(path, data, { signal })`.
+pub fn write_file(handle: &Rc<SandboxHandle>, path: &JsValue, data: &JsValue, options: &JsValue) -> Promise {
+    let parsed = (|| Ok((path_arg(path)?, options::bytes(data, "data")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let (path, bytes, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let (host, target) = (host(&handle.shared, &signal), handle.target.clone());
+    spawn(signal, async move {
+        Api::new(&host, &host.shared.cfg).write_file(&target, &path, bytes).await?;
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
+/// `sandbox.deleteFile(path, { signal })`.
+pub fn delete_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
+    let parsed = (|| Ok((path_arg(path)?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let (path, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let (host, target) = (host(&handle.shared, &signal), handle.target.clone());
+    spawn(signal, async move {
+        Api::new(&host, &host.shared.cfg).delete_file(&target, &path).await?;
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
+/// `sandbox.listDirectory(path, { signal })`.
+pub fn list_directory(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
+    let parsed = (|| Ok((path_arg(path)?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let (path, signal) = match parsed {
+        Ok(v) => v,
+        Err(e) => return reject(e),
+    };
+    let (host, target) = (host(&handle.shared, &signal), handle.target.clone());
+    spawn(signal, async move {
+        let entries = Api::new(&host, &host.shared.cfg).list_directory(&target, &path).await?;
+        Ok(to_js::directory(&entries))
+    })
+}

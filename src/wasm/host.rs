@@ -1,0 +1,212 @@
+//! [`Platform`] for JavaScript hosts: `fetch`, timers, `Date.now`, `Math.random`, `JSON.parse`.
+//!
+//! `fetch` and the timers are looked up on the global object, never on `window`, so the same code
+//! runs in browsers, workers, Node, Deno and Bun.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use gloo_timers::callback::Timeout;
+use js_sys::{Function, JsString, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, AbortSignal, Response as JsResponse};
+
+use crate::config::{Config, Secret};
+
+use crate::platform::{Aborted, Expect, Platform, Request, RequestBody, Response, SendError};
+use crate::wasm::abort::{self, AbortLink};
+use crate::wasm::errors::describe;
+use crate::wasm::js_json::{self, JsBody};
+
+#[wasm_bindgen]
+extern "C" {
+    // The global fetch, whatever the global object is (window, worker scope, Node's globalThis).
+    #[wasm_bindgen(js_name = fetch, catch)]
+    fn global_fetch(url: &str, init: &Object) -> Result<Promise, JsValue>;
+}
+
+/// Where the bearer token comes from.
+#[derive(Clone)]
+pub enum Auth {
+    /// No `Authorization` header.
+    None,
+    /// A fixed API key.
+    Key(Secret),
+    /// `tokenProvider`: called before each request; may return a string or a promise of one.
+    Provider(Function),
+}
+
+/// What every call of one client shares.
+pub struct Shared {
+    /// The resolved configuration.
+    pub cfg: Config,
+    /// Credentials.
+    pub auth: Auth,
+    /// A caller-supplied `fetch`, used instead of the global one.
+    pub fetch: Option<Function>,
+    /// The last token a provider returned, kept only to redact it from server messages.
+    pub last_token: RefCell<Option<String>>,
+    /// The `User-Agent` to send, outside browsers (which refuse to let pages set it).
+    pub user_agent: Option<String>,
+}
+
+/// The host for one call: the client's shared state plus the call's own `AbortSignal`.
+pub struct JsHost {
+    /// Shared client state.
+    pub shared: Rc<Shared>,
+    /// The caller's signal, if any.
+    pub signal: Option<AbortSignal>,
+}
+
+impl JsHost {
+    async fn authorization(&self) -> Result<Option<String>, SendError<JsValue>> {
+        match &self.shared.auth {
+            Auth::None => Ok(None),
+            Auth::Key(key) => Ok(Some(format!("Bearer {}", key.expose()))),
+            Auth::Provider(provider) => {
+                let failed = |e: JsValue| SendError::Network { message: format!("tokenProvider failed: {}", describe(&e)), cause: e };
+                let value = provider.call0(&JsValue::UNDEFINED).map_err(failed)?;
+                let value = JsFuture::from(Promise::resolve(&value)).await.map_err(failed)?;
+                if value.is_null_or_undefined() {
+                    return Ok(None);
+                }
+                let token = value.as_string().ok_or_else(|| SendError::Network {
+                    message: "tokenProvider must return a string (or a promise of one)".into(),
+                    cause: value.clone(),
+                })?;
+                *self.shared.last_token.borrow_mut() = Some(token.clone());
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    fn init(&self, request: &Request, signal: &AbortSignal, authorization: Option<String>) -> Result<Object, JsValue> {
+        let headers = Object::new();
+        let extra = authorization.map(|a| ("Authorization", a)).into_iter().chain(self.shared.user_agent.clone().map(|u| ("User-Agent", u)));
+        for (name, value) in request.headers.iter().cloned().chain(extra) {
+            Reflect::set(&headers, &name.into(), &value.into())?;
+        }
+        let init = Object::new();
+        Reflect::set(&init, &"method".into(), &request.method.as_str().into())?;
+        let body: JsValue = match &request.body {
+            RequestBody::Empty => JsValue::UNDEFINED,
+            RequestBody::Json(json) => json.into(),
+            RequestBody::Bytes(bytes) => Uint8Array::from(bytes.as_slice()).into(),
+        };
+        Reflect::set(&init, &"body".into(), &body)?;
+        Reflect::set(&init, &"headers".into(), &headers)?;
+        Reflect::set(&init, &"signal".into(), signal)?;
+        Ok(init)
+    }
+
+    fn start_fetch(&self, url: &str, init: &Object) -> Result<Promise, JsValue> {
+        match &self.shared.fetch {
+            Some(custom) => custom.call2(&JsValue::UNDEFINED, &url.into(), init).map(|p| Promise::resolve(&p)),
+            None => global_fetch(url, init),
+        }
+    }
+
+    /// The request and the reading of its body, any failure as the host's error value.
+    async fn exchange(&self, request: &Request, signal: &AbortSignal, authorization: Option<String>) -> Result<Response<JsBody>, JsValue> {
+        let init = self.init(request, signal, authorization)?;
+        let response: JsResponse = JsFuture::from(self.start_fetch(&request.url, &init)?).await?.unchecked_into();
+        let status = response.status();
+        let headers = response.headers();
+        let content_type = headers.get("content-type").ok().flatten();
+        let ok = (200..300).contains(&status);
+        let retry_after = if ok { None } else { headers.get("retry-after").ok().flatten() };
+        let body = if ok && request.expect == Expect::Bytes {
+            JsBody::Bytes(Uint8Array::new(&JsFuture::from(response.array_buffer()?).await?))
+        } else {
+            JsBody::Text(JsFuture::from(response.text()?).await?.dyn_into::<JsString>()?)
+        };
+        Ok(Response { status, retry_after, content_type, body })
+    }
+
+    fn user_aborted(&self) -> bool {
+        self.signal.as_ref().is_some_and(AbortSignal::aborted)
+    }
+}
+
+impl Platform for JsHost {
+    type Json = JsValue;
+    type Body = JsBody;
+    type Cause = JsValue;
+
+    async fn send(&self, request: &Request) -> Result<Response<JsBody>, SendError<JsValue>> {
+        if self.user_aborted() {
+            return Err(SendError::Aborted);
+        }
+        let authorization = self.authorization().await?;
+        let controller = AbortController::new().map_err(|e| network(&e))?;
+        let timed_out = Rc::new(Cell::new(false));
+        // Both guards live until the body has been read, so the timeout and the caller's signal
+        // cover the whole exchange; dropping them clears the timer and the listener.
+        let _timer = {
+            let (controller, timed_out) = (controller.clone(), timed_out.clone());
+            let millis = request.timeout_ms.clamp(1.0, 2_147_483_647.0) as u32;
+            Timeout::new(millis, move || {
+                timed_out.set(true);
+                controller.abort();
+            })
+        };
+        let _link = self.signal.as_ref().map(|signal| {
+            let (controller, signal_inner) = (controller.clone(), signal.clone());
+            AbortLink::new(signal, move || controller.abort_with_reason(&signal_inner.reason()))
+        });
+        if self.user_aborted() {
+            return Err(SendError::Aborted);
+        }
+        match self.exchange(request, &controller.signal(), authorization).await {
+            Ok(response) => Ok(response),
+            Err(_) if self.user_aborted() => Err(SendError::Aborted),
+            Err(e) if timed_out.get() => Err(SendError::TimedOut { cause: e }),
+            Err(e) => Err(network(&e)),
+        }
+    }
+
+    async fn sleep(&self, ms: f64) -> Result<(), Aborted> {
+        abort::sleep(ms, self.signal.as_ref()).await
+    }
+
+    fn now_ms(&self) -> f64 {
+        js_sys::Date::now()
+    }
+
+    fn random_u32(&self) -> u32 {
+        (js_sys::Math::random() * 4_294_967_296.0) as u32
+    }
+
+    fn parse_json(&self, text: &str) -> Result<JsValue, String> {
+        js_json::parse(&JsString::from(text))
+    }
+
+    fn redact(&self, text: String) -> String {
+        let mut text = text;
+        if let Auth::Key(key) = &self.shared.auth {
+            if !key.expose().is_empty() {
+                text = text.replace(key.expose(), "[redacted]");
+            }
+        }
+        if let Some(token) = self.shared.last_token.borrow().as_deref() {
+            if !token.is_empty() {
+                text = text.replace(token, "[redacted]");
+            }
+        }
+        text
+    }
+}
+
+/// A transport failure, with the most useful description the host offers: Node's
+/// `TypeError: fetch failed` hides the real reason (`ECONNREFUSED …`) in its `cause`.
+fn network(e: &JsValue) -> SendError<JsValue> {
+    let mut message = describe(e);
+    if let Ok(cause) = Reflect::get(e, &"cause".into()) {
+        if !cause.is_null_or_undefined() {
+            message = format!("{message} ({})", describe(&cause));
+        }
+    }
+    SendError::Network { message, cause: e.clone() }
+}

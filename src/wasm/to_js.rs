@@ -1,0 +1,207 @@
+//! Decoded records as the plain JS objects the API returns (camelCase keys, `Date` timestamps,
+//! `undefined` for absent fields). Every object of a kind gets every key, in the same order, so
+//! the engine gives them one shape and code reading them stays fast.
+
+use js_sys::{Array, Date, Object, Reflect};
+use wasm_bindgen::JsValue;
+
+use crate::models::{DirEntry, SandboxRecord, SnapshotCreated, SnapshotRecord};
+use crate::sse::CommandOutput;
+
+/// Output property names, created once as JS strings.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Prop {
+    SnapshotId,
+    Namespace,
+    SandboxId,
+    BaseImage,
+    Status,
+    SnapshotType,
+    Error,
+    SnapshotUri,
+    SnapshotFormatVersion,
+    SizeBytes,
+    RootfsDiskBytes,
+    CreatedAt,
+    Image,
+    Resources,
+    Cpus,
+    MemoryMb,
+    DiskMb,
+    SandboxUrl,
+    RoutingHint,
+    Name,
+    TimeoutSecs,
+    Entrypoint,
+    TerminationReason,
+    ErrorDetails,
+    TerminatedAt,
+    IsDir,
+    Size,
+    ModifiedAt,
+    ExitCode,
+    Stdout,
+    Stderr,
+}
+
+const PROP_NAMES: [&str; 31] = [
+    "snapshotId",
+    "namespace",
+    "sandboxId",
+    "baseImage",
+    "status",
+    "snapshotType",
+    "error",
+    "snapshotUri",
+    "snapshotFormatVersion",
+    "sizeBytes",
+    "rootfsDiskBytes",
+    "createdAt",
+    "image",
+    "resources",
+    "cpus",
+    "memoryMb",
+    "diskMb",
+    "sandboxUrl",
+    "routingHint",
+    "name",
+    "timeoutSecs",
+    "entrypoint",
+    "terminationReason",
+    "errorDetails",
+    "terminatedAt",
+    "isDir",
+    "size",
+    "modifiedAt",
+    "exitCode",
+    "stdout",
+    "stderr",
+];
+
+thread_local! {
+    static PROPS: Vec<JsValue> = PROP_NAMES.iter().map(|n| JsValue::from_str(n)).collect();
+}
+
+struct Builder {
+    object: Object,
+}
+
+impl Builder {
+    fn new() -> Builder {
+        Builder { object: Object::new() }
+    }
+    fn set(self, prop: Prop, value: &JsValue) -> Builder {
+        PROPS.with(|props| {
+            if let Some(key) = props.get(prop as usize) {
+                // Setting a plain property on a fresh object cannot throw.
+                let _ = Reflect::set(&self.object, key, value);
+            }
+        });
+        self
+    }
+    fn opt(self, prop: Prop, value: &Option<JsValue>) -> Builder {
+        match value {
+            Some(v) => self.set(prop, v),
+            None => self.set(prop, &JsValue::UNDEFINED),
+        }
+    }
+    fn num(self, prop: Prop, value: Option<f64>) -> Builder {
+        match value {
+            Some(n) => self.set(prop, &JsValue::from_f64(n)),
+            None => self.set(prop, &JsValue::UNDEFINED),
+        }
+    }
+    fn date(self, prop: Prop, ms: Option<f64>) -> Builder {
+        match ms {
+            Some(ms) => self.set(prop, &Date::new(&JsValue::from_f64(ms))),
+            None => self.set(prop, &JsValue::UNDEFINED),
+        }
+    }
+    fn done(self) -> JsValue {
+        self.object.into()
+    }
+}
+
+/// `SnapshotInfo`.
+pub fn snapshot(rec: &SnapshotRecord<JsValue>) -> JsValue {
+    Builder::new()
+        .set(Prop::SnapshotId, &rec.snapshot_id)
+        .opt(Prop::Namespace, &rec.namespace)
+        .opt(Prop::SandboxId, &rec.sandbox_id)
+        .opt(Prop::BaseImage, &rec.base_image)
+        .set(Prop::Status, &rec.status)
+        .opt(Prop::SnapshotType, &rec.snapshot_type)
+        .opt(Prop::Error, &rec.error)
+        .opt(Prop::SnapshotUri, &rec.snapshot_uri)
+        .opt(Prop::SnapshotFormatVersion, &rec.snapshot_format_version)
+        .num(Prop::SizeBytes, rec.size_bytes)
+        .num(Prop::RootfsDiskBytes, rec.rootfs_disk_bytes)
+        .date(Prop::CreatedAt, rec.created_at_ms)
+        .done()
+}
+
+/// `SnapshotInfo[]`.
+pub fn snapshots(list: &[SnapshotRecord<JsValue>]) -> JsValue {
+    let array = Array::new_with_length(list.len() as u32);
+    for (i, rec) in list.iter().enumerate() {
+        array.set(i as u32, snapshot(rec));
+    }
+    array.into()
+}
+
+/// `{ snapshotId, status }`.
+pub fn snapshot_created(created: &SnapshotCreated<JsValue>) -> JsValue {
+    Builder::new().set(Prop::SnapshotId, &created.snapshot_id).set(Prop::Status, &created.status).done()
+}
+
+/// `SandboxInfo`.
+pub fn sandbox(rec: &SandboxRecord<JsValue>) -> JsValue {
+    let resources = Builder::new().num(Prop::Cpus, rec.cpus).num(Prop::MemoryMb, rec.memory_mb).num(Prop::DiskMb, rec.disk_mb).done();
+    Builder::new()
+        .set(Prop::SandboxId, &rec.sandbox_id)
+        .opt(Prop::Namespace, &rec.namespace)
+        .set(Prop::Status, &rec.status)
+        .opt(Prop::Image, &rec.image)
+        .set(Prop::Resources, &resources)
+        .opt(Prop::SandboxUrl, &rec.sandbox_url)
+        .opt(Prop::RoutingHint, &rec.routing_hint)
+        .opt(Prop::Name, &rec.name)
+        .num(Prop::TimeoutSecs, rec.timeout_secs)
+        .opt(Prop::Entrypoint, &rec.entrypoint)
+        .opt(Prop::TerminationReason, &rec.termination_reason)
+        .opt(Prop::ErrorDetails, &rec.error_details)
+        .date(Prop::CreatedAt, rec.created_at_ms)
+        .date(Prop::TerminatedAt, rec.terminated_at_ms)
+        .done()
+}
+
+/// `SandboxInfo[]`.
+pub fn sandboxes(list: &[SandboxRecord<JsValue>]) -> JsValue {
+    list.iter().map(sandbox).collect::<Array>().into()
+}
+
+/// `DirectoryEntry[]`.
+pub fn directory(entries: &[DirEntry<JsValue>]) -> JsValue {
+    entries
+        .iter()
+        .map(|e| {
+            Builder::new()
+                .set(Prop::Name, &e.name)
+                .set(Prop::IsDir, &JsValue::from_bool(e.is_dir))
+                .num(Prop::Size, e.size)
+                .date(Prop::ModifiedAt, e.modified_at_ms)
+                .done()
+        })
+        .collect::<Array>()
+        .into()
+}
+
+/// `CommandResult`.
+pub fn command(out: &CommandOutput) -> JsValue {
+    Builder::new()
+        .set(Prop::ExitCode, &JsValue::from_f64(out.exit_code))
+        .set(Prop::Stdout, &JsValue::from_str(&out.stdout))
+        .set(Prop::Stderr, &JsValue::from_str(&out.stderr))
+        .done()
+}
