@@ -11,9 +11,13 @@ use crate::retry::RetryClass;
 use crate::routes::{self, RunSpec, SandboxSpec};
 use crate::sse::{self, CommandOutput};
 
-/// How far a server's clock may trail ours when looking for a snapshot our failed request may
-/// have created. Cloud hosts are NTP-synchronised to well under this.
-pub const CLOCK_SKEW_MS: f64 = 5_000.0;
+/// How far a remote server's clock may trail ours when looking for a snapshot our failed request
+/// may have created. Cloud hosts are NTP-synchronised to well under this, and two snapshots of
+/// one sandbox are never this close together (a sandbox cannot be snapshotted while it is
+/// snapshotting, and a snapshot takes seconds).
+pub const REMOTE_CLOCK_SKEW_MS: f64 = 2_000.0;
+/// The same for a server on this machine: one clock, so only millisecond rounding.
+pub const LOCAL_CLOCK_SKEW_MS: f64 = 5.0;
 /// How often `create_and_connect` checks on a starting sandbox (the official SDKs use 0.5 s).
 pub const STARTUP_POLL_MS: f64 = 500.0;
 /// Extra time a command's request gets beyond the command's own timeout, for the stream's tail.
@@ -140,7 +144,8 @@ impl<'a, P: Platform> Api<'a, P> {
         if !ambiguous {
             return Err(failure);
         }
-        match self.find_snapshot_since(sandbox_id, started_ms - CLOCK_SKEW_MS).await {
+        let skew = if self.cfg.is_local { LOCAL_CLOCK_SKEW_MS } else { REMOTE_CLOCK_SKEW_MS };
+        match self.find_snapshot_since(sandbox_id, started_ms - skew).await {
             Ok(Some(found)) => Ok(SnapshotCreated { snapshot_id: found.snapshot_id, status: found.status }),
             Ok(None) => Err(outcome_unknown(
                 failure,
@@ -478,9 +483,10 @@ mod tests {
                     return failure.clone();
                 }
                 let list = format!(
-                    r#"{{"snapshots":[{},{},{}]}}"#,
+                    r#"{{"snapshots":[{},{},{},{}]}}"#,
                     snapshot_json("old", "sbx-1", "completed", now - 3_600_000.0),
-                    snapshot_json("mine", "sbx-1", "in_progress", now - 100.0),
+                    snapshot_json("seconds-ago", "sbx-1", "completed", now - 1_000.0),
+                    snapshot_json("mine", "sbx-1", "in_progress", now),
                     snapshot_json("other-sandbox", "sbx-2", "in_progress", now),
                 );
                 Scripted::json(200, &list)

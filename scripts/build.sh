@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Builds pkg/, the publishable npm package: one optimised .wasm shared by a CommonJS Node entry
+# (which `import` uses too, so there is one copy of every class) and an ESM browser entry.
+#
+#   scripts/build.sh            set-up if needed, then build
+#   SKIP_SETUP=1 scripts/build.sh   build only (used by scripts that already ran set-up)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "${SKIP_SETUP:-}" = 1 ] || bash scripts/setup.sh
+
+say() { printf '[build] %s\n' "$*" >&2; }
+
+# Replaces exactly one occurrence of a literal string in a file, or fails: the generated glue is
+# patched in two places, and a wasm-bindgen upgrade that moves them must break the build, loudly.
+replace_once() {
+  local file=$1 from=$2 to=$3
+  FROM=$from TO=$to node -e '
+    const fs = require("fs");
+    const [file] = process.argv.slice(1);
+    const text = fs.readFileSync(file, "utf8");
+    const count = text.split(process.env.FROM).length - 1;
+    if (count !== 1) { console.error(`build: expected one "${process.env.FROM}" in ${file}, found ${count}`); process.exit(1); }
+    fs.writeFileSync(file, text.replace(process.env.FROM, () => process.env.TO));
+  ' "$file"
+}
+
+say "cargo build (wasm32, profile wasm)"
+cargo build --lib --target wasm32-unknown-unknown --profile wasm
+WASM=target/wasm32-unknown-unknown/wasm/tensorlake_snapshots.wasm
+
+GEN=target/bindgen
+rm -rf "$GEN"
+wasm-bindgen --target nodejs --out-dir "$GEN/node" --out-name glue "$WASM"
+wasm-bindgen --target web --out-dir "$GEN/web" --out-name glue "$WASM"
+# Both targets must share one binary; if they ever differ, shipping one .wasm would be wrong.
+cmp "$GEN/node/glue_bg.wasm" "$GEN/web/glue_bg.wasm"
+
+rm -rf pkg
+mkdir -p pkg/node pkg/web
+say "wasm-opt -Oz"
+node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers "$GEN/web/glue_bg.wasm" -o pkg/tensorlake_snapshots_bg.wasm
+
+snippet_path() { (cd "$GEN/$1" && ls snippets/*/js/errors.js); }
+
+# Node: CommonJS glue reading ../tensorlake_snapshots_bg.wasm, requiring the CommonJS errors.
+cp "$GEN/node/glue.js" pkg/node/glue.cjs
+replace_once pkg/node/glue.cjs "require(String.raw\`./$(snippet_path node)\`)" "require('./errors.cjs')"
+replace_once pkg/node/glue.cjs '`${__dirname}/glue_bg.wasm`' '`${__dirname}/../tensorlake_snapshots_bg.wasm`'
+# js/errors.js holds only `export class` / `export function` declarations (see its header).
+sed -e 's/^export class /class /' -e 's/^export function /function /' js/errors.js > pkg/node/errors.cjs
+names=$(sed -n -e 's/^export class \([A-Za-z]*\).*/\1/p' -e 's/^export function \([A-Za-z]*\).*/\1/p' js/errors.js | paste -sd, -)
+printf '\nmodule.exports = { %s };\n' "$names" >> pkg/node/errors.cjs
+cp npm/node/index.cjs pkg/node/index.cjs
+
+# Web: ESM glue fetching ../tensorlake_snapshots_bg.wasm relative to itself.
+cp "$GEN/web/glue.js" pkg/web/glue.js
+replace_once pkg/web/glue.js "'./$(snippet_path web)'" "'./errors.js'"
+replace_once pkg/web/glue.js "new URL('glue_bg.wasm', import.meta.url)" "new URL('../tensorlake_snapshots_bg.wasm', import.meta.url)"
+cp js/errors.js pkg/web/errors.js
+cp npm/web/index.js npm/web/auto.js npm/web/package.json pkg/web/
+
+# The Node ESM entry re-exports the CommonJS one by name (Node cannot `export *` from CommonJS
+# reliably across versions), so both `import` and `require` share one module instance.
+exports=$(node -e 'console.log(Object.keys(require("./pkg/node/index.cjs")).filter(n => !n.startsWith("__")).join(", "))')
+{
+  echo "// Node ESM entry: the CommonJS entry's exports, so import and require share one instance."
+  echo "import cjs from './index.cjs';"
+  echo "export const { $exports } = cjs;"
+} > pkg/node/index.mjs
+
+# Types: the generated declarations (with the custom section of src/wasm/types.rs) for ".", and
+# the same plus init()/initSync() for "./web".
+grep -v '^/\* @ts-self-types' "$GEN/node/glue.d.ts" > pkg/index.d.ts
+cp "$GEN/web/glue.d.ts" pkg/web.d.ts
+grep -q 'export default function __wbg_init' pkg/web.d.ts
+
+cp npm/package.json pkg/package.json
+cp README.md pkg/README.md 2>/dev/null || true
+
+raw=$(wc -c < pkg/tensorlake_snapshots_bg.wasm)
+gz=$(gzip -9c pkg/tensorlake_snapshots_bg.wasm | wc -c)
+say "pkg/ ready: wasm $raw bytes, $gz bytes gzipped"
+
+# Tests, examples and benchmarks import the package by its name, through its exports map, exactly
+# as a user's code would.
+mkdir -p node_modules
+ln -sfn ../pkg node_modules/tensorlake-snapshots
