@@ -115,14 +115,17 @@ async fn run(args: Args) -> Result<(), String> {
             shutdown_signal().await;
             eprintln!("tensorlake-local: stopping");
             shutdown_state.procs.kill_everything();
-            // Streams still open (a command being run) must not hold the exit forever.
-            tokio::spawn(async {
+            // Streams still open must not hold the exit forever; what was promised is still
+            // written first.
+            tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                shutdown_state.quiesce().await;
                 std::process::exit(0);
             });
         })
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    st.quiesce().await;
     drop(lock);
     Ok(())
 }

@@ -136,6 +136,9 @@ impl Registry {
     }
 }
 
+/// Archives written at the same time.
+const ARCHIVE_SLOTS: usize = 4;
+
 /// Everything a request handler can reach.
 pub struct AppState {
     /// Parsed flags.
@@ -189,7 +192,7 @@ impl AppState {
             jail,
             procs: Procs::default(),
             snapshot_failures: Mutex::new(HashMap::new()),
-            archive_slots: tokio::sync::Semaphore::new(4),
+            archive_slots: tokio::sync::Semaphore::new(ARCHIVE_SLOTS),
             fs_locks: Mutex::new(HashMap::new()),
             paths,
             args,
@@ -200,6 +203,14 @@ impl AppState {
     /// propagated: the registry holds plain data, and one bug must not take every route down.
     pub fn reg(&self) -> MutexGuard<'_, Registry> {
         self.reg.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lets a clean stop lose nothing: waits (up to 5 s) for the archives being written, then
+    /// for every queued SQLite write to commit.
+    pub async fn quiesce(&self) {
+        let all = self.archive_slots.available_permits().max(ARCHIVE_SLOTS) as u32;
+        let _held = tokio::time::timeout(std::time::Duration::from_secs(5), self.archive_slots.acquire_many(all)).await;
+        let _ = crate::store::committed(self.store.send_acked(Vec::new())).await;
     }
 
     /// The file-tree lock of sandbox `id`.

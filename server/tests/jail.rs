@@ -202,5 +202,5 @@ fn without_bubblewrap_process_and_file_routes_answer_503() {
     s.wait_snapshot(&id, &["completed"]);
     let r = s.post_json(&format!("{P}/sandboxes"), &json!({"snapshot_id": id}));
     assert_eq!(r.status, 200);
-    assert!(s.stderr().contains("bubblewrap is missing"), "startup warns: {}", s.stderr());
+    common::eventually(10, "the start-up warning", || s.stderr().contains("bubblewrap is missing"));
 }

@@ -70,9 +70,25 @@ fn sigkill_during_a_snapshot_marks_it_failed_at_the_next_start() {
     // The sandbox is usable again (no longer snapshotting), and so is the one created just before.
     assert_eq!(s.get(&format!("{P}/sandboxes/{sb}")).json()["status"], "running");
     assert_eq!(s.get(&format!("{P}/sandboxes/{acked}")).json()["status"], "running");
+    let h = [("X-Tensorlake-Sandbox-Id", sb.as_str())];
+    assert_eq!(s.req("DELETE", "/api/v1/files?path=%2Fbig.bin", &h, None).status, 204);
     let again = s.snapshot(&sb);
     assert_eq!(s.wait_snapshot(&again, &["completed", "failed"])["status"], "completed");
-    assert!(s.stderr().contains("1 interrupted snapshots marked failed"), "{}", s.stderr());
+    eventually(10, "the start-up summary", || s.stderr().contains("1 interrupted snapshots marked failed"));
+}
+
+#[test]
+fn a_clean_stop_finishes_the_archives_in_progress() {
+    let s = Server::start(&[]);
+    let sb = s.sandbox();
+    s.sh(&sb, "head -c 20000000 /dev/urandom > /big.bin");
+    let snap = s.snapshot(&sb);
+    let data = s.stop();
+    let s = Server::start_in(data, &[], &[]);
+    let v = s.get(&format!("{P}/snapshots/{snap}")).json();
+    assert_ne!(v["status"], "failed", "{v}");
+    assert!(v["size_bytes"].as_u64().unwrap_or(0) > 20_000_000 || v["status"] == "in_progress", "{v}");
+    assert_eq!(s.wait_snapshot(&snap, &["completed", "failed"])["status"], "completed");
 }
 
 #[test]
@@ -127,7 +143,7 @@ fn jails_orphaned_by_a_crash_are_killed_at_the_next_start() {
     let s = Server::start_in(data, &[], &[]);
     let status = orphan.wait().unwrap();
     assert!(!status.success(), "killed, not finished");
-    assert!(s.stderr().contains("orphaned sandbox processes"), "{}", s.stderr());
+    eventually(10, "the start-up log line", || s.stderr().contains("orphaned sandbox processes"));
 }
 
 #[test]

@@ -165,8 +165,8 @@ fn api_key_is_required_and_never_logged() {
     let log = s.get("/_admin/requests").text();
     assert!(log.contains("\"authorized\":true"));
     assert!(!log.contains(key) && !log.contains("SuperSecret"));
+    common::eventually(10, "the request log line", || s.stderr().contains("GET /v1/namespaces/default/snapshots 401"));
     let stderr = s.stderr();
-    assert!(stderr.contains("GET /v1/namespaces/default/snapshots 401"), "{stderr}");
     assert!(!stderr.contains("SuperSecret"), "{stderr}");
     assert!(!s.stdout_rest().contains("SuperSecret"));
 }

@@ -91,7 +91,7 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
 
     // Validation first: nothing is created for a request that will be refused.
     if let Some(c) = res.cpus {
-        if !c.is_finite() || c < 0.0 || c > 1024.0 {
+        if !c.is_finite() || !(0.0..=1024.0).contains(&c) {
             return Err(unprocessable("resources.cpus", &format!("must be a number of CPUs between 0 and 1024, got {c}")));
         }
     }
