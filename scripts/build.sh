@@ -70,9 +70,12 @@ exports=$(node -e 'console.log(Object.keys(require("./pkg/node/index.cjs")).filt
 
 # Types: the generated declarations (with the custom section of src/wasm/types.rs) for ".", and
 # the same plus init()/initSync() for "./web".
-grep -v '^/\* @ts-self-types' "$GEN/node/glue.d.ts" > pkg/index.d.ts
-cp "$GEN/web/glue.d.ts" pkg/web.d.ts
-grep -q 'export default function __wbg_init' pkg/web.d.ts
+# `[Symbol.dispose]` members are dropped from the declarations: they need TypeScript's esnext
+# lib, which would break `tsc --strict` for users on an ES2022 lib (free() does the same thing).
+strip_types() { grep -v -e '^/\* @ts-self-types' -e '\[Symbol\.dispose\]()' "$1"; }
+strip_types "$GEN/node/glue.d.ts" > pkg/index.d.ts
+strip_types "$GEN/web/glue.d.ts" > pkg/web/index.d.ts
+grep -q 'export default function __wbg_init' pkg/web/index.d.ts
 
 cp npm/package.json pkg/package.json
 cp README.md pkg/README.md 2>/dev/null || true
