@@ -32,8 +32,8 @@ pub async fn gateway(
     let start = Instant::now();
     let method = req.method().clone();
     let mut path = req.uri().path().to_string();
-    if path.len() > 512 {
-        path.truncate(512);
+    if let Some((cut, _)) = path.char_indices().nth(512) {
+        path.truncate(cut);
         path.push('…');
     }
     let headers = req.headers();

@@ -205,6 +205,11 @@ impl AppState {
         self.reg.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Drops the file-tree lock of a sandbox whose tree is gone.
+    pub fn forget_fs_lock(&self, id: &str) {
+        self.fs_locks.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
     /// Lets a clean stop lose nothing: waits (up to 5 s) for the archives being written, then
     /// for every queued SQLite write to commit.
     pub async fn quiesce(&self) {

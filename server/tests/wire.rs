@@ -352,6 +352,10 @@ fn run_options_env_working_dir_and_errors() {
     assert!(r.json()["error"].as_str().unwrap().contains("user"));
     let r = post(json!({"command": "true", "user": "root"}));
     assert_eq!(r.status, 200);
+    // JSON nulls are "not given"; a zero timeout is no limit.
+    let r = post(json!({"command": "echo", "args": null, "env": null, "timeout": 0}));
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("\"exit_code\":0"), "{}", r.text());
 }
 
 #[test]
@@ -472,4 +476,59 @@ fn root_without_static_answers_and_each_response_echoes_traceparent() {
     let r = s.get("/");
     assert_eq!(r.status, 200);
     assert!(r.text().contains("tensorlake-local"));
+}
+
+#[test]
+fn no_bad_input_gives_a_5xx() {
+    let s = Server::start(&[]);
+    let sb = s.sandbox();
+    let snap = s.snapshot(&sb);
+    s.wait_snapshot(&snap, &["completed"]);
+    let bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"null".to_vec(),
+        b"[]".to_vec(),
+        b"\"str\"".to_vec(),
+        b"{".to_vec(),
+        b"{}".to_vec(),
+        b"\xff\xfe\x00garbage".to_vec(),
+        br#"{"resources":{"cpus":1e309}}"#.to_vec(),
+        br#"{"resources":{"cpus":null,"memory_mb":99999999999999999999}}"#.to_vec(),
+        br#"{"snapshot_id":12,"name":[],"image":{}}"#.to_vec(),
+        br#"{"command":"\u0000","args":[1,2],"env":{"A":1}}"#.to_vec(),
+        br#"{"command":"true","working_dir":"relative","timeout":"soon"}"#.to_vec(),
+        br#"{"snapshot_type":null}"#.to_vec(),
+        br#"{"signal":"TERM"}"#.to_vec(),
+        format!("{{\"name\":\"{}\"}}", "ü".repeat(300)).into_bytes(),
+        format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
+    ];
+    let routes = [
+        ("POST", format!("{P}/sandboxes")),
+        ("PATCH", format!("{P}/sandboxes/{sb}")),
+        ("POST", format!("{P}/sandboxes/{sb}/snapshot")),
+        ("POST", "/api/v1/processes/run".to_string()),
+        ("POST", "/api/v1/processes".to_string()),
+        ("POST", "/api/v1/processes/1/signal".to_string()),
+        ("PUT", "/api/v1/files?path=%2Fx".to_string()),
+        ("PUT", "/api/v1/files?path=%00".to_string()),
+        ("GET", "/api/v1/files?path=%2F%2F%2F".to_string()),
+        ("GET", "/api/v1/files/list?path=%2Fnope".to_string()),
+        ("GET", "/api/v1/processes/abc".to_string()),
+        ("GET", "/api/v1/processes/99999999999999999999/stdout".to_string()),
+        ("POST", "/_admin/faults".to_string()),
+        ("POST", "/_admin/seed-snapshots".to_string()),
+        ("PUT", "/_admin/timing".to_string()),
+        ("POST", "/_admin/snapshot-failures".to_string()),
+        ("GET", format!("{P}/snapshots/%ff%fe")),
+        ("GET", "/v1/namespaces/%ff/sandboxes".to_string()),
+        ("DELETE", format!("{P}/sandboxes/%00")),
+    ];
+    for (method, path) in &routes {
+        for body in &bodies {
+            let r = s.req(method, path, &[("X-Tensorlake-Sandbox-Id", sb.as_str()), ("Content-Type", "application/json")], Some(body));
+            assert!(r.status < 500, "{method} {path} {:?} -> {} {}", String::from_utf8_lossy(body), r.status, r.text());
+        }
+    }
+    assert_eq!(s.get(&format!("{P}/snapshots/{snap}")).status, 200, "still serving");
+    let _ = s.delete(&format!("{P}/sandboxes/{sb}"));
 }

@@ -90,10 +90,8 @@ pub async fn target(st: &AppState, headers: &HeaderMap) -> Result<Target, ApiErr
 #[derive(Debug, Deserialize)]
 struct RunRequest {
     command: String,
-    #[serde(default)]
-    args: Vec<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
+    args: Option<Vec<String>>,
+    env: Option<BTreeMap<String, String>>,
     working_dir: Option<String>,
     timeout: Option<f64>,
     user: Option<Value>,
@@ -101,14 +99,16 @@ struct RunRequest {
 
 /// Validates a run request; returns the spec and the timeout.
 fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
+    let args = req.args.unwrap_or_default();
+    let env_map = req.env.unwrap_or_default();
     let bad = |msg: String| jerr(StatusCode::BAD_REQUEST, "INVALID_REQUEST", msg);
     if req.command.is_empty() {
         return Err(bad("`command` must not be empty".into()));
     }
-    if req.command.contains('\0') || req.args.iter().any(|a| a.contains('\0')) {
+    if req.command.contains('\0') || args.iter().any(|a| a.contains('\0')) {
         return Err(bad("`command` and `args` must not contain NUL bytes".into()));
     }
-    for (k, v) in &req.env {
+    for (k, v) in &env_map {
         if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
             return Err(bad(format!("invalid environment variable name {k:?} in `env`")));
         }
@@ -118,7 +118,9 @@ fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
         return Err(bad(format!("`working_dir` must be an absolute path, got {working_dir:?}")));
     }
     let timeout = match req.timeout {
+        // 0 is "no limit", as an omitted timeout.
         None => None,
+        Some(t) if t == 0.0 => None,
         Some(t) if t.is_finite() && t > 0.0 && t <= 7.0 * 86400.0 => Some(Duration::from_secs_f64(t)),
         Some(t) => return Err(bad(format!("`timeout` must be a positive number of seconds (at most a week), got {t}"))),
     };
@@ -133,8 +135,8 @@ fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
             )))
         }
     }
-    let env = req.env.into_iter().collect();
-    Ok((RunSpec { command: req.command, args: req.args, env, working_dir }, timeout))
+    let env = env_map.into_iter().collect();
+    Ok((RunSpec { command: req.command, args, env, working_dir }, timeout))
 }
 
 /// Checks that the working directory exists inside the sandbox (resolved inside its root), so a

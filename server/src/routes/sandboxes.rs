@@ -149,14 +149,23 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
         snapshotting: None,
     };
 
+    // A cheap early refusal of a duplicate name, before any unpacking (checked again below).
+    if let Some(name) = &req.name {
+        if name_taken(&st.reg(), &ns, name, None) {
+            return Err(ApiError::Text(StatusCode::CONFLICT, format!("A sandbox named {name:?} already exists in namespace {ns}")));
+        }
+    }
+
     // A restore: inherit what the request leaves out, refuse what a memory snapshot forbids, and
-    // pin the archive so a concurrent delete cannot remove it mid-unpack.
+    // pin the archive (in the same critical section as the lookup) so a concurrent delete
+    // cannot remove it mid-unpack.
     let mut pinned_archive = None;
     if let Some(snap_id) = &req.snapshot_id {
-        let reg = st.reg();
+        let mut reg = st.reg();
         let snap = reg
             .snapshot(snap_id)
             .filter(|s| s.namespace == ns)
+            .cloned()
             .ok_or_else(|| ApiError::not_found(format!("Snapshot not found: {snap_id}")))?;
         match snap.status(now) {
             SnapshotStatus::LocalReady | SnapshotStatus::Completed => {}
@@ -204,15 +213,13 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
                 )));
             }
         }
+        let archive = snap.archive.clone().ok_or_else(|| ApiError::internal(format!("snapshot {snap_id} has no archive")))?;
         sb.image = req.image.clone().unwrap_or_else(|| snap.base_image.clone());
         sb.entrypoint = req.entrypoint.clone().or_else(|| snap.entrypoint.clone());
         sb.cpus = asked_cpus.unwrap_or(snap.cpus);
         sb.memory_mb = asked_mem.unwrap_or(snap.memory_mb);
         sb.disk_mb = asked_disk.unwrap_or(snap.disk_mb);
         sb.restored_from = Some(snap_id.clone());
-        let archive = snap.archive.clone().ok_or_else(|| ApiError::internal(format!("snapshot {snap_id} has no archive")))?;
-        drop(reg);
-        let mut reg = st.reg();
         *reg.archive_refs.entry(archive.clone()).or_default() += 1;
         pinned_archive = Some(archive);
     }
@@ -235,11 +242,7 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
     let ack = {
         let mut reg = st.reg();
         if let Some(name) = &sb.name {
-            let taken = reg
-                .sandboxes
-                .values()
-                .any(|o| o.namespace == ns && o.stage != Stage::Terminated && o.name.as_deref() == Some(name.as_str()));
-            if taken {
+            if name_taken(&reg, &ns, name, None) {
                 drop(reg);
                 let dir = st.paths.sandbox_dir(&sb.id);
                 tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir));
@@ -253,6 +256,13 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
     };
     committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the sandbox: {e}")))?;
     Ok(http::json(StatusCode::OK, &sb.to_create_json(status, &st.base_url)))
+}
+
+/// Whether a live sandbox of `ns` other than `except` is called `name`.
+fn name_taken(reg: &crate::state::Registry, ns: &str, name: &str, except: Option<&str>) -> bool {
+    reg.sandboxes.values().any(|o| {
+        Some(o.id.as_str()) != except && o.namespace == ns && o.stage != Stage::Terminated && o.name.as_deref() == Some(name)
+    })
 }
 
 /// Creates the sandbox's root (with `/root` and a world-writable, sticky `/tmp`), unpacking the
@@ -322,11 +332,16 @@ pub async fn delete(axum::extract::State(st): St, params: RawPathParams) -> Resu
     let st2 = st.clone();
     tokio::spawn(async move {
         st2.procs.stop_all(&sandbox_id).await;
-        let lock = st2.fs_lock(&sandbox_id);
-        let _guard = lock.write().await;
-        let dir = st2.paths.sandbox_dir(&sandbox_id);
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        {
+            let lock = st2.fs_lock(&sandbox_id);
+            let _guard = lock.write().await;
+            let dir = st2.paths.sandbox_dir(&sandbox_id);
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        }
+        // A command launched in the instant before the deletion was recorded is stopped too.
+        st2.procs.stop_all(&sandbox_id).await;
         st2.procs.forget(&sandbox_id);
+        st2.forget_fs_lock(&sandbox_id);
     });
     Ok(empty(StatusCode::OK))
 }
@@ -397,10 +412,7 @@ pub async fn update(axum::extract::State(st): St, params: RawPathParams, headers
         }
         let sandbox_id = sb.id.clone();
         if let Some(name) = &req.name {
-            let taken = reg.sandboxes.values().any(|o| {
-                o.id != sandbox_id && o.namespace == ns && o.stage != Stage::Terminated && o.name.as_deref() == Some(name.as_str())
-            });
-            if taken {
+            if name_taken(&reg, &ns, name, Some(&sandbox_id)) {
                 return Err(ApiError::Text(StatusCode::CONFLICT, format!("A sandbox named {name:?} already exists in namespace {ns}")));
             }
         }
