@@ -29,7 +29,7 @@ def _binary() -> pathlib.Path:
             raise RuntimeError(f"TENSORLAKE_LOCAL_BIN={explicit} does not exist")
         return path
     path = REPO / "target" / "debug" / "tensorlake-local"
-    sources = [p for p in (REPO / "server").rglob("*") if p.is_file() and "tests" not in p.parts]
+    sources = [REPO / "server" / "Cargo.toml", *(p for p in (REPO / "server" / "src").rglob("*.rs"))]
     newest = max(p.stat().st_mtime for p in sources)
     if not path.is_file() or path.stat().st_mtime < newest:
         subprocess.run(["cargo", "build", "-p", "tensorlake-local"], cwd=REPO, check=True)
