@@ -45,16 +45,26 @@ pub fn create(root: &Path, tmp: &Path, dst: &Path) -> io::Result<Stats> {
         File::open(dir)?.sync_all()?;
     }
     let size_bytes = std::fs::metadata(dst)?.len();
-    Ok(Stats { size_bytes, content_bytes })
+    Ok(Stats {
+        size_bytes,
+        content_bytes,
+    })
 }
 
 fn write_tmp(root: &Path, tmp: &Path) -> io::Result<u64> {
     let file = File::create(tmp)?;
     // Fast compression: snapshots are on the request path of a demo, and sandbox trees are small.
-    let gz = GzEncoder::new(BufWriter::with_capacity(256 * 1024, file), Compression::fast());
+    let gz = GzEncoder::new(
+        BufWriter::with_capacity(256 * 1024, file),
+        Compression::fast(),
+    );
     let mut builder = tar::Builder::new(gz);
     builder.mode(tar::HeaderMode::Complete);
-    let root_fd = fsx::open_at_nofollow(&fsx::open_dir(root.parent().unwrap_or(Path::new("/")))?, root.file_name().unwrap_or(OsStr::new(".")), libc::O_RDONLY | libc::O_DIRECTORY)?;
+    let root_fd = fsx::open_at_nofollow(
+        &fsx::open_dir(root.parent().unwrap_or(Path::new("/")))?,
+        root.file_name().unwrap_or(OsStr::new(".")),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+    )?;
     let mut content = 0u64;
     walk(&mut builder, &root_fd, Path::new(""), true, &mut content)?;
     let gz = builder.into_inner()?;
@@ -64,7 +74,13 @@ fn write_tmp(root: &Path, tmp: &Path) -> io::Result<u64> {
     Ok(content)
 }
 
-fn walk<W: Write>(b: &mut tar::Builder<W>, dir: &OwnedFd, rel: &Path, top: bool, content: &mut u64) -> io::Result<()> {
+fn walk<W: Write>(
+    b: &mut tar::Builder<W>,
+    dir: &OwnedFd,
+    rel: &Path,
+    top: bool,
+    content: &mut u64,
+) -> io::Result<()> {
     let mut names: Vec<_> = std::fs::read_dir(fsx::fd_path(dir))?
         .filter_map(|e| e.ok().map(|e| e.file_name()))
         .collect();
@@ -90,7 +106,14 @@ fn walk<W: Write>(b: &mut tar::Builder<W>, dir: &OwnedFd, rel: &Path, top: bool,
         if ft.is_dir() {
             let sub = match fsx::open_at_nofollow(dir, &name, libc::O_RDONLY | libc::O_DIRECTORY) {
                 Ok(fd) => fd,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP)) => continue,
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP)
+                    ) =>
+                {
+                    continue
+                }
                 Err(e) => return Err(e),
             };
             header.set_entry_type(tar::EntryType::Directory);
@@ -110,7 +133,9 @@ fn walk<W: Write>(b: &mut tar::Builder<W>, dir: &OwnedFd, rel: &Path, top: bool,
             // O_NONBLOCK: if the entry became a FIFO since the stat, opening must not hang.
             let fd = match fsx::open_at_nofollow(dir, &name, libc::O_RDONLY | libc::O_NONBLOCK) {
                 Ok(fd) => fd,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ELOOP)) => continue,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ELOOP)) => {
+                    continue
+                }
                 Err(e) => return Err(e),
             };
             let fmeta = fsx::fstat(&fd)?;
@@ -121,7 +146,10 @@ fn walk<W: Write>(b: &mut tar::Builder<W>, dir: &OwnedFd, rel: &Path, top: bool,
             header.set_entry_type(tar::EntryType::Regular);
             header.set_size(len);
             *content += len;
-            let reader = ExactLen { inner: fsx::into_file(fd), left: len };
+            let reader = ExactLen {
+                inner: fsx::into_file(fd),
+                left: len,
+            };
             b.append_data(&mut header, &path, reader)?;
         }
         // FIFOs, sockets and device nodes are not files a snapshot can carry.
@@ -157,7 +185,10 @@ impl Read for ExactLen {
 /// entries that would land outside `dest` (`..`, absolute paths, writes through links).
 pub fn extract(archive: &Path, dest: &Path) -> io::Result<()> {
     let file = File::open(archive)?;
-    let mut ar = tar::Archive::new(GzDecoder::new(io::BufReader::with_capacity(256 * 1024, file)));
+    let mut ar = tar::Archive::new(GzDecoder::new(io::BufReader::with_capacity(
+        256 * 1024,
+        file,
+    )));
     ar.set_preserve_permissions(true);
     ar.set_preserve_mtime(true);
     ar.set_overwrite(true);
@@ -195,8 +226,14 @@ mod tests {
         let out = base.join("out");
         std::fs::create_dir_all(&out).unwrap();
         extract(&dst, &out).unwrap();
-        assert_eq!(std::fs::read(out.join("data/output.csv")).unwrap(), b"a,b\n1,2\n");
-        assert_eq!(std::fs::read_link(out.join("data/link")).unwrap(), Path::new("/etc/passwd"));
+        assert_eq!(
+            std::fs::read(out.join("data/output.csv")).unwrap(),
+            b"a,b\n1,2\n"
+        );
+        assert_eq!(
+            std::fs::read_link(out.join("data/link")).unwrap(),
+            Path::new("/etc/passwd")
+        );
         assert!(!out.join("usr").exists());
         std::fs::remove_dir_all(&base).unwrap();
     }

@@ -14,12 +14,19 @@ use crate::state::AppState;
 
 /// Middleware on the API routes: 401 unless the configured key is presented.
 pub async fn require_key(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let Some(key) = st.args.api_key.as_deref() else { return next.run(req).await };
+    let Some(key) = st.args.api_key.as_deref() else {
+        return next.run(req).await;
+    };
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or("").trim());
+        .map(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .unwrap_or("")
+                .trim()
+        });
     let message = match presented {
         Some(p) if constant_time_eq(p.as_bytes(), key.as_bytes()) => return next.run(req).await,
         None => "Unauthorized: this server requires `Authorization: Bearer <api key>`",
@@ -31,7 +38,8 @@ pub async fn require_key(State(st): State<Arc<AppState>>, req: Request, next: Ne
         ApiError::Text(StatusCode::UNAUTHORIZED, message.into())
     };
     let mut resp = err.into_response();
-    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     resp
 }
 

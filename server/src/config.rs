@@ -82,7 +82,11 @@ pub struct TimingValues {
 impl Timing {
     /// Knobs starting at the flag values, which `reset` returns to.
     pub fn new(args: &Args) -> Self {
-        let defaults = [args.snapshot_local_ready_ms, args.snapshot_completed_ms, args.sandbox_startup_ms];
+        let defaults = [
+            args.snapshot_local_ready_ms,
+            args.snapshot_completed_ms,
+            args.sandbox_startup_ms,
+        ];
         Timing {
             local_ready_ms: AtomicU64::new(defaults[0]),
             completed_ms: AtomicU64::new(defaults[1]),
@@ -115,6 +119,10 @@ impl Timing {
 
     /// Back to the command-line values.
     pub fn reset(&self) {
-        self.set(Some(self.defaults[0]), Some(self.defaults[1]), Some(self.defaults[2]));
+        self.set(
+            Some(self.defaults[0]),
+            Some(self.defaults[1]),
+            Some(self.defaults[2]),
+        );
     }
 }

@@ -35,8 +35,19 @@ impl Cors {
     /// Builds the policy from the `--cors-origin` values and the listening port.
     pub fn new(origins: &[String], port: u16) -> Self {
         let any = origins.iter().any(|o| o == "*");
-        let exact = origins.iter().filter(|o| *o != "*").map(|o| o.trim_end_matches('/').to_string()).collect();
-        Cors { exact, any, own: [format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")] }
+        let exact = origins
+            .iter()
+            .filter(|o| *o != "*")
+            .map(|o| o.trim_end_matches('/').to_string())
+            .collect();
+        Cors {
+            exact,
+            any,
+            own: [
+                format!("http://127.0.0.1:{port}"),
+                format!("http://localhost:{port}"),
+            ],
+        }
     }
 
     /// Whether a page at `origin` may call the API.
@@ -53,19 +64,33 @@ impl Cors {
     /// Checks a preflight's requested method and headers.
     pub fn preflight(&self, origin: &str, headers: &HeaderMap) -> Preflight {
         if !self.allows(origin) {
-            return Preflight::Refused(format!("CORS: origin {origin} is not allowed by this server (see --cors-origin)"));
+            return Preflight::Refused(format!(
+                "CORS: origin {origin} is not allowed by this server (see --cors-origin)"
+            ));
         }
-        let method = headers.get("access-control-request-method").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let method = headers
+            .get("access-control-request-method")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let allowed_method = matches!(
             Method::from_bytes(method.as_bytes()),
             Ok(m) if [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS, Method::HEAD].contains(&m)
         );
         if !allowed_method {
-            return Preflight::Refused(format!("CORS: method {method:?} is not allowed (allowed: {ALLOW_METHODS})"));
+            return Preflight::Refused(format!(
+                "CORS: method {method:?} is not allowed (allowed: {ALLOW_METHODS})"
+            ));
         }
-        let requested = headers.get("access-control-request-headers").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let requested = headers
+            .get("access-control-request-headers")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let mut granted = Vec::new();
-        for name in requested.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()) {
+        for name in requested
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+        {
             if !header_allowed(&name) {
                 return Preflight::Refused(format!(
                     "CORS: request header {name:?} is not allowed (allowed: Authorization, Content-Type, traceparent, X-Tensorlake-*)"
@@ -81,16 +106,25 @@ impl Cors {
         if let Ok(v) = HeaderValue::from_str(origin) {
             headers.insert("access-control-allow-origin", v);
             headers.append("vary", HeaderValue::from_static("Origin"));
-            headers.insert("access-control-expose-headers", HeaderValue::from_static(EXPOSE_HEADERS));
+            headers.insert(
+                "access-control-expose-headers",
+                HeaderValue::from_static(EXPOSE_HEADERS),
+            );
         }
     }
 }
 
 /// `http://localhost[:port]` or `http://127.0.0.1[:port]` (also `[::1]`).
 fn is_loopback_origin(origin: &str) -> bool {
-    let Some(rest) = origin.strip_prefix("http://") else { return false };
+    let Some(rest) = origin.strip_prefix("http://") else {
+        return false;
+    };
     let host = match rest.rsplit_once(':') {
-        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() => h,
+        Some((h, port))
+            if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() =>
+        {
+            h
+        }
         Some((_, port)) if port.ends_with(']') => rest,
         Some(_) => return false,
         None => rest,
@@ -102,7 +136,13 @@ fn is_loopback_origin(origin: &str) -> bool {
 fn header_allowed(name: &str) -> bool {
     matches!(
         name,
-        "authorization" | "content-type" | "traceparent" | "tracestate" | "accept" | "accept-language" | "content-language"
+        "authorization"
+            | "content-type"
+            | "traceparent"
+            | "tracestate"
+            | "accept"
+            | "accept-language"
+            | "content-language"
     ) || name.starts_with("x-tensorlake-")
 }
 
@@ -134,13 +174,27 @@ mod tests {
     fn preflight_checks_headers() {
         let c = Cors::new(&[], 1);
         let mut h = HeaderMap::new();
-        h.insert("access-control-request-method", HeaderValue::from_static("POST"));
+        h.insert(
+            "access-control-request-method",
+            HeaderValue::from_static("POST"),
+        );
         h.insert(
             "access-control-request-headers",
-            HeaderValue::from_static("authorization,content-type,traceparent,x-tensorlake-sandbox-id"),
+            HeaderValue::from_static(
+                "authorization,content-type,traceparent,x-tensorlake-sandbox-id",
+            ),
         );
-        assert!(matches!(c.preflight("http://localhost:1234", &h), Preflight::Allowed(_)));
-        h.insert("access-control-request-headers", HeaderValue::from_static("x-evil"));
-        assert!(matches!(c.preflight("http://localhost:1234", &h), Preflight::Refused(_)));
+        assert!(matches!(
+            c.preflight("http://localhost:1234", &h),
+            Preflight::Allowed(_)
+        ));
+        h.insert(
+            "access-control-request-headers",
+            HeaderValue::from_static("x-evil"),
+        );
+        assert!(matches!(
+            c.preflight("http://localhost:1234", &h),
+            Preflight::Refused(_)
+        ));
     }
 }

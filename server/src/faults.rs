@@ -101,13 +101,24 @@ pub struct Fault {
 impl Fault {
     /// Validates a spec; the error names the offending field.
     pub fn from_spec(spec: FaultSpec) -> Result<Fault, ApiError> {
-        let path = spec.path.ok_or_else(|| ApiError::bad_request("field `path` is required (a glob such as \"/v1/namespaces/*/snapshots/*\")"))?;
+        let path = spec.path.ok_or_else(|| {
+            ApiError::bad_request(
+                "field `path` is required (a glob such as \"/v1/namespaces/*/snapshots/*\")",
+            )
+        })?;
         if !(path.starts_with('/') || path.starts_with('*')) {
-            return Err(ApiError::bad_request(format!("field `path` must start with `/` or `*`, got {path:?}")));
+            return Err(ApiError::bad_request(format!(
+                "field `path` must start with `/` or `*`, got {path:?}"
+            )));
         }
-        let method = spec.method.unwrap_or_else(|| "*".into()).to_ascii_uppercase();
+        let method = spec
+            .method
+            .unwrap_or_else(|| "*".into())
+            .to_ascii_uppercase();
         if method != "*" && !method.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ApiError::bad_request(format!("field `method` must be an HTTP method or \"*\", got {method:?}")));
+            return Err(ApiError::bad_request(format!(
+                "field `method` must be an HTTP method or \"*\", got {method:?}"
+            )));
         }
         let count = spec.count.unwrap_or(1);
         if count == 0 {
@@ -115,17 +126,24 @@ impl Fault {
         }
         if let Some(s) = spec.status {
             if !(100..=599).contains(&s) {
-                return Err(ApiError::bad_request(format!("field `status` must be an HTTP status (100-599), got {s}")));
+                return Err(ApiError::bad_request(format!(
+                    "field `status` must be an HTTP status (100-599), got {s}"
+                )));
             }
         }
         let delay_ms = spec.delay_ms.unwrap_or(0);
         if delay_ms > 600_000 {
-            return Err(ApiError::bad_request("field `delay_ms` must be at most 600000"));
+            return Err(ApiError::bad_request(
+                "field `delay_ms` must be at most 600000",
+            ));
         }
         if spec.drop && spec.truncate {
-            return Err(ApiError::bad_request("`drop` and `truncate` cannot be combined: pick one way to cut the body"));
+            return Err(ApiError::bad_request(
+                "`drop` and `truncate` cannot be combined: pick one way to cut the body",
+            ));
         }
-        if spec.status.is_none() && !spec.drop && !spec.truncate && !spec.non_json && delay_ms == 0 {
+        if spec.status.is_none() && !spec.drop && !spec.truncate && !spec.non_json && delay_ms == 0
+        {
             return Err(ApiError::bad_request(
                 "a fault needs at least one of `status`, `delay_ms`, `drop`, `truncate`, `non_json`",
             ));
@@ -134,7 +152,9 @@ impl Fault {
             Some(RetryAfter::Seconds(n)) => Some(n.to_string()),
             Some(RetryAfter::Text(t)) => {
                 if HeaderValue::from_str(&t).is_err() {
-                    return Err(ApiError::bad_request("field `retry_after` is not a valid header value"));
+                    return Err(ApiError::bad_request(
+                        "field `retry_after` is not a valid header value",
+                    ));
                 }
                 Some(t)
             }
@@ -191,7 +211,9 @@ impl Faults {
             return None;
         }
         let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
-        let i = list.iter().position(|f| (f.method == "*" || f.method == method) && glob_match(&f.path, path))?;
+        let i = list
+            .iter()
+            .position(|f| (f.method == "*" || f.method == method) && glob_match(&f.path, path))?;
         list[i].remaining -= 1;
         let fault = list[i].clone();
         if list[i].remaining == 0 {
@@ -240,7 +262,9 @@ pub async fn apply(fault: &Fault, req: Request, next: Next) -> Response {
         let resp = next.run(req).await;
         let (parts, body) = resp.into_parts();
         // A body that cannot be read in full (a failed stream) is spoiled as what was read: none.
-        let bytes = axum::body::to_bytes(body, 256 * 1024 * 1024).await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(body, 256 * 1024 * 1024)
+            .await
+            .unwrap_or_default();
         Some((parts, bytes))
     } else {
         drop(req);
@@ -253,13 +277,20 @@ pub async fn apply(fault: &Fault, req: Request, next: Next) -> Response {
              <p>tensorlake-local fault {}: an HTML page instead of JSON.</p></body></html>\n",
             fault.id
         );
-        (StatusCode::from_u16(fault.status.unwrap_or(200)).unwrap_or(StatusCode::OK), "text/html; charset=utf-8", Bytes::from(html), None)
+        (
+            StatusCode::from_u16(fault.status.unwrap_or(200)).unwrap_or(StatusCode::OK),
+            "text/html; charset=utf-8",
+            Bytes::from(html),
+            None,
+        )
     } else if let Some(code) = fault.status {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = fault
-            .body
-            .clone()
-            .unwrap_or_else(|| format!("injected fault: HTTP {code} (tensorlake-local fault {})", fault.id));
+        let body = fault.body.clone().unwrap_or_else(|| {
+            format!(
+                "injected fault: HTTP {code} (tensorlake-local fault {})",
+                fault.id
+            )
+        });
         (status, "text/plain; charset=utf-8", Bytes::from(body), None)
     } else if let Some((parts, bytes)) = real {
         let ct = parts.headers.get(header::CONTENT_TYPE).cloned();
@@ -270,7 +301,12 @@ pub async fn apply(fault: &Fault, req: Request, next: Next) -> Response {
             fault.id,
             "x".repeat(64)
         );
-        (StatusCode::OK, "application/json", Bytes::from(filler), None)
+        (
+            StatusCode::OK,
+            "application/json",
+            Bytes::from(filler),
+            None,
+        )
     };
 
     let mut builder = Response::builder().status(status);
@@ -290,13 +326,17 @@ pub async fn apply(fault: &Fault, req: Request, next: Next) -> Response {
 
     let mut resp = if fault.truncate {
         let cut = body.slice(..body.len() / 2);
-        builder.header(header::CONTENT_LENGTH, cut.len()).body(Body::from(cut))
+        builder
+            .header(header::CONTENT_LENGTH, cut.len())
+            .body(Body::from(cut))
     } else if fault.drop {
         // Declare more than will ever arrive, even for an empty body, so the client is certain to
         // see the connection close mid-body.
         let declared = body.len().max(16);
         let sent = body.slice(..body.len() / 2);
-        builder.header(header::CONTENT_LENGTH, declared).body(dropping_body(sent))
+        builder
+            .header(header::CONTENT_LENGTH, declared)
+            .body(dropping_body(sent))
     } else {
         builder.body(Body::from(body))
     }
@@ -315,7 +355,13 @@ fn dropping_body(first: Bytes) -> Body {
                 0 => Some((Ok::<Bytes, std::io::Error>(first), 1)),
                 1 => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    Some((Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected drop")), 2))
+                    Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            "injected drop",
+                        )),
+                        2,
+                    ))
                 }
                 _ => None,
             }
@@ -325,7 +371,11 @@ fn dropping_body(first: Bytes) -> Body {
 }
 
 fn set_retry_after(resp: &mut Response, fault: &Fault) {
-    if let Some(v) = fault.retry_after.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+    if let Some(v) = fault
+        .retry_after
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
 }
@@ -336,10 +386,19 @@ mod tests {
 
     #[test]
     fn glob_star_spans_slashes() {
-        assert!(glob_match("/v1/namespaces/*/snapshots/*", "/v1/namespaces/default/snapshots/snap-1"));
+        assert!(glob_match(
+            "/v1/namespaces/*/snapshots/*",
+            "/v1/namespaces/default/snapshots/snap-1"
+        ));
         assert!(glob_match("*", "/anything/at/all"));
-        assert!(glob_match("*/snapshot", "/v1/namespaces/a/sandboxes/b/snapshot"));
-        assert!(!glob_match("*/snapshot", "/v1/namespaces/a/sandboxes/b/snapshots"));
+        assert!(glob_match(
+            "*/snapshot",
+            "/v1/namespaces/a/sandboxes/b/snapshot"
+        ));
+        assert!(!glob_match(
+            "*/snapshot",
+            "/v1/namespaces/a/sandboxes/b/snapshots"
+        ));
         assert!(glob_match("/snapshots/*", "/snapshots/a/b"));
         assert!(!glob_match("/snapshots", "/snapshots/a"));
         assert!(glob_match("/a*b*c", "/axxbyyc"));
@@ -348,7 +407,12 @@ mod tests {
     #[test]
     fn take_counts_down_and_disarms() {
         let faults = Faults::default();
-        let spec = FaultSpec { path: Some("/x*".into()), status: Some(503), count: Some(2), ..Default::default() };
+        let spec = FaultSpec {
+            path: Some("/x*".into()),
+            status: Some(503),
+            count: Some(2),
+            ..Default::default()
+        };
         faults.add(Fault::from_spec(spec).unwrap());
         assert!(faults.take("GET", "/y").is_none());
         assert!(faults.take("GET", "/x1").is_some());
@@ -359,8 +423,16 @@ mod tests {
 
     #[test]
     fn specs_are_validated() {
-        assert!(Fault::from_spec(FaultSpec { path: Some("/x".into()), ..Default::default() }).is_err());
-        assert!(Fault::from_spec(FaultSpec { status: Some(503), ..Default::default() }).is_err());
+        assert!(Fault::from_spec(FaultSpec {
+            path: Some("/x".into()),
+            ..Default::default()
+        })
+        .is_err());
+        assert!(Fault::from_spec(FaultSpec {
+            status: Some(503),
+            ..Default::default()
+        })
+        .is_err());
         assert!(Fault::from_spec(FaultSpec {
             path: Some("/x".into()),
             drop: true,
@@ -368,6 +440,11 @@ mod tests {
             ..Default::default()
         })
         .is_err());
-        assert!(Fault::from_spec(FaultSpec { path: Some("/x".into()), status: Some(999), ..Default::default() }).is_err());
+        assert!(Fault::from_spec(FaultSpec {
+            path: Some("/x".into()),
+            status: Some(999),
+            ..Default::default()
+        })
+        .is_err());
     }
 }

@@ -29,9 +29,15 @@ const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// Opens a directory of the host (the sandbox root itself) as an `O_PATH` descriptor.
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `c` is a valid NUL-terminated string; the returned descriptor is owned below.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -46,7 +52,11 @@ pub fn open_in_root(root: &OwnedFd, rel: &str, flags: i32, mode: u32) -> io::Res
     let c = CString::new(rel).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: if flags & libc::O_CREAT != 0 { mode as u64 } else { 0 },
+        mode: if flags & libc::O_CREAT != 0 {
+            mode as u64
+        } else {
+            0
+        },
         resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
     loop {
@@ -75,9 +85,16 @@ pub fn open_in_root(root: &OwnedFd, rel: &str, flags: i32, mode: u32) -> io::Res
 
 /// `openat(dir, name, flags | O_NOFOLLOW)`: one component, never through a link.
 pub fn open_at_nofollow(dir: &OwnedFd, name: &std::ffi::OsStr, flags: i32) -> io::Result<OwnedFd> {
-    let c = CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let c =
+        CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: valid dirfd and NUL-terminated name.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -131,7 +148,8 @@ pub fn mkdir_all_in_root(root: &OwnedFd, rel: &str) -> io::Result<OwnedFd> {
         match open_in_root(root, &so_far, libc::O_PATH | libc::O_DIRECTORY, 0) {
             Ok(fd) => dir = fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                let c = CString::new(comp).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+                let c =
+                    CString::new(comp).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
                 // SAFETY: valid dirfd (the previous component, opened inside the root) and name.
                 let rc = unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) };
                 if rc != 0 {
@@ -185,7 +203,10 @@ mod tests {
             Ok(std::io::read_to_string(into_file(f)).unwrap())
         };
         assert_eq!(read("abs").unwrap(), "inside");
-        assert!(read("rel").is_err(), "../secret must resolve inside the root");
+        assert!(
+            read("rel").is_err(),
+            "../secret must resolve inside the root"
+        );
         assert!(read("../secret").is_err());
         assert_eq!(read("../../etc/passwd").unwrap(), "inside");
         let d = mkdir_all_in_root(&fd, "a/b/c").unwrap();

@@ -37,9 +37,15 @@ pub async fn gateway(
         path.push('…');
     }
     let headers = req.headers();
-    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let traceparent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let authorized = headers.contains_key(header::AUTHORIZATION);
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let is_admin = path == "/_admin" || path.starts_with("/_admin/");
     let origin_ok = origin.as_deref().map(|o| st.cors.allows(o));
 
@@ -49,9 +55,14 @@ pub async fn gateway(
             StatusCode::FORBIDDEN,
             "Host not allowed: tensorlake-local only answers requests for 127.0.0.1, localhost or <sandbox>.local",
         )
-    } else if method == Method::OPTIONS && origin.is_some() && headers.contains_key("access-control-request-method") {
+    } else if method == Method::OPTIONS
+        && origin.is_some()
+        && headers.contains_key("access-control-request-method")
+    {
         preflight(&st, origin.as_deref().unwrap_or(""), headers)
-    } else if origin_ok == Some(false) && (is_admin || !matches!(method, Method::GET | Method::HEAD)) {
+    } else if origin_ok == Some(false)
+        && (is_admin || !matches!(method, Method::GET | Method::HEAD))
+    {
         text(
             StatusCode::FORBIDDEN,
             format!(
@@ -60,7 +71,10 @@ pub async fn gateway(
             ),
         )
     } else if is_admin && !peer.ip().is_loopback() {
-        text(StatusCode::FORBIDDEN, "the admin API only answers loopback clients")
+        text(
+            StatusCode::FORBIDDEN,
+            "the admin API only answers loopback clients",
+        )
     } else if is_admin {
         next.run(req).await
     } else if let Some(fault) = st.faults.take(method.as_str(), &path) {
@@ -76,7 +90,11 @@ pub async fn gateway(
             st.cors.decorate(o, h);
         }
     }
-    if let Some(tp) = traceparent.as_deref().filter(|t| valid_traceparent(t)).and_then(|t| HeaderValue::from_str(t).ok()) {
+    if let Some(tp) = traceparent
+        .as_deref()
+        .filter(|t| valid_traceparent(t))
+        .and_then(|t| HeaderValue::from_str(t).ok())
+    {
         h.entry("traceparent").or_insert(tp);
     }
     st.reqlog.record(
@@ -102,14 +120,22 @@ fn preflight(st: &AppState, origin: &str, headers: &axum::http::HeaderMap) -> Re
             *resp.status_mut() = StatusCode::NO_CONTENT;
             let h = resp.headers_mut();
             st.cors.decorate(origin, h);
-            h.insert("access-control-allow-methods", HeaderValue::from_static(ALLOW_METHODS));
+            h.insert(
+                "access-control-allow-methods",
+                HeaderValue::from_static(ALLOW_METHODS),
+            );
             if !granted.is_empty() {
                 if let Ok(v) = HeaderValue::from_str(&granted) {
                     h.insert("access-control-allow-headers", v);
                 }
             }
             h.insert("access-control-max-age", HeaderValue::from_static("600"));
-            h.append("vary", HeaderValue::from_static("Access-Control-Request-Method, Access-Control-Request-Headers"));
+            h.append(
+                "vary",
+                HeaderValue::from_static(
+                    "Access-Control-Request-Method, Access-Control-Request-Headers",
+                ),
+            );
             resp
         }
         Preflight::Refused(reason) => text(StatusCode::FORBIDDEN, reason),
@@ -125,14 +151,19 @@ fn host_allowed(host: Option<&str>) -> bool {
         host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
     };
     let name = name.to_ascii_lowercase();
-    matches!(name.as_str(), "127.0.0.1" | "localhost" | "::1") || name.ends_with(".local") || name.ends_with(".localhost")
+    matches!(name.as_str(), "127.0.0.1" | "localhost" | "::1")
+        || name.ends_with(".local")
+        || name.ends_with(".localhost")
 }
 
 /// `00-<32 hex>-<16 hex>-<2 hex>`.
 fn valid_traceparent(t: &str) -> bool {
     let parts: Vec<&str> = t.split('-').collect();
     parts.len() == 4
-        && [2, 32, 16, 2].iter().zip(&parts).all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+        && [2, 32, 16, 2]
+            .iter()
+            .zip(&parts)
+            .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -152,7 +183,9 @@ mod tests {
 
     #[test]
     fn traceparents() {
-        assert!(valid_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+        assert!(valid_traceparent(
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        ));
         assert!(!valid_traceparent("00-xyz-b7ad6b7169203331-01"));
     }
 }

@@ -61,7 +61,10 @@ impl IntoResponse for ApiError {
             ApiError::Json(status, code, msg) => {
                 let body = serde_json::json!({ "error": msg, "code": code }).to_string();
                 let mut resp = (status, body).into_response();
-                resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
                 resp
             }
         }
@@ -71,7 +74,10 @@ impl IntoResponse for ApiError {
 /// A `text/plain; charset=utf-8` response.
 pub fn text(status: StatusCode, msg: impl Into<String>) -> Response {
     let mut resp = (status, msg.into()).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
@@ -83,7 +89,10 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response {
 /// A JSON response from already-serialised bytes.
 pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -96,14 +105,21 @@ pub fn empty(status: StatusCode) -> Response {
 ///
 /// The declared `Content-Length` is checked first so an oversized upload is refused before it
 /// is read; chunked bodies are counted as they arrive.
-pub async fn read_body(headers: &axum::http::HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::Text(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body is larger than this route's limit of {limit} bytes"),
         )
     };
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
     {
         if len > limit as u64 {
             return Err(too_large());
@@ -112,7 +128,8 @@ pub async fn read_body(headers: &axum::http::HeaderMap, body: Body, limit: usize
     let mut stream = body.into_data_stream();
     let mut buf = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
         if buf.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -139,15 +156,22 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => {
                 let msg = strip_position(&inner.to_string());
                 if path == "." || path.is_empty() {
-                    ApiError::Text(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid request body: {msg}"))
+                    ApiError::Text(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("invalid request body: {msg}"),
+                    )
                 } else {
-                    ApiError::Text(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid field `{path}`: {msg}"))
+                    ApiError::Text(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("invalid field `{path}`: {msg}"),
+                    )
                 }
             }
             _ => ApiError::bad_request(format!("malformed JSON body: {inner}")),
         }
     })?;
-    de.end().map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
     Ok(value)
 }
 

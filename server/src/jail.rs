@@ -24,7 +24,9 @@ pub const SANDBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 
 /// Top-level names the jail mounts or links over the sandbox root. They are not the sandbox's
 /// own files: archives skip them and the file API refuses to write under them.
-pub const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32", "proc", "dev"];
+pub const SYSTEM_DIRS: &[&str] = &[
+    "usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32", "proc", "dev",
+];
 
 /// Host directories that are links into `/usr` on merged-usr systems, or real directories on
 /// older ones; mirrored into the jail either way.
@@ -52,13 +54,18 @@ pub struct Jail {
     spawner: std::sync::mpsc::Sender<SpawnJob>,
 }
 
-type SpawnJob = (tokio::process::Command, oneshot::Sender<io::Result<tokio::process::Child>>);
+type SpawnJob = (
+    tokio::process::Command,
+    oneshot::Sender<io::Result<tokio::process::Child>>,
+);
 
 impl Jail {
     /// A launcher reading [`BWRAP_ENV`]. Must be called inside the tokio runtime: it starts the
     /// spawner thread there.
     pub fn new() -> Jail {
-        let configured = std::env::var_os(BWRAP_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let configured = std::env::var_os(BWRAP_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
         // bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that forked
         // bwrap exits. Tokio's blocking threads come and go, so every bwrap is forked by this one
         // thread, which lives as long as the process.
@@ -73,7 +80,11 @@ impl Jail {
                 }
             })
             .expect("cannot start the bwrap spawner thread");
-        Jail { configured, checked: Mutex::new(None), spawner: tx }
+        Jail {
+            configured,
+            checked: Mutex::new(None),
+            spawner: tx,
+        }
     }
 
     /// The bwrap binary, once it is known to work here; otherwise a message for the 503.
@@ -82,7 +93,9 @@ impl Jail {
             let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
             match &*checked {
                 Some((Ok(p), _)) => return Ok(p.clone()),
-                Some((Err(e), at)) if at.elapsed() < Duration::from_secs(2) => return Err(e.clone()),
+                Some((Err(e), at)) if at.elapsed() < Duration::from_secs(2) => {
+                    return Err(e.clone())
+                }
                 _ => {}
             }
         }
@@ -90,12 +103,18 @@ impl Jail {
         let result = tokio::task::spawn_blocking(move || check(configured))
             .await
             .unwrap_or_else(|e| Err(format!("bubblewrap check failed: {e}")));
-        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = Some((result.clone(), Instant::now()));
+        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((result.clone(), Instant::now()));
         result
     }
 
     /// Starts `spec` in the jail rooted at `root` with piped stdout/stderr.
-    pub async fn spawn(&self, bwrap: &Path, root: &Path, spec: &RunSpec) -> io::Result<tokio::process::Child> {
+    pub async fn spawn(
+        &self,
+        bwrap: &Path,
+        root: &Path,
+        spec: &RunSpec,
+    ) -> io::Result<tokio::process::Child> {
         let mut cmd = tokio::process::Command::new(bwrap);
         cmd.args(jail_args(root, spec))
             .env_clear()
@@ -107,7 +126,8 @@ impl Jail {
         self.spawner
             .send((cmd, tx))
             .map_err(|_| io::Error::other("the bwrap spawner thread has stopped"))?;
-        rx.await.map_err(|_| io::Error::other("the bwrap spawner thread has stopped"))?
+        rx.await
+            .map_err(|_| io::Error::other("the bwrap spawner thread has stopped"))?
     }
 }
 
@@ -119,15 +139,28 @@ impl Jail {
 /// live server owns it. Returns how many were killed.
 pub fn kill_orphans(sandboxes_dir: &Path) -> usize {
     let prefix = sandboxes_dir.as_os_str().as_encoded_bytes().to_vec();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
     let mut killed = 0;
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
         let is_bwrap = argv.first().is_some_and(|a| a.ends_with(b"bwrap"));
         let ours = argv.windows(2).any(|w| {
-            w[0] == b"--bind" && w[1].len() > prefix.len() && w[1].starts_with(&prefix) && w[1][prefix.len()] == b'/'
+            w[0] == b"--bind"
+                && w[1].len() > prefix.len()
+                && w[1].starts_with(&prefix)
+                && w[1][prefix.len()] == b'/'
         });
         // SAFETY: kill(2) on a pid read from /proc; at worst the process is already gone.
         if is_bwrap && ours && unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
@@ -155,13 +188,26 @@ fn check(configured: Option<PathBuf>) -> Result<PathBuf, String> {
                 .to_string()
         })?,
     };
-    let mut probe: Vec<OsString> = ["--die-with-parent", "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"]
-        .iter()
-        .map(OsString::from)
-        .collect();
+    let mut probe: Vec<OsString> = [
+        "--die-with-parent",
+        "--unshare-all",
+        "--unshare-user",
+        "--cap-drop",
+        "ALL",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
     // The probe's root is bwrap's own empty tmpfs, so the host links are always created.
     probe.extend(host_link_args(None));
-    probe.extend(["--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"].iter().map(OsString::from));
+    probe.extend(
+        ["--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"]
+            .iter()
+            .map(OsString::from),
+    );
     let out = std::process::Command::new(&path)
         .args(&probe)
         .env_clear()
@@ -180,8 +226,11 @@ fn check(configured: Option<PathBuf>) -> Result<PathBuf, String> {
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    let path =
+        std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// Arguments mirroring the host's `/bin`, `/sbin` and `/lib*` into the jail: links into `/usr`
@@ -192,7 +241,9 @@ fn host_link_args(root: Option<&Path>) -> Vec<OsString> {
     let mut a = Vec::new();
     for name in HOST_LINKS {
         let host = Path::new("/").join(name);
-        let Ok(meta) = std::fs::symlink_metadata(&host) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(&host) else {
+            continue;
+        };
         let dest = format!("/{name}");
         if meta.file_type().is_symlink() {
             let exists = root.is_some_and(|r| std::fs::symlink_metadata(r.join(name)).is_ok());
@@ -218,7 +269,17 @@ pub fn jail_args(root: &Path, spec: &RunSpec) -> Vec<OsString> {
         a.extend(items.iter().map(OsString::from));
     }
     let mut a: Vec<OsString> = Vec::with_capacity(48 + spec.args.len() + 3 * spec.env.len());
-    push(&mut a, &["--die-with-parent", "--new-session", "--unshare-all", "--unshare-user", "--cap-drop", "ALL"]);
+    push(
+        &mut a,
+        &[
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-all",
+            "--unshare-user",
+            "--cap-drop",
+            "ALL",
+        ],
+    );
     push(&mut a, &["--hostname", "sandbox"]);
     a.push("--bind".into());
     a.push(root.as_os_str().to_owned());
@@ -227,7 +288,20 @@ pub fn jail_args(root: &Path, spec: &RunSpec) -> Vec<OsString> {
     a.extend(host_link_args(Some(root)));
     push(&mut a, &["--proc", "/proc", "--dev", "/dev"]);
     push(&mut a, &["--chdir", &spec.working_dir]);
-    push(&mut a, &["--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", "/root", "--setenv", "LANG", "C.UTF-8"]);
+    push(
+        &mut a,
+        &[
+            "--setenv",
+            "PATH",
+            SANDBOX_PATH,
+            "--setenv",
+            "HOME",
+            "/root",
+            "--setenv",
+            "LANG",
+            "C.UTF-8",
+        ],
+    );
     for (k, v) in &spec.env {
         push(&mut a, &["--setenv", k, v]);
     }
@@ -248,8 +322,10 @@ mod tests {
             env: vec![("A".into(), "b".into())],
             working_dir: "/".into(),
         };
-        let args: Vec<String> =
-            jail_args(Path::new("/data/sb/root"), &spec).into_iter().map(|s| s.into_string().unwrap()).collect();
+        let args: Vec<String> = jail_args(Path::new("/data/sb/root"), &spec)
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
         let joined = args.join(" ");
         assert!(joined.contains("--bind /data/sb/root /"), "{joined}");
         assert!(joined.contains("--ro-bind /usr /usr"));

@@ -35,7 +35,10 @@ use crate::store::Store;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tensorlake-local: cannot start the async runtime: {e}");
@@ -57,15 +60,22 @@ async fn run(args: Args) -> Result<(), String> {
             return Err(format!("--static {}: not a directory", dir.display()));
         }
     }
-    std::fs::create_dir_all(&args.data_dir)
-        .map_err(|e| format!("cannot create the data directory {}: {e}", args.data_dir.display()))?;
-    let data = args
-        .data_dir
-        .canonicalize()
-        .map_err(|e| format!("cannot resolve the data directory {}: {e}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir).map_err(|e| {
+        format!(
+            "cannot create the data directory {}: {e}",
+            args.data_dir.display()
+        )
+    })?;
+    let data = args.data_dir.canonicalize().map_err(|e| {
+        format!(
+            "cannot resolve the data directory {}: {e}",
+            args.data_dir.display()
+        )
+    })?;
     let paths = Paths::new(data);
     for dir in [&paths.sandboxes, &paths.snapshots, &paths.tmp] {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     // Two servers on one data directory would corrupt each other's view; the lock is released
     // by the kernel however this process ends, SIGKILL included.
@@ -97,7 +107,9 @@ async fn run(args: Args) -> Result<(), String> {
         report.files_removed
     );
     if orphans > 0 {
-        eprintln!("tensorlake-local: killed {orphans} orphaned sandbox processes left by a previous run");
+        eprintln!(
+            "tensorlake-local: killed {orphans} orphaned sandbox processes left by a previous run"
+        );
     }
     if st.args.api_key.is_some() {
         eprintln!("tensorlake-local: API key required on API and process routes");
@@ -110,21 +122,24 @@ async fn run(args: Args) -> Result<(), String> {
     });
 
     let shutdown_state = st.clone();
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            eprintln!("tensorlake-local: stopping");
-            shutdown_state.procs.kill_everything();
-            // Streams still open must not hold the exit forever; what was promised is still
-            // written first.
-            tokio::spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-                shutdown_state.quiesce().await;
-                std::process::exit(0);
-            });
-        })
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        eprintln!("tensorlake-local: stopping");
+        shutdown_state.procs.kill_everything();
+        // Streams still open must not hold the exit forever; what was promised is still
+        // written first.
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            shutdown_state.quiesce().await;
+            std::process::exit(0);
+        });
+    })
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
     st.quiesce().await;
     drop(lock);
     Ok(())

@@ -27,7 +27,10 @@ pub const SNAPSHOT_FORMAT: &str = "tar+gzip/1";
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp on the wire.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// A new identifier: `prefix` plus 20 lowercase base-36 characters.
@@ -39,7 +42,10 @@ pub fn new_id(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     static KEYS: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
     let keys = KEYS.get_or_init(RandomState::new);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut a = keys.build_hasher();
     a.write_u128(nanos);
@@ -208,7 +214,11 @@ impl Snapshot {
     /// Status at instant `now`.
     pub fn status(&self, now: i64) -> SnapshotStatus {
         if let Some(failed_at) = self.failed_at {
-            return if now >= failed_at { SnapshotStatus::Failed } else { SnapshotStatus::InProgress };
+            return if now >= failed_at {
+                SnapshotStatus::Failed
+            } else {
+                SnapshotStatus::InProgress
+            };
         }
         match (self.local_ready_at, self.completed_at) {
             (Some(ready), _) if now < ready => SnapshotStatus::InProgress,
@@ -222,14 +232,21 @@ impl Snapshot {
     /// `snapshot_id`), epoch-ms `created_at`, size once restorable, `snapshot_uri` once completed.
     pub fn view<'a>(&'a self, now: i64, archive_dir_url: &str) -> SnapshotView<'a> {
         let status = self.status(now);
-        let ready = matches!(status, SnapshotStatus::LocalReady | SnapshotStatus::Completed);
+        let ready = matches!(
+            status,
+            SnapshotStatus::LocalReady | SnapshotStatus::Completed
+        );
         SnapshotView {
             id: &self.id,
             namespace: &self.namespace,
             sandbox_id: &self.sandbox_id,
             base_image: &self.base_image,
             status: status.as_str(),
-            error: if status == SnapshotStatus::Failed { self.error.as_deref() } else { None },
+            error: if status == SnapshotStatus::Failed {
+                self.error.as_deref()
+            } else {
+                None
+            },
             snapshot_type: self.snapshot_type.as_str(),
             snapshot_uri: match (&self.archive, status) {
                 (Some(a), SnapshotStatus::Completed) => Some(format!("{archive_dir_url}/{a}")),
@@ -330,7 +347,9 @@ mod tests {
         let b = new_id("sbx-");
         assert_ne!(a, b);
         assert_eq!(a.len(), 24);
-        assert!(a.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'));
     }
 
     #[test]

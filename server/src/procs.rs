@@ -181,7 +181,12 @@ impl Procs {
         });
         table.list.insert(entry.pid, entry.clone());
         // Forget the oldest finished processes beyond the limit.
-        let finished: Vec<u32> = table.list.iter().filter(|(_, e)| !e.running()).map(|(p, _)| *p).collect();
+        let finished: Vec<u32> = table
+            .list
+            .iter()
+            .filter(|(_, e)| !e.running())
+            .map(|(p, _)| *p)
+            .collect();
         if finished.len() > KEPT_FINISHED {
             for pid in &finished[..finished.len() - KEPT_FINISHED] {
                 table.list.remove(pid);
@@ -199,17 +204,26 @@ impl Procs {
 
     /// The processes of `sandbox`, oldest first.
     pub fn list(&self, sandbox: &str) -> Vec<Arc<ProcEntry>> {
-        self.lock().get(sandbox).map(|t| t.list.values().cloned().collect()).unwrap_or_default()
+        self.lock()
+            .get(sandbox)
+            .map(|t| t.list.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// One process of `sandbox`.
     pub fn get(&self, sandbox: &str, pid: u32) -> Option<Arc<ProcEntry>> {
-        self.lock().get(sandbox).and_then(|t| t.list.get(&pid).cloned())
+        self.lock()
+            .get(sandbox)
+            .and_then(|t| t.list.get(&pid).cloned())
     }
 
     /// Kills every process of `sandbox` and waits (up to 5 s) for them to end.
     pub async fn stop_all(&self, sandbox: &str) {
-        let running: Vec<_> = self.list(sandbox).into_iter().filter(|e| e.running()).collect();
+        let running: Vec<_> = self
+            .list(sandbox)
+            .into_iter()
+            .filter(|e| e.running())
+            .collect();
         for e in &running {
             e.kill(KillReason::Shutdown);
         }
@@ -317,7 +331,10 @@ pub async fn supervise(
         (Some(KillReason::Timeout), _) => Ending::Signaled(libc::SIGKILL, true),
         (Some(KillReason::Requested(sig)), _) => Ending::Signaled(sig, false),
         (Some(_), _) => Ending::Signaled(libc::SIGKILL, false),
-        (None, Some(Ok(st))) => match (st.code(), std::os::unix::process::ExitStatusExt::signal(&st)) {
+        (None, Some(Ok(st))) => match (
+            st.code(),
+            std::os::unix::process::ExitStatusExt::signal(&st),
+        ) {
             (Some(c), _) => Ending::Exited(c),
             (None, Some(s)) => Ending::Signaled(s, false),
             (None, None) => Ending::Exited(-1),
@@ -344,7 +361,11 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 /// Splits a pipe into lines (without `\n`, and without a trailing `\r`), cutting lines longer
 /// than [`MAX_LINE`] so output without newlines cannot grow memory without bound.
-async fn read_lines<R: AsyncRead + Unpin>(mut r: R, stream: Stream, tx: mpsc::Sender<(Stream, String)>) {
+async fn read_lines<R: AsyncRead + Unpin>(
+    mut r: R,
+    stream: Stream,
+    tx: mpsc::Sender<(Stream, String)>,
+) {
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
     loop {

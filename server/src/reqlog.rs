@@ -43,7 +43,10 @@ impl RequestLog {
     pub fn record(&self, entry: Entry, keep: bool) {
         {
             // One write per line, so lines from concurrent requests never interleave.
-            let line = format!("{} {} {} {:.1}ms\n", entry.method, entry.path, entry.status, entry.ms);
+            let line = format!(
+                "{} {} {} {:.1}ms\n",
+                entry.method, entry.path, entry.status, entry.ms
+            );
             let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
         if keep {
@@ -57,11 +60,19 @@ impl RequestLog {
 
     /// All kept entries, oldest first.
     pub fn snapshot(&self) -> Vec<Entry> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Forgets everything.
     pub fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }

@@ -30,7 +30,12 @@ pub struct Paths {
 impl Paths {
     /// Layout under `data` (which must be absolute).
     pub fn new(data: PathBuf) -> Self {
-        Paths { sandboxes: data.join("sandboxes"), snapshots: data.join("snapshots"), tmp: data.join("tmp"), data }
+        Paths {
+            sandboxes: data.join("sandboxes"),
+            snapshots: data.join("snapshots"),
+            tmp: data.join("tmp"),
+            data,
+        }
     }
 
     /// Directory holding one sandbox; `id` is a server-issued id from a record.
@@ -62,7 +67,9 @@ pub struct Registry {
 impl Registry {
     /// Snapshot by id.
     pub fn snapshot(&self, id: &str) -> Option<&Snapshot> {
-        self.snapshot_ids.get(id).and_then(|seq| self.snapshots.get(seq))
+        self.snapshot_ids
+            .get(id)
+            .and_then(|seq| self.snapshots.get(seq))
     }
 
     /// Mutable snapshot by id.
@@ -120,9 +127,11 @@ impl Registry {
         if let Some(sb) = self.sandboxes.get(id_or_name) {
             return (sb.namespace == ns).then_some(sb);
         }
-        self.sandboxes
-            .values()
-            .find(|sb| sb.namespace == ns && sb.stage != Stage::Terminated && sb.name.as_deref() == Some(id_or_name))
+        self.sandboxes.values().find(|sb| {
+            sb.namespace == ns
+                && sb.stage != Stage::Terminated
+                && sb.name.as_deref() == Some(id_or_name)
+        })
     }
 
     /// Finds a sandbox in any namespace by id or name (process routes carry no namespace).
@@ -176,7 +185,14 @@ pub struct AppState {
 impl AppState {
     /// Assembles the state. `loaded` must already have been through [`recover`].
     #[allow(clippy::too_many_arguments)]
-    pub fn new(args: Args, port: u16, paths: Paths, store: Store, registry: Registry, jail: Jail) -> Self {
+    pub fn new(
+        args: Args,
+        port: u16,
+        paths: Paths,
+        store: Store,
+        registry: Registry,
+        jail: Jail,
+    ) -> Self {
         let cors = Cors::new(&args.cors_origins, port);
         let timing = Timing::new(&args);
         let archive_url = format!("file://{}", paths.snapshots.display());
@@ -207,14 +223,21 @@ impl AppState {
 
     /// Drops the file-tree lock of a sandbox whose tree is gone.
     pub fn forget_fs_lock(&self, id: &str) {
-        self.fs_locks.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.fs_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     /// Lets a clean stop lose nothing: waits (up to 5 s) for the archives being written, then
     /// for every queued SQLite write to commit.
     pub async fn quiesce(&self) {
         let all = self.archive_slots.available_permits().max(ARCHIVE_SLOTS) as u32;
-        let _held = tokio::time::timeout(std::time::Duration::from_secs(5), self.archive_slots.acquire_many(all)).await;
+        let _held = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.archive_slots.acquire_many(all),
+        )
+        .await;
         let _ = crate::store::committed(self.store.send_acked(Vec::new())).await;
     }
 
@@ -291,7 +314,9 @@ pub fn recover(loaded: Loaded, paths: &Paths, store: &Store) -> (Registry, Recov
             if !paths.snapshots.join(&a).is_file() {
                 snap.archive = None;
                 if snap.failed_at.is_none() {
-                    snap.error = Some(format!("the archive {a} was missing when the server restarted"));
+                    snap.error = Some(format!(
+                        "the archive {a} was missing when the server restarted"
+                    ));
                     snap.failed_at = Some(now);
                     report.snapshots_failed += 1;
                 }
@@ -313,7 +338,10 @@ pub fn recover(loaded: Loaded, paths: &Paths, store: &Store) -> (Registry, Recov
     report.files_removed += clean_dir(&paths.tmp, |_| false);
     report.files_removed += clean_dir(&paths.snapshots, |name| reg.archive_refs.contains_key(name));
     report.files_removed += clean_dir(&paths.sandboxes, |name| {
-        reg.sandboxes.get(name).map(|sb| sb.stage != Stage::Terminated).unwrap_or(false)
+        reg.sandboxes
+            .get(name)
+            .map(|sb| sb.stage != Stage::Terminated)
+            .unwrap_or(false)
     });
 
     if !ops.is_empty() {
@@ -324,7 +352,9 @@ pub fn recover(loaded: Loaded, paths: &Paths, store: &Store) -> (Registry, Recov
 
 /// Removes every entry of `dir` for which `keep(name)` is false; returns how many went.
 fn clean_dir(dir: &Path, keep: impl Fn(&str) -> bool) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();

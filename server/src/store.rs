@@ -54,7 +54,8 @@ pub struct Loaded {
 impl Store {
     /// Opens (creating if needed) `path`, loads every row, and starts the writer thread.
     pub fn open(path: &Path) -> Result<(Store, Loaded), String> {
-        let conn = Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let conn =
+            Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         // WAL: readers never block the writer, and a commit is one sequential append.
         // synchronous=FULL: a commit is fsynced before it is acknowledged, so what a client was
         // told survives even a power cut; group commit keeps that affordable.
@@ -80,7 +81,11 @@ impl Store {
         )
         .map_err(|e| format!("cannot initialise {}: {e}", path.display()))?;
         let version: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key='schema_version'",
+                [],
+                |r| r.get(0),
+            )
             .ok();
         match version.as_deref().map(str::parse::<i64>) {
             None => {
@@ -117,7 +122,10 @@ impl Store {
     /// Call while holding the registry lock (so the order matches memory), await after releasing.
     pub fn send_acked(&self, ops: Vec<Op>) -> oneshot::Receiver<Result<(), String>> {
         let (done, rx) = oneshot::channel();
-        if let Err(mpsc::SendError(batch)) = self.tx.send(Batch { ops, done: Some(done) }) {
+        if let Err(mpsc::SendError(batch)) = self.tx.send(Batch {
+            ops,
+            done: Some(done),
+        }) {
             if let Some(done) = batch.done {
                 let _ = done.send(Err("the SQLite writer has stopped".into()));
             }
@@ -128,12 +136,15 @@ impl Store {
 
 /// Awaits a commit acknowledgement from [`Store::send_acked`].
 pub async fn committed(rx: oneshot::Receiver<Result<(), String>>) -> Result<(), String> {
-    rx.await.unwrap_or_else(|_| Err("the SQLite writer has stopped".into()))
+    rx.await
+        .unwrap_or_else(|_| Err("the SQLite writer has stopped".into()))
 }
 
 fn load(conn: &Connection) -> Result<Loaded, String> {
     let mut sandboxes = Vec::new();
-    let mut stmt = conn.prepare("SELECT id, data FROM sandboxes").map_err(|e| e.to_string())?;
+    let mut stmt = conn
+        .prepare("SELECT id, data FROM sandboxes")
+        .map_err(|e| e.to_string())?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .map_err(|e| e.to_string())?;
@@ -146,7 +157,9 @@ fn load(conn: &Connection) -> Result<Loaded, String> {
         }
     }
     let mut snapshots = Vec::new();
-    let mut stmt = conn.prepare("SELECT id, data FROM snapshots ORDER BY seq").map_err(|e| e.to_string())?;
+    let mut stmt = conn
+        .prepare("SELECT id, data FROM snapshots ORDER BY seq")
+        .map_err(|e| e.to_string())?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .map_err(|e| e.to_string())?;
@@ -157,7 +170,10 @@ fn load(conn: &Connection) -> Result<Loaded, String> {
             Err(e) => eprintln!("tensorlake-local: skipping unreadable snapshot row {id}: {e}"),
         }
     }
-    Ok(Loaded { sandboxes, snapshots })
+    Ok(Loaded {
+        sandboxes,
+        snapshots,
+    })
 }
 
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Batch>) {
@@ -185,8 +201,9 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Batch>) {
 fn apply(conn: &mut Connection, batches: &[Batch]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
-        let mut put_sandbox =
-            tx.prepare_cached("INSERT OR REPLACE INTO sandboxes(id, namespace, data) VALUES(?1, ?2, ?3)")?;
+        let mut put_sandbox = tx.prepare_cached(
+            "INSERT OR REPLACE INTO sandboxes(id, namespace, data) VALUES(?1, ?2, ?3)",
+        )?;
         let mut put_snapshot = tx.prepare_cached(
             "INSERT OR REPLACE INTO snapshots(id, seq, namespace, sandbox_id, archive, data)
              VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -194,7 +211,14 @@ fn apply(conn: &mut Connection, batches: &[Batch]) -> rusqlite::Result<()> {
         let mut del_snapshot = tx.prepare_cached("DELETE FROM snapshots WHERE id = ?1")?;
         let mut put = |s: &Snapshot| -> rusqlite::Result<()> {
             let data = serde_json::to_string(s).unwrap_or_default();
-            put_snapshot.execute(params![s.id, s.seq, s.namespace, s.sandbox_id, s.archive, data])?;
+            put_snapshot.execute(params![
+                s.id,
+                s.seq,
+                s.namespace,
+                s.sandbox_id,
+                s.archive,
+                data
+            ])?;
             Ok(())
         };
         for batch in batches {

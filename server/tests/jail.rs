@@ -27,18 +27,30 @@ fn commands_cannot_read_host_files() {
         format!("cat {secret}"),
         format!("cat {depth}{}", secret.trim_start_matches('/')),
         format!("ln -s {secret} /abs-link && cat /abs-link"),
-        format!("ln -s {depth}{} /rel-link && cat /rel-link", secret.trim_start_matches('/')),
+        format!(
+            "ln -s {depth}{} /rel-link && cat /rel-link",
+            secret.trim_start_matches('/')
+        ),
         "cat /etc/shadow /etc/passwd".to_string(),
         "cd / && cd .. && cd .. && pwd && ls".to_string(),
     ] {
         let run = s.sh(&sb, &script);
         let all = format!("{:?}{:?}", run.stdout, run.stderr);
         assert!(!all.contains("HOST-SECRET-42"), "{script} leaked: {all}");
-        assert!(!all.contains("root:x:0:0"), "{script} leaked /etc/passwd: {all}");
+        assert!(
+            !all.contains("root:x:0:0"),
+            "{script} leaked /etc/passwd: {all}"
+        );
     }
     // `/` is the sandbox root: only its own entries and the jail's mounts.
     let ls = s.sh(&sb, "ls -a /");
-    assert!(!ls.stdout.iter().any(|l| l == "etc" || l == "home" || l == "work"), "{:?}", ls.stdout);
+    assert!(
+        !ls.stdout
+            .iter()
+            .any(|l| l == "etc" || l == "home" || l == "work"),
+        "{:?}",
+        ls.stdout
+    );
 }
 
 #[test]
@@ -48,13 +60,30 @@ fn commands_cannot_write_the_host_or_usr() {
     let (dir, _) = host_secret();
     let target = dir.join("written-by-sandbox");
     let t = target.to_string_lossy();
-    let run = s.sh(&sb, &format!("mkdir -p {dir} && echo x > {t}; ln -s {t} /wlink; echo y > /wlink; echo $?", dir = dir.display()));
+    let run = s.sh(
+        &sb,
+        &format!(
+            "mkdir -p {dir} && echo x > {t}; ln -s {t} /wlink; echo y > /wlink; echo $?",
+            dir = dir.display()
+        ),
+    );
     assert!(!target.exists(), "a sandbox wrote to the host: {run:?}");
     // It landed inside the sandbox root instead.
-    assert!(s.data.join("sandboxes").join(&sb).join("root").join(t.trim_start_matches('/')).exists());
+    assert!(s
+        .data
+        .join("sandboxes")
+        .join(&sb)
+        .join("root")
+        .join(t.trim_start_matches('/'))
+        .exists());
 
     let run = s.sh(&sb, "touch /usr/evil 2>&1; echo rc=$?");
-    assert!(run.stdout.iter().any(|l| l.contains("Read-only file system")), "{run:?}");
+    assert!(
+        run.stdout
+            .iter()
+            .any(|l| l.contains("Read-only file system")),
+        "{run:?}"
+    );
     assert!(run.stdout.contains(&"rc=1".to_string()), "{run:?}");
     assert!(!std::path::Path::new("/usr/evil").exists());
     let run = s.sh(&sb, "mount -o remount,rw /usr 2>&1; echo rc=$?");
@@ -65,14 +94,20 @@ fn commands_cannot_write_the_host_or_usr() {
     let procs = s.sh(&sb, "cat /proc/[0-9]*/cmdline | tr '\\0' ' '");
     let seen = procs.stdout.join(" ");
     assert!(seen.contains("cat"), "{seen}");
-    assert!(!seen.contains("tensorlake-local"), "host processes visible: {seen}");
+    assert!(
+        !seen.contains("tensorlake-local"),
+        "host processes visible: {seen}"
+    );
     let port = s.port;
     let net = s.run(
         &sb,
         "python3",
         &["-c", &format!("import socket; s=socket.socket(); s.settimeout(2); s.connect(('127.0.0.1', {port})); print('connected')")],
     );
-    assert!(!net.stdout.contains(&"connected".to_string()), "a sandbox reached the network: {net:?}");
+    assert!(
+        !net.stdout.contains(&"connected".to_string()),
+        "a sandbox reached the network: {net:?}"
+    );
     assert_ne!(net.code(), 0);
 }
 
@@ -130,26 +165,65 @@ fn file_api_refuses_dotdot_and_resolves_links_inside_the_root() {
     let w = s.write_file(&sb, "/dirlink/new.txt", b"in-sandbox");
     assert_eq!(w.status, 204, "{}", w.text());
     assert!(!dir.join("new.txt").exists(), "file API wrote to the host");
-    assert_eq!(s.read_file(&sb, &format!("{}/new.txt", dir.display())).text(), "in-sandbox");
+    assert_eq!(
+        s.read_file(&sb, &format!("{}/new.txt", dir.display()))
+            .text(),
+        "in-sandbox"
+    );
     let w = s.write_file(&sb, "/abs", b"overwrite?");
     assert_eq!(w.status, 204);
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "HOST-SECRET-42");
     // Listing through a link lists the sandbox, not the host.
-    let l = s.req("GET", &format!("/api/v1/files/list?path={}", urlencode(&dir.to_string_lossy())), &h, None);
-    let names: Vec<String> =
-        l.json()["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
-    assert_eq!(names, vec!["new.txt", "secret.txt"], "only files written inside the sandbox");
-    let inside = s.data.join("sandboxes").join(&sb).join("root").join(secret.trim_start_matches('/'));
+    let l = s.req(
+        "GET",
+        &format!(
+            "/api/v1/files/list?path={}",
+            urlencode(&dir.to_string_lossy())
+        ),
+        &h,
+        None,
+    );
+    let names: Vec<String> = l.json()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["new.txt", "secret.txt"],
+        "only files written inside the sandbox"
+    );
+    let inside = s
+        .data
+        .join("sandboxes")
+        .join(&sb)
+        .join("root")
+        .join(secret.trim_start_matches('/'));
     assert_eq!(std::fs::read_to_string(&inside).unwrap(), "overwrite?");
     // Deleting through a link deletes the sandbox's file, never the host's; deleting a link
     // removes the link only.
-    let d = s.req("DELETE", &format!("/api/v1/files?path={}", urlencode("/dirlink/secret.txt")), &h, None);
+    let d = s.req(
+        "DELETE",
+        &format!("/api/v1/files?path={}", urlencode("/dirlink/secret.txt")),
+        &h,
+        None,
+    );
     assert_eq!(d.status, 204);
     assert!(!inside.exists());
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "HOST-SECRET-42");
-    let d = s.req("DELETE", &format!("/api/v1/files?path={}", urlencode("/rootlink")), &h, None);
+    let d = s.req(
+        "DELETE",
+        &format!("/api/v1/files?path={}", urlencode("/rootlink")),
+        &h,
+        None,
+    );
     assert_eq!(d.status, 204);
-    assert_eq!(s.read_file(&sb, "/dirlink/new.txt").status, 200, "the root survived deleting a link to it");
+    assert_eq!(
+        s.read_file(&sb, "/dirlink/new.txt").status,
+        200,
+        "the root survived deleting a link to it"
+    );
 
     // The host mounts are read-only through the file API too.
     for p in ["/usr/evil", "/proc/x", "/dev/x", "/bin/x", "/lib/x"] {
@@ -175,12 +249,19 @@ fn snapshots_never_carry_host_files() {
     assert_eq!(s.read_file(&restored, "/mine").text(), "mine\n");
     let run = s.sh(&restored, "readlink /link; cat /link 2>&1");
     assert_eq!(run.stdout[0], secret, "the link itself is kept");
-    assert!(!run.stdout.iter().any(|l| l.contains("HOST-SECRET-42")), "{run:?}");
+    assert!(
+        !run.stdout.iter().any(|l| l.contains("HOST-SECRET-42")),
+        "{run:?}"
+    );
 }
 
 #[test]
 fn without_bubblewrap_process_and_file_routes_answer_503() {
-    let s = Server::start_in(temp_dir("nobwrap"), &[], &[("TENSORLAKE_LOCAL_BWRAP", "/nonexistent/bwrap")]);
+    let s = Server::start_in(
+        temp_dir("nobwrap"),
+        &[],
+        &[("TENSORLAKE_LOCAL_BWRAP", "/nonexistent/bwrap")],
+    );
     let sb = s.sandbox();
     for (method, path) in [
         ("POST", "/api/v1/processes/run"),
@@ -189,7 +270,12 @@ fn without_bubblewrap_process_and_file_routes_answer_503() {
         ("PUT", "/api/v1/files?path=%2Fx"),
     ] {
         let body = (method != "GET").then_some(&b"{\"command\":\"true\"}"[..]);
-        let r = s.req(method, path, &[("X-Tensorlake-Sandbox-Id", sb.as_str())], body);
+        let r = s.req(
+            method,
+            path,
+            &[("X-Tensorlake-Sandbox-Id", sb.as_str())],
+            body,
+        );
         assert_eq!(r.status, 503, "{method} {path}");
         let v = r.json();
         assert_eq!(v["code"], "BUBBLEWRAP_MISSING");
@@ -202,5 +288,7 @@ fn without_bubblewrap_process_and_file_routes_answer_503() {
     s.wait_snapshot(&id, &["completed"]);
     let r = s.post_json(&format!("{P}/sandboxes"), &json!({"snapshot_id": id}));
     assert_eq!(r.status, 200);
-    common::eventually(10, "the start-up warning", || s.stderr().contains("bubblewrap is missing"));
+    common::eventually(10, "the start-up warning", || {
+        s.stderr().contains("bubblewrap is missing")
+    });
 }

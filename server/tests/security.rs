@@ -11,7 +11,11 @@ fn preflight(s: &Server, origin: &str, method: &str, headers: &str) -> common::R
     s.req(
         "OPTIONS",
         &format!("{P}/sandboxes"),
-        &[("Origin", origin), ("Access-Control-Request-Method", method), ("Access-Control-Request-Headers", headers)],
+        &[
+            ("Origin", origin),
+            ("Access-Control-Request-Method", method),
+            ("Access-Control-Request-Headers", headers),
+        ],
         None,
     )
 }
@@ -19,7 +23,11 @@ fn preflight(s: &Server, origin: &str, method: &str, headers: &str) -> common::R
 #[test]
 fn preflight_from_allowed_origins_succeeds() {
     let s = Server::start(&[]);
-    for origin in ["http://localhost:5173", "http://127.0.0.1:3000", "http://localhost"] {
+    for origin in [
+        "http://localhost:5173",
+        "http://127.0.0.1:3000",
+        "http://localhost",
+    ] {
         let r = preflight(&s, origin, "POST", "authorization, content-type, traceparent, x-tensorlake-sandbox-id, x-tensorlake-request-timeout-ms");
         assert_eq!(r.status, 204, "{origin}");
         assert_eq!(r.header("access-control-allow-origin"), Some(origin));
@@ -27,8 +35,17 @@ fn preflight_from_allowed_origins_succeeds() {
         for m in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
             assert!(methods.contains(m), "{methods}");
         }
-        let allowed = r.header("access-control-allow-headers").unwrap().to_ascii_lowercase();
-        for h in ["authorization", "content-type", "traceparent", "x-tensorlake-sandbox-id", "x-tensorlake-request-timeout-ms"] {
+        let allowed = r
+            .header("access-control-allow-headers")
+            .unwrap()
+            .to_ascii_lowercase();
+        for h in [
+            "authorization",
+            "content-type",
+            "traceparent",
+            "x-tensorlake-sandbox-id",
+            "x-tensorlake-request-timeout-ms",
+        ] {
             assert!(allowed.contains(h), "{allowed}");
         }
         assert!(r.headers_named("vary").iter().any(|v| v.contains("Origin")));
@@ -37,13 +54,21 @@ fn preflight_from_allowed_origins_succeeds() {
     }
     // Preflights need no API key even when one is required.
     let s = Server::start(&["--api-key", "k"]);
-    assert_eq!(preflight(&s, "http://localhost:5173", "GET", "authorization").status, 204);
+    assert_eq!(
+        preflight(&s, "http://localhost:5173", "GET", "authorization").status,
+        204
+    );
 }
 
 #[test]
 fn preflight_from_other_origins_or_with_other_headers_is_refused() {
     let s = Server::start(&[]);
-    for origin in ["http://evil.example", "https://localhost:5173", "http://localhost.evil.example:80", "null"] {
+    for origin in [
+        "http://evil.example",
+        "https://localhost:5173",
+        "http://localhost.evil.example:80",
+        "null",
+    ] {
         let r = preflight(&s, origin, "POST", "content-type");
         assert_eq!(r.status, 403, "{origin}");
         assert!(r.header("access-control-allow-origin").is_none());
@@ -60,66 +85,144 @@ fn preflight_from_other_origins_or_with_other_headers_is_refused() {
 #[test]
 fn responses_to_allowed_origins_carry_cors_headers() {
     let s = Server::start(&[]);
-    let r = s.req("GET", &format!("{P}/snapshots"), &[("Origin", "http://localhost:5173")], None);
+    let r = s.req(
+        "GET",
+        &format!("{P}/snapshots"),
+        &[("Origin", "http://localhost:5173")],
+        None,
+    );
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://localhost:5173"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://localhost:5173")
+    );
     assert!(r.headers_named("vary").iter().any(|v| v.contains("Origin")));
     let expose = r.header("access-control-expose-headers").unwrap();
     for h in ["Retry-After", "traceparent", "Content-Type"] {
         assert!(expose.contains(h), "{expose}");
     }
     // Errors and scripted faults carry them too: a browser client must read Retry-After.
-    s.post_json("/_admin/faults", &json!({"path": "*", "status": 429, "retry_after": "1"}));
-    let r = s.req("GET", &format!("{P}/snapshots"), &[("Origin", "http://127.0.0.1:9999")], None);
+    s.post_json(
+        "/_admin/faults",
+        &json!({"path": "*", "status": 429, "retry_after": "1"}),
+    );
+    let r = s.req(
+        "GET",
+        &format!("{P}/snapshots"),
+        &[("Origin", "http://127.0.0.1:9999")],
+        None,
+    );
     assert_eq!(r.status, 429);
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://127.0.0.1:9999"));
-    let r = s.req("GET", &format!("{P}/snapshots/nope"), &[("Origin", "http://127.0.0.1:9999")], None);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://127.0.0.1:9999")
+    );
+    let r = s.req(
+        "GET",
+        &format!("{P}/snapshots/nope"),
+        &[("Origin", "http://127.0.0.1:9999")],
+        None,
+    );
     assert_eq!(r.status, 404);
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://127.0.0.1:9999"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://127.0.0.1:9999")
+    );
 }
 
 #[test]
 fn other_origins_get_no_cors_headers_and_cannot_change_anything() {
     let s = Server::start(&[]);
-    let r = s.req("GET", &format!("{P}/snapshots"), &[("Origin", "http://evil.example")], None);
+    let r = s.req(
+        "GET",
+        &format!("{P}/snapshots"),
+        &[("Origin", "http://evil.example")],
+        None,
+    );
     assert_eq!(r.status, 200);
     assert!(r.header("access-control-allow-origin").is_none());
     // A cross-site "simple" POST (no preflight in a browser) must not create anything.
     let r = s.req(
         "POST",
         &format!("{P}/sandboxes"),
-        &[("Origin", "http://evil.example"), ("Content-Type", "text/plain")],
+        &[
+            ("Origin", "http://evil.example"),
+            ("Content-Type", "text/plain"),
+        ],
         Some(b"{}"),
     );
     assert_eq!(r.status, 403);
-    assert_eq!(s.get(&format!("{P}/sandboxes")).json()["sandboxes"], json!([]));
-    let r = s.req("POST", "/_admin/reset", &[("Origin", "http://evil.example")], None);
+    assert_eq!(
+        s.get(&format!("{P}/sandboxes")).json()["sandboxes"],
+        json!([])
+    );
+    let r = s.req(
+        "POST",
+        "/_admin/reset",
+        &[("Origin", "http://evil.example")],
+        None,
+    );
     assert_eq!(r.status, 403);
-    let r = s.req("GET", "/_admin/requests", &[("Origin", "http://evil.example")], None);
+    let r = s.req(
+        "GET",
+        "/_admin/requests",
+        &[("Origin", "http://evil.example")],
+        None,
+    );
     assert_eq!(r.status, 403);
 }
 
 #[test]
 fn explicit_cors_origins_replace_the_default() {
-    let s = Server::start(&["--cors-origin", "https://app.example", "--cors-origin", "https://two.example"]);
+    let s = Server::start(&[
+        "--cors-origin",
+        "https://app.example",
+        "--cors-origin",
+        "https://two.example",
+    ]);
     assert_eq!(preflight(&s, "https://app.example", "GET", "").status, 204);
     assert_eq!(preflight(&s, "https://two.example", "GET", "").status, 204);
-    assert_eq!(preflight(&s, "http://localhost:5173", "GET", "").status, 403);
+    assert_eq!(
+        preflight(&s, "http://localhost:5173", "GET", "").status,
+        403
+    );
     // The server's own origin (the demo served by --static) stays allowed.
     let own = format!("http://127.0.0.1:{}", s.port);
     assert_eq!(preflight(&s, &own, "POST", "content-type").status, 204);
     let s = Server::start(&["--cors-origin", "*"]);
-    assert_eq!(preflight(&s, "https://anything.example", "GET", "").status, 204);
+    assert_eq!(
+        preflight(&s, "https://anything.example", "GET", "").status,
+        204
+    );
 }
 
 #[test]
 fn dns_rebinding_hosts_are_refused() {
     let s = Server::start(&[]);
-    let r = s.req("GET", &format!("{P}/snapshots"), &[("Host", "evil.example:8900")], None);
+    let r = s.req(
+        "GET",
+        &format!("{P}/snapshots"),
+        &[("Host", "evil.example:8900")],
+        None,
+    );
     assert_eq!(r.status, 403);
     assert!(r.text().contains("Host"));
-    for host in [format!("localhost:{}", s.port), "sbx-x.local".to_string(), format!("127.0.0.1:{}", s.port)] {
-        assert_ne!(s.req("GET", &format!("{P}/snapshots"), &[("Host", host.as_str())], None).status, 403, "{host}");
+    for host in [
+        format!("localhost:{}", s.port),
+        "sbx-x.local".to_string(),
+        format!("127.0.0.1:{}", s.port),
+    ] {
+        assert_ne!(
+            s.req(
+                "GET",
+                &format!("{P}/snapshots"),
+                &[("Host", host.as_str())],
+                None
+            )
+            .status,
+            403,
+            "{host}"
+        );
     }
 }
 
@@ -134,8 +237,18 @@ fn api_key_is_required_and_never_logged() {
     assert!(r.text().contains("Authorization: Bearer"), "{}", r.text());
     assert_eq!(r.header("www-authenticate"), Some("Bearer"));
     // Wrong key, and a key that is a prefix of the right one.
-    for wrong in ["Bearer nope", "Bearer tl_apiKey_SuperSecret12", "Basic dGVzdA==", &format!("Bearer {key}x")] {
-        let r = s.req("GET", &format!("{P}/snapshots"), &[("Authorization", wrong)], None);
+    for wrong in [
+        "Bearer nope",
+        "Bearer tl_apiKey_SuperSecret12",
+        "Basic dGVzdA==",
+        &format!("Bearer {key}x"),
+    ] {
+        let r = s.req(
+            "GET",
+            &format!("{P}/snapshots"),
+            &[("Authorization", wrong)],
+            None,
+        );
         assert_eq!(r.status, 401, "{wrong}");
         assert!(!r.text().contains(key));
     }
@@ -144,17 +257,33 @@ fn api_key_is_required_and_never_logged() {
     let r = s.req("GET", &format!("{P}/snapshots"), &h, None);
     assert_eq!(r.status, 200);
     let b = br#"{"resources":{"cpus":1.0,"memory_mb":1024}}"#;
-    let r = s.req("POST", &format!("{P}/sandboxes"), &[("Authorization", auth.as_str()), ("Content-Type", "application/json")], Some(b));
+    let r = s.req(
+        "POST",
+        &format!("{P}/sandboxes"),
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        Some(b),
+    );
     assert_eq!(r.status, 200);
     let sb = r.json()["sandbox_id"].as_str().unwrap().to_string();
     // Process routes need it too, and answer in the daemon's JSON shape.
-    let r = s.req("POST", "/api/v1/processes/run", &[("X-Tensorlake-Sandbox-Id", sb.as_str())], Some(b"{\"command\":\"true\"}"));
+    let r = s.req(
+        "POST",
+        "/api/v1/processes/run",
+        &[("X-Tensorlake-Sandbox-Id", sb.as_str())],
+        Some(b"{\"command\":\"true\"}"),
+    );
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["code"], "UNAUTHORIZED");
     let r = s.req(
         "POST",
         "/api/v1/processes/run",
-        &[("X-Tensorlake-Sandbox-Id", sb.as_str()), ("Authorization", auth.as_str())],
+        &[
+            ("X-Tensorlake-Sandbox-Id", sb.as_str()),
+            ("Authorization", auth.as_str()),
+        ],
         Some(b"{\"command\":\"true\"}"),
     );
     assert_eq!(r.status, 200);
@@ -165,7 +294,10 @@ fn api_key_is_required_and_never_logged() {
     let log = s.get("/_admin/requests").text();
     assert!(log.contains("\"authorized\":true"));
     assert!(!log.contains(key) && !log.contains("SuperSecret"));
-    common::eventually(10, "the request log line", || s.stderr().contains("GET /v1/namespaces/default/snapshots 401"));
+    common::eventually(10, "the request log line", || {
+        s.stderr()
+            .contains("GET /v1/namespaces/default/snapshots 401")
+    });
     let stderr = s.stderr();
     assert!(!stderr.contains("SuperSecret"), "{stderr}");
     assert!(!s.stdout_rest().contains("SuperSecret"));
@@ -173,7 +305,21 @@ fn api_key_is_required_and_never_logged() {
 
 #[test]
 fn api_key_from_the_environment() {
-    let s = Server::start_in(common::temp_dir("envkey"), &[], &[("TENSORLAKE_LOCAL_API_KEY", "from-env")]);
+    let s = Server::start_in(
+        common::temp_dir("envkey"),
+        &[],
+        &[("TENSORLAKE_LOCAL_API_KEY", "from-env")],
+    );
     assert_eq!(s.get(&format!("{P}/snapshots")).status, 401);
-    assert_eq!(request(s.port, "GET", &format!("{P}/snapshots"), &[("Authorization", "Bearer from-env")], None).status, 200);
+    assert_eq!(
+        request(
+            s.port,
+            "GET",
+            &format!("{P}/snapshots"),
+            &[("Authorization", "Bearer from-env")],
+            None
+        )
+        .status,
+        200
+    );
 }

@@ -16,9 +16,17 @@ fn snap(s: &Server, id: &str) -> Value {
 
 #[test]
 fn state_machine_in_progress_local_ready_completed() {
-    let s = Server::start(&["--snapshot-local-ready-ms", "400", "--snapshot-completed-ms", "400"]);
+    let s = Server::start(&[
+        "--snapshot-local-ready-ms",
+        "400",
+        "--snapshot-completed-ms",
+        "400",
+    ]);
     let sb = s.sandbox();
-    s.sh(&sb, "mkdir -p /data && head -c 100000 /dev/urandom > /data/blob && echo a,b > /data/output.csv");
+    s.sh(
+        &sb,
+        "mkdir -p /data && head -c 100000 /dev/urandom > /data/blob && echo a,b > /data/output.csv",
+    );
     let t0 = Instant::now();
     let r = s.post_empty(&format!("{P}/sandboxes/{sb}/snapshot"));
     assert_eq!(r.status, 202);
@@ -30,7 +38,10 @@ fn state_machine_in_progress_local_ready_completed() {
     let first = snap(&s, &id);
     assert_eq!(first["status"], "in_progress");
     assert_eq!(first["id"], id.as_str());
-    assert!(first.get("snapshot_id").is_none(), "never both id and snapshot_id");
+    assert!(
+        first.get("snapshot_id").is_none(),
+        "never both id and snapshot_id"
+    );
     assert_eq!(first["sandbox_id"], sb.as_str());
     assert_eq!(first["namespace"], "default");
     assert_eq!(first["snapshot_type"], "filesystem");
@@ -39,7 +50,10 @@ fn state_machine_in_progress_local_ready_completed() {
     assert!(first["error"].is_null());
     assert!(first["created_at"].is_i64());
     // The sandbox shows `snapshotting` meanwhile, and a second snapshot is refused.
-    assert_eq!(s.get(&format!("{P}/sandboxes/{sb}")).json()["status"], "snapshotting");
+    assert_eq!(
+        s.get(&format!("{P}/sandboxes/{sb}")).json()["status"],
+        "snapshotting"
+    );
     let again = s.post_empty(&format!("{P}/sandboxes/{sb}/snapshot"));
     assert_eq!(again.status, 400);
     assert_eq!(again.text(), "Sandbox is already being snapshotted");
@@ -63,14 +77,28 @@ fn state_machine_in_progress_local_ready_completed() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(seen, vec!["in_progress", "local_ready", "completed"]);
-    assert!(t0.elapsed() >= Duration::from_millis(800), "timings are minimums");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(800),
+        "timings are minimums"
+    );
     let size = done["size_bytes"].as_u64().unwrap();
     // 100 KB of random bytes do not compress: the archive is at least that big.
-    assert!(size > 100_000, "size_bytes is the archive's real size: {size}");
-    let file = done["snapshot_uri"].as_str().unwrap().strip_prefix("file://").unwrap().to_string();
+    assert!(
+        size > 100_000,
+        "size_bytes is the archive's real size: {size}"
+    );
+    let file = done["snapshot_uri"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("file://")
+        .unwrap()
+        .to_string();
     assert_eq!(std::fs::metadata(&file).unwrap().len(), size);
     assert_eq!(done["rootfs_disk_bytes"], 100_004);
-    assert_eq!(s.get(&format!("{P}/sandboxes/{sb}")).json()["status"], "running");
+    assert_eq!(
+        s.get(&format!("{P}/sandboxes/{sb}")).json()["status"],
+        "running"
+    );
 
     let list = s.get(&format!("{P}/snapshots")).json();
     assert_eq!(list["snapshots"].as_array().unwrap().len(), 1);
@@ -104,7 +132,11 @@ fn restore_brings_files_back_and_inherits_unless_overridden() {
     assert_eq!(info["resources"]["disk_mb"], 20480);
     assert_eq!(info["entrypoint"], json!(["python", "app.py"]));
     assert_eq!(s.read_file(&a, "/data/output.csv").text(), "a,b\n1,2\n");
-    assert_eq!(s.sh(&a, "cat /data/link; stat -c %a /data/output.csv").stdout, vec!["a,b", "1,2", "600"]);
+    assert_eq!(
+        s.sh(&a, "cat /data/link; stat -c %a /data/output.csv")
+            .stdout,
+        vec!["a,b", "1,2", "600"]
+    );
     assert_eq!(s.read_file(&a, "/data/later.txt").status, 404);
 
     // Zero means inherit too; given values override.
@@ -119,7 +151,10 @@ fn restore_brings_files_back_and_inherits_unless_overridden() {
     assert_eq!(info["resources"]["memory_mb"], 3072);
 
     // The disk may only grow.
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"snapshot_id": id, "resources": {"disk_mb": 1024}}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"snapshot_id": id, "resources": {"disk_mb": 1024}}),
+    );
     assert_eq!(r.status, 400);
     assert!(r.text().contains("disk_mb may only grow"), "{}", r.text());
 
@@ -134,13 +169,19 @@ fn memory_snapshot_refuses_different_resources() {
     let s = Server::start(&[]);
     let sb = s.sandbox();
     s.sh(&sb, "echo m > /m.txt");
-    let r = s.post_json(&format!("{P}/sandboxes/{sb}/snapshot"), &json!({"snapshot_type": "memory"}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes/{sb}/snapshot"),
+        &json!({"snapshot_type": "memory"}),
+    );
     assert_eq!(r.status, 202);
     let id = r.json()["snapshot_id"].as_str().unwrap().to_string();
     let v = s.wait_snapshot(&id, &["local_ready", "completed"]);
     assert_eq!(v["snapshot_type"], "memory");
 
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"snapshot_id": id, "resources": {"cpus": 4.0, "memory_mb": 2048}}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"snapshot_id": id, "resources": {"cpus": 4.0, "memory_mb": 2048}}),
+    );
     assert_eq!(r.status, 400);
     assert!(r.content_type().starts_with("text/plain"));
     let msg = r.text();
@@ -148,11 +189,17 @@ fn memory_snapshot_refuses_different_resources() {
     assert!(msg.contains("original resources"), "{msg}");
     assert!(msg.contains("cpus 1"), "{msg}");
     assert!(msg.contains("memory_mb 1024"), "{msg}");
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"snapshot_id": id, "image": "another"}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"snapshot_id": id, "image": "another"}),
+    );
     assert_eq!(r.status, 400);
 
     // Same resources, or none (the WHL SDK omits them), are fine.
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"snapshot_id": id, "resources": {"cpus": 1.0, "memory_mb": 1024}}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"snapshot_id": id, "resources": {"cpus": 1.0, "memory_mb": 1024}}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let r = s.post_json(&format!("{P}/sandboxes"), &json!({"snapshot_id": id}));
     assert_eq!(r.status, 200);
@@ -162,7 +209,10 @@ fn memory_snapshot_refuses_different_resources() {
     // A filesystem snapshot of the same sandbox may change them.
     let fs = s.snapshot(&sb);
     s.wait_snapshot(&fs, &["local_ready", "completed"]);
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"snapshot_id": fs, "resources": {"cpus": 4.0, "memory_mb": 2048}}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"snapshot_id": fs, "resources": {"cpus": 4.0, "memory_mb": 2048}}),
+    );
     assert_eq!(r.status, 200);
 }
 
@@ -170,7 +220,10 @@ fn memory_snapshot_refuses_different_resources() {
 fn scripted_failure_passes_through_in_progress_then_fails() {
     let s = Server::start(&["--snapshot-local-ready-ms", "300"]);
     let sb = s.sandbox();
-    let r = s.post_json("/_admin/snapshot-failures", &json!({"sandbox_id": sb, "error": "disk quota exceeded on host-7"}));
+    let r = s.post_json(
+        "/_admin/snapshot-failures",
+        &json!({"sandbox_id": sb, "error": "disk quota exceeded on host-7"}),
+    );
     assert_eq!(r.status, 201);
     let id = s.snapshot(&sb);
     assert_eq!(snap(&s, &id)["status"], "in_progress");
@@ -183,9 +236,15 @@ fn scripted_failure_passes_through_in_progress_then_fails() {
     assert!(restore.text().contains("disk quota exceeded on host-7"));
     // Only the next snapshot fails.
     let ok = s.snapshot(&sb);
-    assert_eq!(s.wait_snapshot(&ok, &["failed", "local_ready", "completed"])["status"], "local_ready");
+    assert_eq!(
+        s.wait_snapshot(&ok, &["failed", "local_ready", "completed"])["status"],
+        "local_ready"
+    );
     // Unknown sandbox.
-    let r = s.post_json("/_admin/snapshot-failures", &json!({"sandbox_id": "sbx-nope", "error": "x"}));
+    let r = s.post_json(
+        "/_admin/snapshot-failures",
+        &json!({"sandbox_id": "sbx-nope", "error": "x"}),
+    );
     assert_eq!(r.status, 404);
 }
 
@@ -195,14 +254,22 @@ fn delete_snapshot_removes_its_archive() {
     let sb = s.sandbox();
     let id = s.snapshot(&sb);
     let v = s.wait_snapshot(&id, &["completed"]);
-    let file = v["snapshot_uri"].as_str().unwrap().strip_prefix("file://").unwrap().to_string();
+    let file = v["snapshot_uri"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("file://")
+        .unwrap()
+        .to_string();
     assert!(std::path::Path::new(&file).is_file());
     let d = s.delete(&format!("{P}/snapshots/{id}"));
     assert_eq!(d.status, 200);
     assert!(d.body.is_empty());
     assert_eq!(s.get(&format!("{P}/snapshots/{id}")).status, 404);
     assert!(!std::path::Path::new(&file).exists());
-    assert_eq!(s.get(&format!("{P}/snapshots")).json()["snapshots"], json!([]));
+    assert_eq!(
+        s.get(&format!("{P}/snapshots")).json()["snapshots"],
+        json!([])
+    );
     // Deleting the sandbox keeps its snapshots, which stay restorable.
     let id2 = s.snapshot(&sb);
     s.wait_snapshot(&id2, &["completed"]);
@@ -221,9 +288,13 @@ fn deleting_during_archiving_leaves_nothing_behind() {
     let dir = s.data.join("snapshots");
     let tmp = s.data.join("tmp");
     common::eventually(30, "archive cleanup", || {
-        std::fs::read_dir(&dir).unwrap().count() == 0 && std::fs::read_dir(&tmp).unwrap().count() == 0
+        std::fs::read_dir(&dir).unwrap().count() == 0
+            && std::fs::read_dir(&tmp).unwrap().count() == 0
     });
-    assert_eq!(s.get(&format!("{P}/sandboxes/{sb}")).json()["status"], "running");
+    assert_eq!(
+        s.get(&format!("{P}/sandboxes/{sb}")).json()["status"],
+        "running"
+    );
 }
 
 #[test]
@@ -234,10 +305,21 @@ fn seeded_snapshots_share_the_archive() {
     let src = s.snapshot(&sb);
     s.wait_snapshot(&src, &["completed"]);
     let t0 = Instant::now();
-    let r = s.post_json("/_admin/seed-snapshots", &json!({"from_snapshot_id": src, "count": 2000}));
+    let r = s.post_json(
+        "/_admin/seed-snapshots",
+        &json!({"from_snapshot_id": src, "count": 2000}),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
-    assert!(t0.elapsed() < Duration::from_secs(10), "seeding must be fast");
-    let ids: Vec<String> = r.json()["snapshot_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "seeding must be fast"
+    );
+    let ids: Vec<String> = r.json()["snapshot_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), 2000);
     let list = s.get(&format!("{P}/snapshots")).json();
     assert_eq!(list["snapshots"].as_array().unwrap().len(), 2001);
@@ -256,8 +338,22 @@ fn seeded_snapshots_share_the_archive() {
     let b = r.json()["sandbox_id"].as_str().unwrap().to_string();
     assert_eq!(s.read_file(&b, "/seed.txt").text(), "seed\n");
     // Limits and errors.
-    assert_eq!(s.post_json("/_admin/seed-snapshots", &json!({"from_snapshot_id": ids[3], "count": 20001})).status, 400);
-    assert_eq!(s.post_json("/_admin/seed-snapshots", &json!({"from_snapshot_id": "snap-nope", "count": 1})).status, 404);
+    assert_eq!(
+        s.post_json(
+            "/_admin/seed-snapshots",
+            &json!({"from_snapshot_id": ids[3], "count": 20001})
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        s.post_json(
+            "/_admin/seed-snapshots",
+            &json!({"from_snapshot_id": "snap-nope", "count": 1})
+        )
+        .status,
+        404
+    );
 }
 
 #[test]
@@ -266,7 +362,10 @@ fn listing_ten_thousand_snapshots_is_quick() {
     let sb = s.sandbox();
     let src = s.snapshot(&sb);
     s.wait_snapshot(&src, &["completed"]);
-    let r = s.post_json("/_admin/seed-snapshots", &json!({"from_snapshot_id": src, "count": 10000}));
+    let r = s.post_json(
+        "/_admin/seed-snapshots",
+        &json!({"from_snapshot_id": src, "count": 10000}),
+    );
     assert_eq!(r.status, 201);
     let t0 = Instant::now();
     let list = s.get(&format!("{P}/snapshots"));

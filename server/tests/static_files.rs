@@ -9,7 +9,11 @@ fn site() -> std::path::PathBuf {
     std::fs::create_dir_all(dir.join("www")).unwrap();
     std::fs::create_dir_all(dir.join("pkg")).unwrap();
     std::fs::write(dir.join("index.html"), "<!doctype html><title>root</title>").unwrap();
-    std::fs::write(dir.join("www/index.html"), "<!doctype html><title>demo</title>").unwrap();
+    std::fs::write(
+        dir.join("www/index.html"),
+        "<!doctype html><title>demo</title>",
+    )
+    .unwrap();
     std::fs::write(dir.join("www/app.js"), "export const x = 1;").unwrap();
     std::fs::write(dir.join("www/style.css"), "body{}").unwrap();
     std::fs::write(dir.join("pkg/lib.mjs"), "export {}").unwrap();
@@ -42,7 +46,11 @@ fn serves_files_with_browser_mime_types() {
     ] {
         let r = s.get(path);
         assert_eq!(r.status, 200, "{path}");
-        assert!(r.content_type().starts_with(mime), "{path}: {}", r.content_type());
+        assert!(
+            r.content_type().starts_with(mime),
+            "{path}: {}",
+            r.content_type()
+        );
         assert!(r.text().contains(body), "{path}");
     }
     // A directory without its slash redirects, so relative URLs in the page work.
@@ -52,7 +60,10 @@ fn serves_files_with_browser_mime_types() {
     let r = s.req("HEAD", "/www/app.js", &[], None);
     assert_eq!(r.status, 200);
     // The API still wins over files.
-    assert_eq!(s.get("/v1/namespaces/default/snapshots").json()["snapshots"], serde_json::json!([]));
+    assert_eq!(
+        s.get("/v1/namespaces/default/snapshots").json()["snapshots"],
+        serde_json::json!([])
+    );
     assert_eq!(s.get("/missing.js").status, 404);
 }
 
@@ -60,10 +71,20 @@ fn serves_files_with_browser_mime_types() {
 fn no_way_out_of_the_directory() {
     let dir = site();
     let s = Server::start(&["--static", dir.to_str().unwrap()]);
-    for path in ["/../outside/secret.txt", "/%2e%2e/%2e%2e/etc/passwd", "/www/..%2f..%2fetc%2fpasswd", "/www/leak.txt", "/outdir/secret.txt", "/a%5c..%5csecret"] {
+    for path in [
+        "/../outside/secret.txt",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/www/..%2f..%2fetc%2fpasswd",
+        "/www/leak.txt",
+        "/outdir/secret.txt",
+        "/a%5c..%5csecret",
+    ] {
         let r = s.get(path);
         assert!(r.status == 404 || r.status == 400, "{path}: {}", r.status);
-        assert!(!r.text().contains("OUTSIDE") && !r.text().contains("root:x:"), "{path} leaked");
+        assert!(
+            !r.text().contains("OUTSIDE") && !r.text().contains("root:x:"),
+            "{path} leaked"
+        );
     }
 }
 

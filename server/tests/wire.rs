@@ -18,7 +18,10 @@ fn keys(v: &Value) -> Vec<String> {
 fn first_stdout_line_names_the_port_and_help_documents_flags() {
     let s = Server::start(&[]);
     assert!(s.port > 0);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlake-local")).arg("--help").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlake-local"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for flag in [
         "--port",
@@ -31,35 +34,54 @@ fn first_stdout_line_names_the_port_and_help_documents_flags() {
         "--sandbox-startup-ms",
         "TENSORLAKE_LOCAL_BWRAP",
     ] {
-        assert!(help.contains(flag), "--help does not mention {flag}:\n{help}");
+        assert!(
+            help.contains(flag),
+            "--help does not mention {flag}:\n{help}"
+        );
     }
 }
 
 #[test]
 fn create_get_list_delete_sandbox() {
     let s = Server::start(&[]);
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"resources": {"cpus": 2.0, "memory_mb": 2048}, "image": "python:3.12"}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"resources": {"cpus": 2.0, "memory_mb": 2048}, "image": "python:3.12"}),
+    );
     assert_eq!(r.status, 200);
     assert!(r.content_type().starts_with("application/json"));
     let v = r.json();
-    assert!(v.get("id").is_none(), "create response uses sandbox_id only: {v}");
+    assert!(
+        v.get("id").is_none(),
+        "create response uses sandbox_id only: {v}"
+    );
     let id = v["sandbox_id"].as_str().unwrap().to_string();
     assert_eq!(v["status"], "running");
     assert_eq!(v["sandbox_url"], format!("http://127.0.0.1:{}", s.port));
-    assert!(id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "id must be a DNS label: {id}");
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+        "id must be a DNS label: {id}"
+    );
 
     let g = s.get(&format!("{P}/sandboxes/{id}"));
     assert_eq!(g.status, 200);
     let info = g.json();
     assert_eq!(info["id"], id.as_str());
-    assert!(info.get("sandbox_id").is_none(), "never both id and sandbox_id: {info}");
+    assert!(
+        info.get("sandbox_id").is_none(),
+        "never both id and sandbox_id: {info}"
+    );
     assert_eq!(info["namespace"], "default");
     assert_eq!(info["status"], "running");
     assert_eq!(info["image"], "python:3.12");
     assert_eq!(info["resources"]["cpus"], 2.0);
     assert_eq!(info["resources"]["memory_mb"], 2048);
     assert!(info["resources"]["disk_mb"].is_i64());
-    assert_eq!(info["resources"]["disk_mb"], info["resources"]["ephemeral_disk_mb"]);
+    assert_eq!(
+        info["resources"]["disk_mb"],
+        info["resources"]["ephemeral_disk_mb"]
+    );
     assert!(info["created_at"].is_i64(), "epoch-ms integer: {info}");
     assert!(info["created_at"].as_i64().unwrap() > 1_600_000_000_000);
     assert_eq!(info["sandbox_url"], format!("http://127.0.0.1:{}", s.port));
@@ -81,13 +103,19 @@ fn create_get_list_delete_sandbox() {
     assert_eq!(g["status"], "terminated");
     assert!(g["terminated_at"].is_i64());
     assert!(g["sandbox_url"].is_null());
-    assert_eq!(s.get(&format!("{P}/sandboxes")).json()["sandboxes"], json!([]));
+    assert_eq!(
+        s.get(&format!("{P}/sandboxes")).json()["sandboxes"],
+        json!([])
+    );
 }
 
 #[test]
 fn bare_paths_are_the_default_namespace_and_namespaces_are_separate() {
     let s = Server::start(&[]);
-    let r = s.post_json("/sandboxes", &json!({"resources": {"cpus": 1.0, "memory_mb": 1024}}));
+    let r = s.post_json(
+        "/sandboxes",
+        &json!({"resources": {"cpus": 1.0, "memory_mb": 1024}}),
+    );
     assert_eq!(r.status, 200);
     let id = r.json()["sandbox_id"].as_str().unwrap().to_string();
     assert_eq!(s.get(&format!("{P}/sandboxes/{id}")).status, 200);
@@ -95,7 +123,10 @@ fn bare_paths_are_the_default_namespace_and_namespaces_are_separate() {
     let other = s.get(&format!("/v1/namespaces/other/sandboxes/{id}"));
     assert_eq!(other.status, 404);
     assert!(other.content_type().starts_with("text/plain"));
-    assert_eq!(s.get("/v1/namespaces/other/sandboxes").json()["sandboxes"], json!([]));
+    assert_eq!(
+        s.get("/v1/namespaces/other/sandboxes").json()["sandboxes"],
+        json!([])
+    );
     let bad = s.get("/v1/namespaces/bad%20ns/sandboxes");
     assert_eq!(bad.status, 400);
     assert!(bad.text().contains("namespace"), "{}", bad.text());
@@ -105,18 +136,50 @@ fn bare_paths_are_the_default_namespace_and_namespaces_are_separate() {
 fn unknown_ids_are_plain_text_404s() {
     let s = Server::start(&[]);
     for (method, path, want) in [
-        ("GET", format!("{P}/sandboxes/nope"), "Sandbox not found: nope"),
-        ("DELETE", format!("{P}/sandboxes/nope"), "Sandbox not found: nope"),
-        ("POST", format!("{P}/sandboxes/nope/snapshot"), "Sandbox not found: nope"),
-        ("GET", format!("{P}/snapshots/snap-nope"), "Snapshot not found: snap-nope"),
-        ("DELETE", format!("{P}/snapshots/snap-nope"), "Snapshot not found: snap-nope"),
+        (
+            "GET",
+            format!("{P}/sandboxes/nope"),
+            "Sandbox not found: nope",
+        ),
+        (
+            "DELETE",
+            format!("{P}/sandboxes/nope"),
+            "Sandbox not found: nope",
+        ),
+        (
+            "POST",
+            format!("{P}/sandboxes/nope/snapshot"),
+            "Sandbox not found: nope",
+        ),
+        (
+            "GET",
+            format!("{P}/snapshots/snap-nope"),
+            "Snapshot not found: snap-nope",
+        ),
+        (
+            "DELETE",
+            format!("{P}/snapshots/snap-nope"),
+            "Snapshot not found: snap-nope",
+        ),
     ] {
-        let r = s.req(method, &path, &[], if method == "POST" { Some(b"") } else { None });
+        let r = s.req(
+            method,
+            &path,
+            &[],
+            if method == "POST" { Some(b"") } else { None },
+        );
         assert_eq!(r.status, 404, "{method} {path}");
-        assert!(r.content_type().starts_with("text/plain"), "{method} {path}: {}", r.content_type());
+        assert!(
+            r.content_type().starts_with("text/plain"),
+            "{method} {path}: {}",
+            r.content_type()
+        );
         assert_eq!(r.text(), want);
     }
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"snapshot_id": "snap-nope"}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"snapshot_id": "snap-nope"}),
+    );
     assert_eq!(r.status, 404);
     assert_eq!(r.text(), "Snapshot not found: snap-nope");
 }
@@ -124,20 +187,34 @@ fn unknown_ids_are_plain_text_404s() {
 #[test]
 fn malformed_and_invalid_json_name_the_problem() {
     let s = Server::start(&[]);
-    let r = s.req("POST", &format!("{P}/sandboxes"), &[("Content-Type", "application/json")], Some(b"{\"resources\": "));
+    let r = s.req(
+        "POST",
+        &format!("{P}/sandboxes"),
+        &[("Content-Type", "application/json")],
+        Some(b"{\"resources\": "),
+    );
     assert_eq!(r.status, 400);
     assert!(r.text().starts_with("malformed JSON body"), "{}", r.text());
     assert!(r.content_type().starts_with("text/plain"));
 
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"resources": {"cpus": "four"}}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"resources": {"cpus": "four"}}),
+    );
     assert_eq!(r.status, 422);
     assert!(r.text().contains("resources.cpus"), "{}", r.text());
 
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"resources": {"cpus": -1}}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"resources": {"cpus": -1}}),
+    );
     assert_eq!(r.status, 422);
     assert!(r.text().contains("resources.cpus"), "{}", r.text());
 
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"resources": {"memory_mb": 1.5}}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"resources": {"memory_mb": 1.5}}),
+    );
     assert_eq!(r.status, 422);
     assert!(r.text().contains("resources.memory_mb"), "{}", r.text());
 
@@ -149,7 +226,10 @@ fn malformed_and_invalid_json_name_the_problem() {
     assert_eq!(r.status, 422);
 
     let id = s.sandbox();
-    let r = s.post_json(&format!("{P}/sandboxes/{id}/snapshot"), &json!({"snapshot_type": "disk"}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes/{id}/snapshot"),
+        &json!({"snapshot_type": "disk"}),
+    );
     assert_eq!(r.status, 422);
     assert!(r.text().contains("snapshot_type"), "{}", r.text());
 
@@ -162,7 +242,11 @@ fn malformed_and_invalid_json_name_the_problem() {
     );
     assert_eq!(r.status, 422);
     assert!(r.content_type().starts_with("application/json"));
-    assert!(r.json()["error"].as_str().unwrap().contains("command"), "{}", r.text());
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("command"),
+        "{}",
+        r.text()
+    );
 
     // No 5xx for any of it, and the server is still there.
     assert_eq!(s.get(&format!("{P}/sandboxes")).status, 200);
@@ -172,7 +256,12 @@ fn malformed_and_invalid_json_name_the_problem() {
 fn oversized_bodies_are_413() {
     let s = Server::start(&[]);
     let big = vec![b' '; 2 * 1024 * 1024];
-    let r = s.req("POST", &format!("{P}/sandboxes"), &[("Content-Type", "application/json")], Some(&big));
+    let r = s.req(
+        "POST",
+        &format!("{P}/sandboxes"),
+        &[("Content-Type", "application/json")],
+        Some(&big),
+    );
     assert_eq!(r.status, 413);
     assert!(r.text().contains("limit"), "{}", r.text());
     // Chunked, without a Content-Length, is counted as it arrives.
@@ -183,7 +272,12 @@ fn oversized_bodies_are_413() {
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
-    let r = s.req("POST", &format!("{P}/sandboxes"), &[("Transfer-Encoding", "chunked")], Some(&chunked));
+    let r = s.req(
+        "POST",
+        &format!("{P}/sandboxes"),
+        &[("Transfer-Encoding", "chunked")],
+        Some(&chunked),
+    );
     assert_eq!(r.status, 413);
     assert_eq!(s.get(&format!("{P}/sandboxes")).status, 200);
 }
@@ -197,7 +291,12 @@ fn wrong_method_and_unknown_paths() {
     let r = s.get("/nothing/here");
     assert_eq!(r.status, 404);
     let id = s.sandbox();
-    let r = s.req("GET", "/api/v1/nothing", &[("X-Tensorlake-Sandbox-Id", id.as_str())], None);
+    let r = s.req(
+        "GET",
+        "/api/v1/nothing",
+        &[("X-Tensorlake-Sandbox-Id", id.as_str())],
+        None,
+    );
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["code"], "NOT_FOUND");
 }
@@ -206,11 +305,17 @@ fn wrong_method_and_unknown_paths() {
 fn restore_requests_use_the_sdk_shapes() {
     // The exact bodies the official Python SDK sends (captured from tensorlake==0.5.163).
     let s = Server::start(&[]);
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"resources":{"cpus":1.0,"memory_mb":1024}}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"resources":{"cpus":1.0,"memory_mb":1024}}),
+    );
     let id = r.json()["sandbox_id"].as_str().unwrap().to_string();
     let snap = s.snapshot(&id);
     s.wait_snapshot(&snap, &["local_ready", "completed"]);
-    let r = s.post_json(&format!("{P}/sandboxes"), &json!({"resources":{"cpus":4.0,"memory_mb":2048},"snapshot_id": snap}));
+    let r = s.post_json(
+        &format!("{P}/sandboxes"),
+        &json!({"resources":{"cpus":4.0,"memory_mb":2048},"snapshot_id": snap}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let keys = keys(&r.json());
     for k in ["sandbox_id", "status", "sandbox_url"] {
@@ -228,12 +333,20 @@ fn startup_delay_gives_pending_then_running() {
     let id = v["sandbox_id"].as_str().unwrap().to_string();
     let g = s.get(&format!("{P}/sandboxes/{id}")).json();
     assert_eq!(g["status"], "pending");
-    let early = s.req("POST", "/api/v1/processes/run", &[("X-Tensorlake-Sandbox-Id", id.as_str())], Some(b"{\"command\":\"true\"}"));
+    let early = s.req(
+        "POST",
+        "/api/v1/processes/run",
+        &[("X-Tensorlake-Sandbox-Id", id.as_str())],
+        Some(b"{\"command\":\"true\"}"),
+    );
     assert_eq!(early.status, 409);
     assert_eq!(early.json()["code"], "SANDBOX_NOT_RUNNING");
     let snap = s.post_empty(&format!("{P}/sandboxes/{id}/snapshot"));
     assert_eq!(snap.status, 400);
-    assert_eq!(snap.text(), "Cannot snapshot a sandbox that is not yet running");
+    assert_eq!(
+        snap.text(),
+        "Cannot snapshot a sandbox that is not yet running"
+    );
     std::thread::sleep(std::time::Duration::from_millis(450));
     let g = s.get(&format!("{P}/sandboxes/{id}")).json();
     assert_eq!(g["status"], "running");
@@ -242,7 +355,10 @@ fn startup_delay_gives_pending_then_running() {
     let t = s.put_json("/_admin/timing", &json!({"sandbox_startup_ms": 0}));
     assert_eq!(t.status, 200);
     assert_eq!(t.json()["sandbox_startup_ms"], 0);
-    assert_eq!(s.post_json(&format!("{P}/sandboxes"), &json!({})).json()["status"], "running");
+    assert_eq!(
+        s.post_json(&format!("{P}/sandboxes"), &json!({})).json()["status"],
+        "running"
+    );
 }
 
 #[test]
@@ -251,29 +367,63 @@ fn suspend_resume_and_update() {
     let id = s.sandbox();
     let r = s.post_empty(&format!("{P}/sandboxes/{id}/suspend"));
     assert_eq!(r.status, 202);
-    assert_eq!(s.get(&format!("{P}/sandboxes/{id}")).json()["status"], "suspended");
-    assert_eq!(s.post_empty(&format!("{P}/sandboxes/{id}/suspend")).status, 200);
-    let run = s.req("POST", "/api/v1/processes/run", &[("X-Tensorlake-Sandbox-Id", id.as_str())], Some(b"{\"command\":\"true\"}"));
+    assert_eq!(
+        s.get(&format!("{P}/sandboxes/{id}")).json()["status"],
+        "suspended"
+    );
+    assert_eq!(
+        s.post_empty(&format!("{P}/sandboxes/{id}/suspend")).status,
+        200
+    );
+    let run = s.req(
+        "POST",
+        "/api/v1/processes/run",
+        &[("X-Tensorlake-Sandbox-Id", id.as_str())],
+        Some(b"{\"command\":\"true\"}"),
+    );
     assert_eq!(run.status, 409);
     let snap = s.post_empty(&format!("{P}/sandboxes/{id}/snapshot"));
     assert_eq!(snap.status, 400);
-    assert_eq!(s.post_empty(&format!("{P}/sandboxes/{id}/resume")).status, 202);
-    assert_eq!(s.get(&format!("{P}/sandboxes/{id}")).json()["status"], "running");
-    assert_eq!(s.post_empty(&format!("{P}/sandboxes/{id}/resume")).status, 200);
+    assert_eq!(
+        s.post_empty(&format!("{P}/sandboxes/{id}/resume")).status,
+        202
+    );
+    assert_eq!(
+        s.get(&format!("{P}/sandboxes/{id}")).json()["status"],
+        "running"
+    );
+    assert_eq!(
+        s.post_empty(&format!("{P}/sandboxes/{id}/resume")).status,
+        200
+    );
 
     let b = json!({"name": "my-env", "exposed_ports": [8080, 8080, 3000]}).to_string();
-    let r = s.req("PATCH", &format!("{P}/sandboxes/{id}"), &[("Content-Type", "application/json")], Some(b.as_bytes()));
+    let r = s.req(
+        "PATCH",
+        &format!("{P}/sandboxes/{id}"),
+        &[("Content-Type", "application/json")],
+        Some(b.as_bytes()),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["name"], "my-env");
     assert_eq!(r.json()["exposed_ports"], json!([3000, 8080]));
     // Found by name too, and a second sandbox cannot take the name.
-    assert_eq!(s.get(&format!("{P}/sandboxes/my-env")).json()["id"], id.as_str());
+    assert_eq!(
+        s.get(&format!("{P}/sandboxes/my-env")).json()["id"],
+        id.as_str()
+    );
     let dup = s.post_json(&format!("{P}/sandboxes"), &json!({"name": "my-env"}));
     assert_eq!(dup.status, 409);
 
     s.delete(&format!("{P}/sandboxes/{id}"));
-    assert_eq!(s.post_empty(&format!("{P}/sandboxes/{id}/resume")).status, 400);
-    assert_eq!(s.post_empty(&format!("{P}/sandboxes/{id}/snapshot")).text(), "Cannot snapshot a terminated sandbox");
+    assert_eq!(
+        s.post_empty(&format!("{P}/sandboxes/{id}/resume")).status,
+        400
+    );
+    assert_eq!(
+        s.post_empty(&format!("{P}/sandboxes/{id}/snapshot")).text(),
+        "Cannot snapshot a terminated sandbox"
+    );
 }
 
 #[test]
@@ -286,7 +436,11 @@ fn run_streams_sse_frames_per_section_5_2() {
     let r = s.req(
         "POST",
         "/api/v1/processes/run",
-        &[("Host", host.as_str()), ("Content-Type", "application/json"), ("Accept", "text/event-stream")],
+        &[
+            ("Host", host.as_str()),
+            ("Content-Type", "application/json"),
+            ("Accept", "text/event-stream"),
+        ],
         Some(body.as_bytes()),
     );
     assert_eq!(r.status, 200);
@@ -296,7 +450,10 @@ fn run_streams_sse_frames_per_section_5_2() {
     assert!(text.starts_with("data: {"), "{text}");
     let run = common::Run::parse(&text);
     let started = &run.events[0];
-    assert!(started["pid"].is_u64() && started["started_at"].is_i64(), "{started}");
+    assert!(
+        started["pid"].is_u64() && started["started_at"].is_i64(),
+        "{started}"
+    );
     assert_eq!(keys(started), vec!["pid", "started_at"]);
     for e in &run.events[1..run.events.len() - 1] {
         assert_eq!(keys(e), vec!["line", "stream", "timestamp"], "{e}");
@@ -313,7 +470,10 @@ fn run_timeout_kills_and_reports_a_signal() {
     let s = Server::start(&[]);
     let id = s.sandbox();
     let t0 = std::time::Instant::now();
-    let run = s.run_body(&id, &json!({"command": "sh", "args": ["-c", "echo started; sleep 30"], "timeout": 0.5}));
+    let run = s.run_body(
+        &id,
+        &json!({"command": "sh", "args": ["-c", "echo started; sleep 30"], "timeout": 0.5}),
+    );
     assert!(t0.elapsed().as_secs_f64() < 10.0);
     assert_eq!(run.stdout, vec!["started"]);
     assert_eq!(run.exit["signal"], 9);
@@ -335,7 +495,12 @@ fn run_options_env_working_dir_and_errors() {
 
     let post = |body: Value| {
         let b = body.to_string();
-        s.req("POST", "/api/v1/processes/run", &[("X-Tensorlake-Sandbox-Id", id.as_str())], Some(b.as_bytes()))
+        s.req(
+            "POST",
+            "/api/v1/processes/run",
+            &[("X-Tensorlake-Sandbox-Id", id.as_str())],
+            Some(b.as_bytes()),
+        )
     };
     let r = post(json!({"command": "true", "working_dir": "/does/not/exist"}));
     assert_eq!(r.status, 400);
@@ -361,13 +526,23 @@ fn run_options_env_working_dir_and_errors() {
 #[test]
 fn daemon_routes_need_a_known_sandbox() {
     let s = Server::start(&[]);
-    let r = s.req("POST", "/api/v1/processes/run", &[("X-Tensorlake-Sandbox-Id", "sbx-unknown")], Some(b"{\"command\":\"true\"}"));
+    let r = s.req(
+        "POST",
+        "/api/v1/processes/run",
+        &[("X-Tensorlake-Sandbox-Id", "sbx-unknown")],
+        Some(b"{\"command\":\"true\"}"),
+    );
     assert_eq!(r.status, 404);
     assert!(r.content_type().starts_with("application/json"));
     let v = r.json();
     assert_eq!(v["code"], "SANDBOX_NOT_FOUND");
     assert!(v["error"].as_str().unwrap().contains("sbx-unknown"));
-    let r = s.req("GET", "/api/v1/files?path=/x", &[("Host", "sbx-unknown.local")], None);
+    let r = s.req(
+        "GET",
+        "/api/v1/files?path=/x",
+        &[("Host", "sbx-unknown.local")],
+        None,
+    );
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["code"], "SANDBOX_NOT_FOUND");
     let r = s.req("GET", "/api/v1/processes", &[], None);
@@ -375,7 +550,12 @@ fn daemon_routes_need_a_known_sandbox() {
     assert_eq!(r.json()["code"], "SANDBOX_ID_REQUIRED");
     let id = s.sandbox();
     s.delete(&format!("{P}/sandboxes/{id}"));
-    let r = s.req("GET", "/api/v1/processes", &[("X-Tensorlake-Sandbox-Id", id.as_str())], None);
+    let r = s.req(
+        "GET",
+        "/api/v1/processes",
+        &[("X-Tensorlake-Sandbox-Id", id.as_str())],
+        None,
+    );
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["code"], "SANDBOX_TERMINATED");
 }
@@ -384,8 +564,12 @@ fn daemon_routes_need_a_known_sandbox() {
 fn background_processes_list_get_output_kill() {
     let s = Server::start(&[]);
     let id = s.sandbox();
-    let h = [("X-Tensorlake-Sandbox-Id", id.as_str()), ("Content-Type", "application/json")];
-    let b = json!({"command": "sh", "args": ["-c", "echo ready; echo oops >&2; sleep 60"]}).to_string();
+    let h = [
+        ("X-Tensorlake-Sandbox-Id", id.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let b =
+        json!({"command": "sh", "args": ["-c", "echo ready; echo oops >&2; sleep 60"]}).to_string();
     let r = s.req("POST", "/api/v1/processes", &h, Some(b.as_bytes()));
     assert_eq!(r.status, 201, "{}", r.text());
     let info = r.json();
@@ -394,24 +578,46 @@ fn background_processes_list_get_output_kill() {
     assert_eq!(info["command"], "sh");
     assert!(info["started_at"].is_i64());
     common::eventually(10, "output", || {
-        s.req("GET", &format!("/api/v1/processes/{pid}/output"), &h, None).json()["line_count"] == 2
+        s.req("GET", &format!("/api/v1/processes/{pid}/output"), &h, None)
+            .json()["line_count"]
+            == 2
     });
-    let out = s.req("GET", &format!("/api/v1/processes/{pid}/stdout"), &h, None).json();
-    assert_eq!(out, json!({"pid": pid, "lines": ["ready"], "line_count": 1}));
-    let err = s.req("GET", &format!("/api/v1/processes/{pid}/stderr"), &h, None).json();
+    let out = s
+        .req("GET", &format!("/api/v1/processes/{pid}/stdout"), &h, None)
+        .json();
+    assert_eq!(
+        out,
+        json!({"pid": pid, "lines": ["ready"], "line_count": 1})
+    );
+    let err = s
+        .req("GET", &format!("/api/v1/processes/{pid}/stderr"), &h, None)
+        .json();
     assert_eq!(err["lines"], json!(["oops"]));
     let list = s.req("GET", "/api/v1/processes", &h, None).json();
     assert_eq!(list["processes"].as_array().unwrap().len(), 1);
-    let sig = s.req("POST", &format!("/api/v1/processes/{pid}/signal"), &h, Some(b"{\"signal\":15}"));
+    let sig = s.req(
+        "POST",
+        &format!("/api/v1/processes/{pid}/signal"),
+        &h,
+        Some(b"{\"signal\":15}"),
+    );
     assert_eq!(sig.json(), json!({"success": true}));
     common::eventually(10, "process end", || {
-        s.req("GET", &format!("/api/v1/processes/{pid}"), &h, None).json()["status"] == "signaled"
+        s.req("GET", &format!("/api/v1/processes/{pid}"), &h, None)
+            .json()["status"]
+            == "signaled"
     });
-    let got = s.req("GET", &format!("/api/v1/processes/{pid}"), &h, None).json();
+    let got = s
+        .req("GET", &format!("/api/v1/processes/{pid}"), &h, None)
+        .json();
     assert_eq!(got["signal"], 15);
     assert!(got["ended_at"].is_i64());
     assert_eq!(s.req("GET", "/api/v1/processes/999", &h, None).status, 404);
-    assert_eq!(s.req("DELETE", &format!("/api/v1/processes/{pid}"), &h, None).status, 204);
+    assert_eq!(
+        s.req("DELETE", &format!("/api/v1/processes/{pid}"), &h, None)
+            .status,
+        204
+    );
     let health = s.req("GET", "/api/v1/health", &h, None);
     assert_eq!(health.json(), json!({"healthy": true}));
     let info = s.req("GET", "/api/v1/info", &h, None).json();
@@ -434,12 +640,20 @@ fn file_api_round_trip() {
     s.sh(&id, "echo from-cmd > /data/c.txt");
     assert_eq!(s.read_file(&id, "/data/c.txt").text(), "from-cmd\n");
 
-    let l = s.req("GET", "/api/v1/files/list?path=%2Fdata", &[("X-Tensorlake-Sandbox-Id", id.as_str())], None);
+    let l = s.req(
+        "GET",
+        "/api/v1/files/list?path=%2Fdata",
+        &[("X-Tensorlake-Sandbox-Id", id.as_str())],
+        None,
+    );
     assert_eq!(l.status, 200);
     let v = l.json();
     assert_eq!(v["path"], "/data");
     let entries = v["entries"].as_array().unwrap();
-    let names: Vec<&str> = entries.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = entries
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["c.txt", "deep"]);
     assert_eq!(entries[0]["is_dir"], false);
     assert_eq!(entries[0]["size"], 9);
@@ -455,13 +669,28 @@ fn file_api_round_trip() {
     let r = s.read_file(&id, "relative/path");
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["code"], "INVALID_PATH");
-    let r = s.req("GET", "/api/v1/files", &[("X-Tensorlake-Sandbox-Id", id.as_str())], None);
+    let r = s.req(
+        "GET",
+        "/api/v1/files",
+        &[("X-Tensorlake-Sandbox-Id", id.as_str())],
+        None,
+    );
     assert_eq!(r.status, 400);
 
-    let d = s.req("DELETE", "/api/v1/files?path=%2Fdata%2Fdeep", &[("X-Tensorlake-Sandbox-Id", id.as_str())], None);
+    let d = s.req(
+        "DELETE",
+        "/api/v1/files?path=%2Fdata%2Fdeep",
+        &[("X-Tensorlake-Sandbox-Id", id.as_str())],
+        None,
+    );
     assert_eq!(d.status, 204);
     assert_eq!(s.read_file(&id, "/data/deep/dir/f.bin").status, 404);
-    let d = s.req("DELETE", "/api/v1/files?path=%2Fdata%2Fdeep", &[("X-Tensorlake-Sandbox-Id", id.as_str())], None);
+    let d = s.req(
+        "DELETE",
+        "/api/v1/files?path=%2Fdata%2Fdeep",
+        &[("X-Tensorlake-Sandbox-Id", id.as_str())],
+        None,
+    );
     assert_eq!(d.status, 404);
 }
 
@@ -469,7 +698,13 @@ fn file_api_round_trip() {
 fn root_without_static_answers_and_each_response_echoes_traceparent() {
     let s = Server::start(&[]);
     let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-    let r = request(s.port, "GET", &format!("{P}/snapshots"), &[("traceparent", tp)], None);
+    let r = request(
+        s.port,
+        "GET",
+        &format!("{P}/snapshots"),
+        &[("traceparent", tp)],
+        None,
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({"snapshots": []}));
     assert_eq!(r.header("traceparent"), Some(tp));
@@ -514,7 +749,10 @@ fn no_bad_input_gives_a_5xx() {
         ("GET", "/api/v1/files?path=%2F%2F%2F".to_string()),
         ("GET", "/api/v1/files/list?path=%2Fnope".to_string()),
         ("GET", "/api/v1/processes/abc".to_string()),
-        ("GET", "/api/v1/processes/99999999999999999999/stdout".to_string()),
+        (
+            "GET",
+            "/api/v1/processes/99999999999999999999/stdout".to_string(),
+        ),
         ("POST", "/_admin/faults".to_string()),
         ("POST", "/_admin/seed-snapshots".to_string()),
         ("PUT", "/_admin/timing".to_string()),
@@ -525,10 +763,28 @@ fn no_bad_input_gives_a_5xx() {
     ];
     for (method, path) in &routes {
         for body in &bodies {
-            let r = s.req(method, path, &[("X-Tensorlake-Sandbox-Id", sb.as_str()), ("Content-Type", "application/json")], Some(body));
-            assert!(r.status < 500, "{method} {path} {:?} -> {} {}", String::from_utf8_lossy(body), r.status, r.text());
+            let r = s.req(
+                method,
+                path,
+                &[
+                    ("X-Tensorlake-Sandbox-Id", sb.as_str()),
+                    ("Content-Type", "application/json"),
+                ],
+                Some(body),
+            );
+            assert!(
+                r.status < 500,
+                "{method} {path} {:?} -> {} {}",
+                String::from_utf8_lossy(body),
+                r.status,
+                r.text()
+            );
         }
     }
-    assert_eq!(s.get(&format!("{P}/snapshots/{snap}")).status, 200, "still serving");
+    assert_eq!(
+        s.get(&format!("{P}/snapshots/{snap}")).status,
+        200,
+        "still serving"
+    );
     let _ = s.delete(&format!("{P}/sandboxes/{sb}"));
 }

@@ -28,15 +28,24 @@ const MAX_SEED: usize = 20_000;
 /// The admin routes.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/_admin/faults", post(add_fault).get(list_faults).delete(clear_faults))
-        .route("/_admin/snapshot-failures", post(add_snapshot_failure).get(list_snapshot_failures))
+        .route(
+            "/_admin/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
+        .route(
+            "/_admin/snapshot-failures",
+            post(add_snapshot_failure).get(list_snapshot_failures),
+        )
         .route("/_admin/timing", put(set_timing).get(get_timing))
         .route("/_admin/requests", get(requests).delete(clear_requests))
         .route("/_admin/seed-snapshots", post(seed_snapshots))
         .route("/_admin/reset", post(reset))
 }
 
-async fn body_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, ApiError> {
+async fn body_json<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
     let bytes = read_body(headers, body, JSON_LIMIT).await?;
     if http::is_blank(&bytes) {
         return Err(ApiError::bad_request("a JSON body is required"));
@@ -45,7 +54,11 @@ async fn body_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: Bo
 }
 
 /// `POST /_admin/faults` → 201 `{"id"}`.
-async fn add_fault(axum::extract::State(st): St, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn add_fault(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let spec: FaultSpec = body_json(&headers, body).await?;
     let fault = Fault::from_spec(spec)?;
     let id = fault.id.clone();
@@ -73,20 +86,40 @@ struct SnapshotFailure {
 
 /// `POST /_admin/snapshot-failures` `{"sandbox_id","error"}` → 201: the next snapshot of that
 /// sandbox passes through `in_progress` and ends `failed` with `error`.
-async fn add_snapshot_failure(axum::extract::State(st): St, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn add_snapshot_failure(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let req: SnapshotFailure = body_json(&headers, body).await?;
     let known = st.reg().sandboxes.contains_key(&req.sandbox_id);
     if !known {
-        return Err(ApiError::not_found(format!("Sandbox not found: {}", req.sandbox_id)));
+        return Err(ApiError::not_found(format!(
+            "Sandbox not found: {}",
+            req.sandbox_id
+        )));
     }
-    let error = req.error.filter(|e| !e.is_empty()).unwrap_or_else(|| "injected snapshot failure".into());
-    st.snapshot_failures.lock().unwrap_or_else(|p| p.into_inner()).insert(req.sandbox_id.clone(), error.clone());
-    Ok(http::json(StatusCode::CREATED, &json!({ "sandbox_id": req.sandbox_id, "error": error })))
+    let error = req
+        .error
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| "injected snapshot failure".into());
+    st.snapshot_failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(req.sandbox_id.clone(), error.clone());
+    Ok(http::json(
+        StatusCode::CREATED,
+        &json!({ "sandbox_id": req.sandbox_id, "error": error }),
+    ))
 }
 
 /// `GET /_admin/snapshot-failures` → `{"failures":{sandbox_id: error}}`.
 async fn list_snapshot_failures(axum::extract::State(st): St) -> Response {
-    let map = st.snapshot_failures.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let map = st
+        .snapshot_failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     http::json(StatusCode::OK, &json!({ "failures": map }))
 }
 
@@ -99,7 +132,11 @@ struct TimingRequest {
 }
 
 /// `PUT /_admin/timing` → the new values. Applies to snapshots and sandboxes created afterwards.
-async fn set_timing(axum::extract::State(st): St, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn set_timing(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let req: TimingRequest = body_json(&headers, body).await?;
     for (name, v) in [
         ("snapshot_local_ready_ms", req.snapshot_local_ready_ms),
@@ -107,10 +144,16 @@ async fn set_timing(axum::extract::State(st): St, headers: HeaderMap, body: Body
         ("sandbox_startup_ms", req.sandbox_startup_ms),
     ] {
         if v.is_some_and(|v| v > 3_600_000) {
-            return Err(ApiError::bad_request(format!("`{name}` must be at most 3600000 (one hour)")));
+            return Err(ApiError::bad_request(format!(
+                "`{name}` must be at most 3600000 (one hour)"
+            )));
         }
     }
-    st.timing.set(req.snapshot_local_ready_ms, req.snapshot_completed_ms, req.sandbox_startup_ms);
+    st.timing.set(
+        req.snapshot_local_ready_ms,
+        req.snapshot_completed_ms,
+        req.sandbox_startup_ms,
+    );
     Ok(http::json(StatusCode::OK, &json!(st.timing.get())))
 }
 
@@ -140,18 +183,29 @@ struct SeedRequest {
 /// `POST /_admin/seed-snapshots` `{"from_snapshot_id","count"}` → 201 `{"snapshot_ids":[...]}`:
 /// `count` completed records sharing the archive of a real, restorable snapshot, written in one
 /// SQLite transaction.
-async fn seed_snapshots(axum::extract::State(st): St, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn seed_snapshots(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let req: SeedRequest = body_json(&headers, body).await?;
     if req.count == 0 || req.count > MAX_SEED {
-        return Err(ApiError::bad_request(format!("`count` must be between 1 and {MAX_SEED}, got {}", req.count)));
+        return Err(ApiError::bad_request(format!(
+            "`count` must be between 1 and {MAX_SEED}, got {}",
+            req.count
+        )));
     }
     let now = now_ms();
     let (ids, ack) = {
         let mut reg = st.reg();
-        let source = reg
-            .snapshot(&req.from_snapshot_id)
-            .ok_or_else(|| ApiError::not_found(format!("Snapshot not found: {}", req.from_snapshot_id)))?;
-        if !matches!(source.status(now), SnapshotStatus::LocalReady | SnapshotStatus::Completed) || source.archive.is_none() {
+        let source = reg.snapshot(&req.from_snapshot_id).ok_or_else(|| {
+            ApiError::not_found(format!("Snapshot not found: {}", req.from_snapshot_id))
+        })?;
+        if !matches!(
+            source.status(now),
+            SnapshotStatus::LocalReady | SnapshotStatus::Completed
+        ) || source.archive.is_none()
+        {
             return Err(ApiError::bad_request(format!(
                 "Snapshot {} is not restorable yet (status: {}); seed from a local_ready or completed snapshot",
                 req.from_snapshot_id,
@@ -173,15 +227,23 @@ async fn seed_snapshots(axum::extract::State(st): St, headers: HeaderMap, body: 
         }
         (ids, st.store.send_acked(vec![Op::PutSnapshots(rows)]))
     };
-    committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the snapshots: {e}")))?;
-    Ok(http::json(StatusCode::CREATED, &json!({ "snapshot_ids": ids })))
+    committed(ack)
+        .await
+        .map_err(|e| ApiError::internal(format!("could not record the snapshots: {e}")))?;
+    Ok(http::json(
+        StatusCode::CREATED,
+        &json!({ "snapshot_ids": ids }),
+    ))
 }
 
 /// `POST /_admin/reset` → 204: no faults, no scripted failures, an empty request log, timings
 /// back to the flag values. Sandboxes and snapshots are kept.
 async fn reset(axum::extract::State(st): St) -> Response {
     st.faults.clear();
-    st.snapshot_failures.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    st.snapshot_failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
     st.reqlog.clear();
     st.timing.reset();
     empty(StatusCode::NO_CONTENT)

@@ -33,22 +33,44 @@ fn jerr(status: StatusCode, code: &'static str, msg: impl Into<String>) -> ApiEr
 }
 
 /// Checks a sandbox path; returns it relative to the root (no leading `/`).
-fn relative(query: Result<Query<PathQuery>, axum::extract::rejection::QueryRejection>) -> Result<(String, String), ApiError> {
+fn relative(
+    query: Result<Query<PathQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(String, String), ApiError> {
     let Ok(Query(q)) = query else {
-        return Err(jerr(StatusCode::BAD_REQUEST, "INVALID_PATH", "the query string could not be parsed; send ?path=/absolute/path"));
+        return Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PATH",
+            "the query string could not be parsed; send ?path=/absolute/path",
+        ));
     };
     let path = q.path.unwrap_or_default();
     if path.is_empty() {
-        return Err(jerr(StatusCode::BAD_REQUEST, "INVALID_PATH", "missing `path` query parameter"));
+        return Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PATH",
+            "missing `path` query parameter",
+        ));
     }
     if !path.starts_with('/') {
-        return Err(jerr(StatusCode::BAD_REQUEST, "INVALID_PATH", format!("`path` must be absolute, got {path:?}")));
+        return Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PATH",
+            format!("`path` must be absolute, got {path:?}"),
+        ));
     }
     if path.contains('\0') || path.len() > 4096 {
-        return Err(jerr(StatusCode::BAD_REQUEST, "INVALID_PATH", "`path` contains a NUL byte or is too long"));
+        return Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PATH",
+            "`path` contains a NUL byte or is too long",
+        ));
     }
     if path.split('/').any(|c| c == "..") {
-        return Err(jerr(StatusCode::BAD_REQUEST, "PATH_TRAVERSAL", format!("`path` must not contain `..`: {path:?}")));
+        return Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "PATH_TRAVERSAL",
+            format!("`path` must not contain `..`: {path:?}"),
+        ));
     }
     let rel = path
         .split('/')
@@ -62,7 +84,11 @@ fn relative(query: Result<Query<PathQuery>, axum::extract::rejection::QueryRejec
 fn writable(path: &str, rel: &str) -> Result<(), ApiError> {
     let first = rel.split('/').next().unwrap_or("");
     if rel.is_empty() {
-        return Err(jerr(StatusCode::BAD_REQUEST, "IS_DIRECTORY", "`/` is a directory"));
+        return Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "IS_DIRECTORY",
+            "`/` is a directory",
+        ));
     }
     if SYSTEM_DIRS.contains(&first) {
         return Err(jerr(
@@ -77,30 +103,74 @@ fn writable(path: &str, rel: &str) -> Result<(), ApiError> {
 /// Maps a filesystem error to the daemon's JSON error.
 fn io_error(path: &str, e: std::io::Error) -> ApiError {
     match e.raw_os_error() {
-        Some(libc::ENOENT) => jerr(StatusCode::NOT_FOUND, "NOT_FOUND", format!("No such file or directory: {path}")),
-        Some(libc::ENOTDIR) => jerr(StatusCode::NOT_FOUND, "NOT_FOUND", format!("Not a directory on the way to {path}")),
-        Some(libc::EISDIR) => jerr(StatusCode::BAD_REQUEST, "IS_DIRECTORY", format!("{path} is a directory")),
-        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => {
-            jerr(StatusCode::FORBIDDEN, "PERMISSION_DENIED", format!("Permission denied: {path}"))
-        }
-        Some(libc::ELOOP) => jerr(StatusCode::BAD_REQUEST, "SYMLINK_LOOP", format!("Too many levels of symbolic links: {path}")),
-        Some(libc::ENAMETOOLONG) => jerr(StatusCode::BAD_REQUEST, "INVALID_PATH", format!("Path too long: {path}")),
-        Some(libc::ENOTEMPTY) => jerr(StatusCode::CONFLICT, "NOT_EMPTY", format!("Directory not empty: {path}")),
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
-            jerr(StatusCode::INSUFFICIENT_STORAGE, "NO_SPACE", format!("No space left for {path}"))
-        }
-        _ => jerr(StatusCode::INTERNAL_SERVER_ERROR, "IO_ERROR", format!("{path}: {e}")),
+        Some(libc::ENOENT) => jerr(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("No such file or directory: {path}"),
+        ),
+        Some(libc::ENOTDIR) => jerr(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("Not a directory on the way to {path}"),
+        ),
+        Some(libc::EISDIR) => jerr(
+            StatusCode::BAD_REQUEST,
+            "IS_DIRECTORY",
+            format!("{path} is a directory"),
+        ),
+        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => jerr(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            format!("Permission denied: {path}"),
+        ),
+        Some(libc::ELOOP) => jerr(
+            StatusCode::BAD_REQUEST,
+            "SYMLINK_LOOP",
+            format!("Too many levels of symbolic links: {path}"),
+        ),
+        Some(libc::ENAMETOOLONG) => jerr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PATH",
+            format!("Path too long: {path}"),
+        ),
+        Some(libc::ENOTEMPTY) => jerr(
+            StatusCode::CONFLICT,
+            "NOT_EMPTY",
+            format!("Directory not empty: {path}"),
+        ),
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => jerr(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "NO_SPACE",
+            format!("No space left for {path}"),
+        ),
+        _ => jerr(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "IO_ERROR",
+            format!("{path}: {e}"),
+        ),
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(jerr(StatusCode::INTERNAL_SERVER_ERROR, "IO_ERROR", format!("file task failed: {e}"))))
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(jerr(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "IO_ERROR",
+            format!("file task failed: {e}"),
+        ))
+    })
 }
 
 fn open_root(t: &Target) -> Result<std::os::fd::OwnedFd, ApiError> {
-    fsx::open_dir(&t.root).map_err(|e| jerr(StatusCode::INTERNAL_SERVER_ERROR, "IO_ERROR", format!("sandbox root: {e}")))
+    fsx::open_dir(&t.root).map_err(|e| {
+        jerr(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "IO_ERROR",
+            format!("sandbox root: {e}"),
+        )
+    })
 }
 
 /// `GET /api/v1/files?path=` → the file's bytes (`application/octet-stream`).
@@ -113,28 +183,46 @@ pub async fn read(
     let (path, rel) = relative(query)?;
     let data = blocking(move || {
         let root = open_root(&t)?;
-        let fd = fsx::open_in_root(&root, &rel, libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| io_error(&path, e))?;
+        let fd = fsx::open_in_root(&root, &rel, libc::O_RDONLY | libc::O_NONBLOCK, 0)
+            .map_err(|e| io_error(&path, e))?;
         let meta = fsx::fstat(&fd).map_err(|e| io_error(&path, e))?;
         if meta.is_dir() {
-            return Err(jerr(StatusCode::BAD_REQUEST, "IS_DIRECTORY", format!("{path} is a directory; use /api/v1/files/list")));
+            return Err(jerr(
+                StatusCode::BAD_REQUEST,
+                "IS_DIRECTORY",
+                format!("{path} is a directory; use /api/v1/files/list"),
+            ));
         }
         if !meta.is_file() {
-            return Err(jerr(StatusCode::BAD_REQUEST, "NOT_A_FILE", format!("{path} is not a regular file")));
+            return Err(jerr(
+                StatusCode::BAD_REQUEST,
+                "NOT_A_FILE",
+                format!("{path} is not a regular file"),
+            ));
         }
         if meta.len() > FILE_LIMIT as u64 {
             return Err(jerr(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "FILE_TOO_LARGE",
-                format!("{path} is {} bytes; this server reads files of at most {FILE_LIMIT} bytes", meta.len()),
+                format!(
+                    "{path} is {} bytes; this server reads files of at most {FILE_LIMIT} bytes",
+                    meta.len()
+                ),
             ));
         }
         let mut buf = Vec::with_capacity(meta.len() as usize);
-        fsx::into_file(fd).take(FILE_LIMIT as u64).read_to_end(&mut buf).map_err(|e| io_error(&path, e))?;
+        fsx::into_file(fd)
+            .take(FILE_LIMIT as u64)
+            .read_to_end(&mut buf)
+            .map_err(|e| io_error(&path, e))?;
         Ok(buf)
     })
     .await?;
     let mut resp = Response::new(Body::from(data));
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     Ok(resp)
 }
 
@@ -148,17 +236,24 @@ pub async fn write(
     let t = target(&st, &headers).await?;
     let (path, rel) = relative(query)?;
     writable(&path, &rel)?;
-    let data = read_body(&headers, body, FILE_LIMIT).await.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => e.into_json("PAYLOAD_TOO_LARGE"),
-        _ => e.into_json("INVALID_REQUEST"),
-    })?;
+    let data = read_body(&headers, body, FILE_LIMIT)
+        .await
+        .map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => e.into_json("PAYLOAD_TOO_LARGE"),
+            _ => e.into_json("INVALID_REQUEST"),
+        })?;
     blocking(move || {
         let root = open_root(&t)?;
         if let Some((parent, _)) = fsx::split_parent(&rel) {
             fsx::mkdir_all_in_root(&root, parent).map_err(|e| io_error(&path, e))?;
         }
-        let fd = fsx::open_in_root(&root, &rel, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NONBLOCK, 0o644)
-            .map_err(|e| io_error(&path, e))?;
+        let fd = fsx::open_in_root(
+            &root,
+            &rel,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NONBLOCK,
+            0o644,
+        )
+        .map_err(|e| io_error(&path, e))?;
         let mut file = fsx::into_file(fd);
         file.write_all(&data).map_err(|e| io_error(&path, e))?;
         Ok(())
@@ -178,8 +273,10 @@ pub async fn remove(
     writable(&path, &rel)?;
     blocking(move || {
         let root = open_root(&t)?;
-        let (parent, name) = fsx::split_parent(&rel).ok_or_else(|| io_error(&path, std::io::Error::from_raw_os_error(libc::EISDIR)))?;
-        let dir = fsx::open_in_root(&root, parent, libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| io_error(&path, e))?;
+        let (parent, name) = fsx::split_parent(&rel)
+            .ok_or_else(|| io_error(&path, std::io::Error::from_raw_os_error(libc::EISDIR)))?;
+        let dir = fsx::open_in_root(&root, parent, libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| io_error(&path, e))?;
         fsx::remove_at(&dir, name).map_err(|e| io_error(&path, e))
     })
     .await?;
@@ -196,28 +293,42 @@ pub async fn list(
     let t = target(&st, &headers).await?;
     let (path, rel) = relative(query)?;
     let shown = path.clone();
-    let entries = blocking(move || {
-        let root = open_root(&t)?;
-        let dir = fsx::open_in_root(&root, &rel, libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOTDIR) => jerr(StatusCode::BAD_REQUEST, "NOT_A_DIRECTORY", format!("{path} is not a directory")),
-            _ => io_error(&path, e),
-        })?;
-        let base = fsx::fd_path(&dir);
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&base).map_err(|e| io_error(&path, e))?.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Ok(meta) = std::fs::symlink_metadata(base.join(entry.file_name())) else { continue };
-            let modified = meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000;
-            out.push(json!({
-                "name": name,
-                "is_dir": meta.is_dir(),
-                "size": if meta.is_file() { json!(meta.len()) } else { json!(null) },
-                "modified_at": modified,
-            }));
-        }
-        out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-        Ok(out)
-    })
-    .await?;
-    Ok(http::json(StatusCode::OK, &json!({ "path": shown, "entries": entries })))
+    let entries =
+        blocking(move || {
+            let root = open_root(&t)?;
+            let dir = fsx::open_in_root(&root, &rel, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+                .map_err(|e| match e.raw_os_error() {
+                    Some(libc::ENOTDIR) => jerr(
+                        StatusCode::BAD_REQUEST,
+                        "NOT_A_DIRECTORY",
+                        format!("{path} is not a directory"),
+                    ),
+                    _ => io_error(&path, e),
+                })?;
+            let base = fsx::fd_path(&dir);
+            let mut out = Vec::new();
+            for entry in std::fs::read_dir(&base)
+                .map_err(|e| io_error(&path, e))?
+                .flatten()
+            {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(meta) = std::fs::symlink_metadata(base.join(entry.file_name())) else {
+                    continue;
+                };
+                let modified = meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000;
+                out.push(json!({
+                    "name": name,
+                    "is_dir": meta.is_dir(),
+                    "size": if meta.is_file() { json!(meta.len()) } else { json!(null) },
+                    "modified_at": modified,
+                }));
+            }
+            out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+            Ok(out)
+        })
+        .await?;
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "path": shown, "entries": entries }),
+    ))
 }

@@ -30,25 +30,54 @@ pub fn router(st: Arc<AppState>) -> Router {
     // and bare (namespace `default`, what a cloud-style client sends).
     let lifecycle = Router::new()
         .route("/sandboxes", post(sandboxes::create).get(sandboxes::list))
-        .route("/sandboxes/{id}", get(sandboxes::get).delete(sandboxes::delete).patch(sandboxes::update))
+        .route(
+            "/sandboxes/{id}",
+            get(sandboxes::get)
+                .delete(sandboxes::delete)
+                .patch(sandboxes::update),
+        )
         .route("/sandboxes/{id}/suspend", post(sandboxes::suspend))
         .route("/sandboxes/{id}/resume", post(sandboxes::resume))
         .route("/sandboxes/{id}/snapshot", post(snapshots::create))
-        .route("/sandboxes/{id}/snapshots", get(snapshots::list_for_sandbox))
+        .route(
+            "/sandboxes/{id}/snapshots",
+            get(snapshots::list_for_sandbox),
+        )
         .route("/snapshots", get(snapshots::list))
-        .route("/snapshots/{id}", get(snapshots::get).delete(snapshots::delete));
+        .route(
+            "/snapshots/{id}",
+            get(snapshots::get).delete(snapshots::delete),
+        );
 
     // The sandbox daemon API (section 5), addressed by Host or X-Tensorlake-Sandbox-Id.
     let daemon = Router::new()
         .route("/api/v1/processes/run", post(processes::run))
-        .route("/api/v1/processes", get(processes::list).post(processes::start))
-        .route("/api/v1/processes/{pid}", get(processes::get).delete(processes::kill))
+        .route(
+            "/api/v1/processes",
+            get(processes::list).post(processes::start),
+        )
+        .route(
+            "/api/v1/processes/{pid}",
+            get(processes::get).delete(processes::kill),
+        )
         .route("/api/v1/processes/{pid}/signal", post(processes::signal))
         .route("/api/v1/processes/{pid}/{stream}", get(processes::output))
-        .route("/api/v1/processes/{pid}/{stream}/follow", get(processes::unsupported))
-        .route("/api/v1/processes/{pid}/stdin", post(processes::unsupported))
-        .route("/api/v1/processes/{pid}/stdin/close", post(processes::unsupported))
-        .route("/api/v1/files", get(files::read).put(files::write).delete(files::remove))
+        .route(
+            "/api/v1/processes/{pid}/{stream}/follow",
+            get(processes::unsupported),
+        )
+        .route(
+            "/api/v1/processes/{pid}/stdin",
+            post(processes::unsupported),
+        )
+        .route(
+            "/api/v1/processes/{pid}/stdin/close",
+            post(processes::unsupported),
+        )
+        .route(
+            "/api/v1/files",
+            get(files::read).put(files::write).delete(files::remove),
+        )
         .route("/api/v1/files/list", get(files::list))
         .route("/api/v1/health", get(processes::health))
         .route("/api/v1/info", get(processes::info))
@@ -69,16 +98,25 @@ pub fn router(st: Arc<AppState>) -> Router {
 
     // The gateway must see every request before routing (preflights for any path, faults for
     // unknown paths too), so the whole app sits behind it as a single fallback service.
-    Router::new().fallback_service(app).layer(from_fn_with_state(st, gateway::gateway))
+    Router::new()
+        .fallback_service(app)
+        .layer(from_fn_with_state(st, gateway::gateway))
 }
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
-    text(StatusCode::METHOD_NOT_ALLOWED, format!("Method {method} is not allowed on {}", uri.path()))
+    text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("Method {method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// Reads one path parameter.
 pub fn param<'a>(params: &'a RawPathParams, name: &str) -> &'a str {
-    params.iter().find(|(k, _)| *k == name).map(|(_, v)| v).unwrap_or("")
+    params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .unwrap_or("")
 }
 
 /// The namespace of a lifecycle request: the `{ns}` segment, or `default` on bare paths.
@@ -88,7 +126,9 @@ pub fn namespace(params: &RawPathParams) -> Result<String, ApiError> {
         Some((_, ns)) => {
             let ok = !ns.is_empty()
                 && ns.len() <= 128
-                && ns.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                && ns
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
             if ok {
                 Ok(ns.to_string())
             } else {

@@ -44,11 +44,23 @@ fn jerr(status: StatusCode, code: &'static str, msg: impl Into<String>) -> ApiEr
 
 /// Finds the running sandbox a daemon request addresses, and checks bubblewrap works.
 pub async fn target(st: &AppState, headers: &HeaderMap) -> Result<Target, ApiError> {
-    let from_header = headers.get(SANDBOX_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty());
-    let from_host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).and_then(|h| {
-        let host = h.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map(|(h, _)| h).unwrap_or(h);
-        host.strip_suffix(".local").filter(|label| !label.is_empty())
-    });
+    let from_header = headers
+        .get(SANDBOX_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let from_host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| {
+            let host = h
+                .rsplit_once(':')
+                .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                .map(|(h, _)| h)
+                .unwrap_or(h);
+            host.strip_suffix(".local")
+                .filter(|label| !label.is_empty())
+        });
     let Some(wanted) = from_header.or(from_host) else {
         return Err(jerr(
             StatusCode::BAD_REQUEST,
@@ -58,13 +70,21 @@ pub async fn target(st: &AppState, headers: &HeaderMap) -> Result<Target, ApiErr
     };
     let id = {
         let reg = st.reg();
-        let sb = reg
-            .find_sandbox_any_ns(wanted)
-            .ok_or_else(|| jerr(StatusCode::NOT_FOUND, "SANDBOX_NOT_FOUND", format!("Sandbox not found: {wanted}")))?;
+        let sb = reg.find_sandbox_any_ns(wanted).ok_or_else(|| {
+            jerr(
+                StatusCode::NOT_FOUND,
+                "SANDBOX_NOT_FOUND",
+                format!("Sandbox not found: {wanted}"),
+            )
+        })?;
         match reg.sandbox_status(sb, now_ms()) {
             "running" | "snapshotting" => sb.id.clone(),
             "terminated" => {
-                return Err(jerr(StatusCode::NOT_FOUND, "SANDBOX_TERMINATED", format!("Sandbox {} is terminated", sb.id)))
+                return Err(jerr(
+                    StatusCode::NOT_FOUND,
+                    "SANDBOX_TERMINATED",
+                    format!("Sandbox {} is terminated", sb.id),
+                ))
             }
             "suspended" => {
                 return Err(jerr(
@@ -82,8 +102,16 @@ pub async fn target(st: &AppState, headers: &HeaderMap) -> Result<Target, ApiErr
             }
         }
     };
-    let bwrap = st.jail.ready().await.map_err(|msg| jerr(StatusCode::SERVICE_UNAVAILABLE, "BUBBLEWRAP_MISSING", msg))?;
-    Ok(Target { root: st.paths.sandbox_root(&id), id, bwrap })
+    let bwrap = st
+        .jail
+        .ready()
+        .await
+        .map_err(|msg| jerr(StatusCode::SERVICE_UNAVAILABLE, "BUBBLEWRAP_MISSING", msg))?;
+    Ok(Target {
+        root: st.paths.sandbox_root(&id),
+        id,
+        bwrap,
+    })
 }
 
 /// Body of `POST /api/v1/processes/run` and `POST /api/v1/processes`.
@@ -110,19 +138,29 @@ fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
     }
     for (k, v) in &env_map {
         if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
-            return Err(bad(format!("invalid environment variable name {k:?} in `env`")));
+            return Err(bad(format!(
+                "invalid environment variable name {k:?} in `env`"
+            )));
         }
     }
     let working_dir = req.working_dir.unwrap_or_else(|| "/".into());
     if !working_dir.starts_with('/') || working_dir.contains('\0') {
-        return Err(bad(format!("`working_dir` must be an absolute path, got {working_dir:?}")));
+        return Err(bad(format!(
+            "`working_dir` must be an absolute path, got {working_dir:?}"
+        )));
     }
     let timeout = match req.timeout {
         // 0 is "no limit", as an omitted timeout.
         None => None,
         Some(t) if t == 0.0 => None,
-        Some(t) if t.is_finite() && t > 0.0 && t <= 7.0 * 86400.0 => Some(Duration::from_secs_f64(t)),
-        Some(t) => return Err(bad(format!("`timeout` must be a positive number of seconds (at most a week), got {t}"))),
+        Some(t) if t.is_finite() && t > 0.0 && t <= 7.0 * 86400.0 => {
+            Some(Duration::from_secs_f64(t))
+        }
+        Some(t) => {
+            return Err(bad(format!(
+                "`timeout` must be a positive number of seconds (at most a week), got {t}"
+            )))
+        }
     };
     match &req.user {
         None | Some(Value::Null) => {}
@@ -136,7 +174,15 @@ fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
         }
     }
     let env = env_map.into_iter().collect();
-    Ok((RunSpec { command: req.command, args, env, working_dir }, timeout))
+    Ok((
+        RunSpec {
+            command: req.command,
+            args,
+            env,
+            working_dir,
+        },
+        timeout,
+    ))
 }
 
 /// Checks that the working directory exists inside the sandbox (resolved inside its root), so a
@@ -144,7 +190,13 @@ fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
 async fn check_working_dir(root: PathBuf, dir: String) -> Result<(), ApiError> {
     let ok = tokio::task::spawn_blocking(move || {
         let root_fd = fsx::open_dir(&root).ok()?;
-        let fd = fsx::open_in_root(&root_fd, dir.trim_start_matches('/'), libc::O_PATH | libc::O_DIRECTORY, 0).ok()?;
+        let fd = fsx::open_in_root(
+            &root_fd,
+            dir.trim_start_matches('/'),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+        )
+        .ok()?;
         Some(fd)
     })
     .await
@@ -154,7 +206,11 @@ async fn check_working_dir(root: PathBuf, dir: String) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(jerr(StatusCode::BAD_REQUEST, "INVALID_WORKING_DIR", "`working_dir` is not a directory in the sandbox"))
+        Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_WORKING_DIR",
+            "`working_dir` is not a directory in the sandbox",
+        ))
     }
 }
 
@@ -170,7 +226,11 @@ async fn launch(
         Ok(child) => Ok((entry, child)),
         Err(e) => {
             st.procs.unregister(&t.id, entry.pid);
-            Err(jerr(StatusCode::SERVICE_UNAVAILABLE, "SPAWN_FAILED", format!("could not start bubblewrap: {e}")))
+            Err(jerr(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SPAWN_FAILED",
+                format!("could not start bubblewrap: {e}"),
+            ))
         }
     }
 }
@@ -178,29 +238,49 @@ async fn launch(
 /// `POST /api/v1/processes/run`: runs a command to completion, streaming SSE frames: started
 /// (`pid`, `started_at`), one per output line (`line`, `timestamp`, `stream`), then the exit
 /// (`exit_code`, or `signal` when killed; `reason` as WHL reads it).
-pub async fn run(axum::extract::State(st): St, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn run(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let t = target(&st, &headers).await?;
-    let body = read_body(&headers, body, JSON_LIMIT).await.map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let body = read_body(&headers, body, JSON_LIMIT)
+        .await
+        .map_err(|e| e.into_json("INVALID_REQUEST"))?;
     let req: RunRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
     let (spec, timeout) = check_run(req)?;
     let (entry, child) = launch(&st, &t, &spec).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(64);
-    let _ = tx.try_send(procs::sse_frame(&json!({ "pid": entry.pid, "started_at": entry.started_at })));
+    let _ = tx.try_send(procs::sse_frame(
+        &json!({ "pid": entry.pid, "started_at": entry.started_at }),
+    ));
     tokio::spawn(procs::supervise(entry, child, timeout, Some(tx)));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
     });
     let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(resp)
 }
 
 /// `POST /api/v1/processes`: starts a command in the background → 201 ProcessInfo. Its output is
 /// kept for the output endpoints; stdin is not supported (always closed).
-pub async fn start(axum::extract::State(st): St, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn start(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let t = target(&st, &headers).await?;
-    let body = read_body(&headers, body, JSON_LIMIT).await.map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let body = read_body(&headers, body, JSON_LIMIT)
+        .await
+        .map_err(|e| e.into_json("INVALID_REQUEST"))?;
     let req: RunRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
     let (spec, timeout) = check_run(req)?;
     let (entry, child) = launch(&st, &t, &spec).await?;
@@ -216,23 +296,41 @@ pub async fn list(axum::extract::State(st): St, headers: HeaderMap) -> Result<Re
     Ok(http::json(StatusCode::OK, &json!({ "processes": items })))
 }
 
-fn find_proc(st: &AppState, t: &Target, params: &RawPathParams) -> Result<std::sync::Arc<procs::ProcEntry>, ApiError> {
+fn find_proc(
+    st: &AppState,
+    t: &Target,
+    params: &RawPathParams,
+) -> Result<std::sync::Arc<procs::ProcEntry>, ApiError> {
     let raw = param(params, "pid");
     raw.parse::<u32>()
         .ok()
         .and_then(|pid| st.procs.get(&t.id, pid))
-        .ok_or_else(|| jerr(StatusCode::NOT_FOUND, "PROCESS_NOT_FOUND", format!("Process not found: {raw}")))
+        .ok_or_else(|| {
+            jerr(
+                StatusCode::NOT_FOUND,
+                "PROCESS_NOT_FOUND",
+                format!("Process not found: {raw}"),
+            )
+        })
 }
 
 /// `GET /api/v1/processes/{pid}` → ProcessInfo.
-pub async fn get(axum::extract::State(st): St, headers: HeaderMap, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn get(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     let t = target(&st, &headers).await?;
     let entry = find_proc(&st, &t, &params)?;
     Ok(http::json(StatusCode::OK, &entry.info()))
 }
 
 /// `DELETE /api/v1/processes/{pid}`: kills it (and everything it started) → 204.
-pub async fn kill(axum::extract::State(st): St, headers: HeaderMap, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn kill(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     let t = target(&st, &headers).await?;
     let entry = find_proc(&st, &t, &params)?;
     entry.kill(KillReason::Requested(libc::SIGKILL));
@@ -257,13 +355,26 @@ pub async fn signal(
 ) -> Result<Response, ApiError> {
     let t = target(&st, &headers).await?;
     let entry = find_proc(&st, &t, &params)?;
-    let body = read_body(&headers, body, JSON_LIMIT).await.map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let body = read_body(&headers, body, JSON_LIMIT)
+        .await
+        .map_err(|e| e.into_json("INVALID_REQUEST"))?;
     let req: SignalRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
-    if ![libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGKILL, libc::SIGTERM].contains(&req.signal) {
+    if ![
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGKILL,
+        libc::SIGTERM,
+    ]
+    .contains(&req.signal)
+    {
         return Err(jerr(
             StatusCode::BAD_REQUEST,
             "UNSUPPORTED_SIGNAL",
-            format!("signal {} is not supported; use 1, 2, 3, 9 or 15 (they end the process)", req.signal),
+            format!(
+                "signal {} is not supported; use 1, 2, 3, 9 or 15 (they end the process)",
+                req.signal
+            ),
         ));
     }
     entry.kill(KillReason::Requested(req.signal));
@@ -271,23 +382,37 @@ pub async fn signal(
 }
 
 /// `GET /api/v1/processes/{pid}/stdout|stderr|output` → `{"pid","lines","line_count"}`.
-pub async fn output(axum::extract::State(st): St, headers: HeaderMap, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn output(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     let t = target(&st, &headers).await?;
     let only = match param(&params, "stream") {
         "stdout" => Some(Stream::Stdout),
         "stderr" => Some(Stream::Stderr),
         "output" => None,
         other => {
-            return Err(jerr(StatusCode::NOT_FOUND, "NOT_FOUND", format!("unknown process resource {other:?}")))
+            return Err(jerr(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("unknown process resource {other:?}"),
+            ))
         }
     };
     let entry = find_proc(&st, &t, &params)?;
     let lines = entry.lines(only);
-    Ok(http::json(StatusCode::OK, &json!({ "pid": entry.pid, "line_count": lines.len(), "lines": lines })))
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "pid": entry.pid, "line_count": lines.len(), "lines": lines }),
+    ))
 }
 
 /// Daemon features this server does not implement (stdin, follow streams).
-pub async fn unsupported(axum::extract::State(st): St, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn unsupported(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     target(&st, &headers).await?;
     Err(jerr(
         StatusCode::NOT_IMPLEMENTED,
@@ -297,7 +422,10 @@ pub async fn unsupported(axum::extract::State(st): St, headers: HeaderMap) -> Re
 }
 
 /// `GET /api/v1/health` → `{"healthy":true}`.
-pub async fn health(axum::extract::State(st): St, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn health(
+    axum::extract::State(st): St,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     target(&st, &headers).await?;
     Ok(http::json(StatusCode::OK, &json!({ "healthy": true })))
 }
@@ -306,7 +434,12 @@ pub async fn health(axum::extract::State(st): St, headers: HeaderMap) -> Result<
 pub async fn info(axum::extract::State(st): St, headers: HeaderMap) -> Result<Response, ApiError> {
     let t = target(&st, &headers).await?;
     let list = st.procs.list(&t.id);
-    let created = st.reg().sandboxes.get(&t.id).map(|s| s.created_at).unwrap_or_else(now_ms);
+    let created = st
+        .reg()
+        .sandboxes
+        .get(&t.id)
+        .map(|s| s.created_at)
+        .unwrap_or_else(now_ms);
     Ok(http::json(
         StatusCode::OK,
         &json!({
@@ -320,5 +453,9 @@ pub async fn info(axum::extract::State(st): St, headers: HeaderMap) -> Result<Re
 
 /// Any other `/api/v1/...` path.
 pub async fn unknown_route(uri: axum::http::Uri) -> ApiError {
-    jerr(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no daemon route {}", uri.path()))
+    jerr(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!("no daemon route {}", uri.path()),
+    )
 }

@@ -16,10 +16,12 @@ use serde_json::{json, Value};
 
 use super::{namespace, param, St};
 use crate::archive;
-use crate::http::{self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT};
+use crate::http::{
+    self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT,
+};
 use crate::model::{
-    new_id, now_ms, Sandbox, SnapshotStatus, SnapshotType, Stage, DEFAULT_CPUS, DEFAULT_DISK_MB, DEFAULT_IMAGE,
-    DEFAULT_MEMORY_MB,
+    new_id, now_ms, Sandbox, SnapshotStatus, SnapshotType, Stage, DEFAULT_CPUS, DEFAULT_DISK_MB,
+    DEFAULT_IMAGE, DEFAULT_MEMORY_MB,
 };
 use crate::state::AppState;
 use crate::store::{committed, Op};
@@ -57,25 +59,36 @@ struct UpdateRequest {
 }
 
 fn unprocessable(field: &str, msg: &str) -> ApiError {
-    ApiError::Text(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid field `{field}`: {msg}"))
+    ApiError::Text(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("invalid field `{field}`: {msg}"),
+    )
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && name.as_bytes()[0].is_ascii_alphanumeric();
     if ok {
         Ok(())
     } else {
-        Err(unprocessable("name", "must be 1-63 letters, digits, '-' or '_', starting with a letter or digit"))
+        Err(unprocessable(
+            "name",
+            "must be 1-63 letters, digits, '-' or '_', starting with a letter or digit",
+        ))
     }
 }
 
 fn check_ports(ports: &[u16]) -> Result<Vec<u16>, ApiError> {
     let mut out = ports.to_vec();
     if out.iter().any(|&p| p == 0 || p == 9501) {
-        return Err(unprocessable("exposed_ports", "ports must be 1-65535 and not 9501 (the management port)"));
+        return Err(unprocessable(
+            "exposed_ports",
+            "ports must be 1-65535 and not 9501 (the management port)",
+        ));
     }
     out.sort_unstable();
     out.dedup();
@@ -83,7 +96,12 @@ fn check_ports(ports: &[u16]) -> Result<Vec<u16>, ApiError> {
 }
 
 /// `POST {P}/sandboxes`: a new sandbox, or a restore when `snapshot_id` is given (section 3.2).
-pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn create(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let body = read_body(&headers, body, JSON_LIMIT).await?;
     let req: CreateRequest = parse_json_or_default(&body)?;
@@ -92,26 +110,42 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
     // Validation first: nothing is created for a request that will be refused.
     if let Some(c) = res.cpus {
         if !c.is_finite() || !(0.0..=1024.0).contains(&c) {
-            return Err(unprocessable("resources.cpus", &format!("must be a number of CPUs between 0 and 1024, got {c}")));
+            return Err(unprocessable(
+                "resources.cpus",
+                &format!("must be a number of CPUs between 0 and 1024, got {c}"),
+            ));
         }
     }
     let disk_req = res.disk_mb.or(res.ephemeral_disk_mb);
-    for (field, v) in [("resources.memory_mb", res.memory_mb), ("resources.disk_mb", disk_req)] {
+    for (field, v) in [
+        ("resources.memory_mb", res.memory_mb),
+        ("resources.disk_mb", disk_req),
+    ] {
         if let Some(v) = v {
             if !(0..=16 * 1024 * 1024).contains(&v) {
-                return Err(unprocessable(field, &format!("must be between 0 and 16777216 MiB, got {v}")));
+                return Err(unprocessable(
+                    field,
+                    &format!("must be between 0 and 16777216 MiB, got {v}"),
+                ));
             }
         }
     }
     if res.gpus.as_ref().is_some_and(|g| !g.is_empty()) {
-        return Err(ApiError::bad_request("GPUs are not available on tensorlake-local: omit resources.gpus"));
+        return Err(ApiError::bad_request(
+            "GPUs are not available on tensorlake-local: omit resources.gpus",
+        ));
     }
     if req.file_systems.as_ref().is_some_and(|f| !f.is_empty()) {
-        return Err(ApiError::bad_request("file system mounts are not supported by tensorlake-local: omit file_systems"));
+        return Err(ApiError::bad_request(
+            "file system mounts are not supported by tensorlake-local: omit file_systems",
+        ));
     }
     if let Some(t) = req.timeout_secs {
         if t < 0 {
-            return Err(unprocessable("timeout_secs", &format!("must not be negative, got {t}")));
+            return Err(unprocessable(
+                "timeout_secs",
+                &format!("must not be negative, got {t}"),
+            ));
         }
     }
     if let Some(name) = &req.name {
@@ -120,7 +154,10 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
     let exposed_ports = check_ports(req.exposed_ports.as_deref().unwrap_or(&[]))?;
     if let Some(image) = &req.image {
         if image.is_empty() || image.len() > 512 {
-            return Err(unprocessable("image", "must be a non-empty image name of at most 512 characters"));
+            return Err(unprocessable(
+                "image",
+                "must be a non-empty image name of at most 512 characters",
+            ));
         }
     }
 
@@ -131,9 +168,15 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
         id: id.clone(),
         namespace: ns.clone(),
         name: req.name.clone(),
-        image: req.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
+        image: req
+            .image
+            .clone()
+            .unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
         cpus: res.cpus.filter(|c| *c > 0.0).unwrap_or(DEFAULT_CPUS),
-        memory_mb: res.memory_mb.filter(|m| *m > 0).unwrap_or(DEFAULT_MEMORY_MB),
+        memory_mb: res
+            .memory_mb
+            .filter(|m| *m > 0)
+            .unwrap_or(DEFAULT_MEMORY_MB),
         disk_mb: disk_req.filter(|d| *d > 0).unwrap_or(DEFAULT_DISK_MB),
         timeout_secs: req.timeout_secs.filter(|t| *t > 0),
         entrypoint: req.entrypoint.clone(),
@@ -152,7 +195,10 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
     // A cheap early refusal of a duplicate name, before any unpacking (checked again below).
     if let Some(name) = &req.name {
         if name_taken(&st.reg(), &ns, name, None) {
-            return Err(ApiError::Text(StatusCode::CONFLICT, format!("A sandbox named {name:?} already exists in namespace {ns}")));
+            return Err(ApiError::Text(
+                StatusCode::CONFLICT,
+                format!("A sandbox named {name:?} already exists in namespace {ns}"),
+            ));
         }
     }
 
@@ -213,7 +259,10 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
                 )));
             }
         }
-        let archive = snap.archive.clone().ok_or_else(|| ApiError::internal(format!("snapshot {snap_id} has no archive")))?;
+        let archive = snap
+            .archive
+            .clone()
+            .ok_or_else(|| ApiError::internal(format!("snapshot {snap_id} has no archive")))?;
         sb.image = req.image.clone().unwrap_or_else(|| snap.base_image.clone());
         sb.entrypoint = req.entrypoint.clone().or_else(|| snap.entrypoint.clone());
         sb.cpus = asked_cpus.unwrap_or(snap.cpus);
@@ -246,7 +295,10 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
                 drop(reg);
                 let dir = st.paths.sandbox_dir(&sb.id);
                 tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir));
-                return Err(ApiError::Text(StatusCode::CONFLICT, format!("A sandbox named {name:?} already exists in namespace {ns}")));
+                return Err(ApiError::Text(
+                    StatusCode::CONFLICT,
+                    format!("A sandbox named {name:?} already exists in namespace {ns}"),
+                ));
             }
         }
         status = reg.sandbox_status(&sb, now_ms());
@@ -254,20 +306,32 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
         reg.sandboxes.insert(sb.id.clone(), sb.clone());
         ack
     };
-    committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the sandbox: {e}")))?;
-    Ok(http::json(StatusCode::OK, &sb.to_create_json(status, &st.base_url)))
+    committed(ack)
+        .await
+        .map_err(|e| ApiError::internal(format!("could not record the sandbox: {e}")))?;
+    Ok(http::json(
+        StatusCode::OK,
+        &sb.to_create_json(status, &st.base_url),
+    ))
 }
 
 /// Whether a live sandbox of `ns` other than `except` is called `name`.
 fn name_taken(reg: &crate::state::Registry, ns: &str, name: &str, except: Option<&str>) -> bool {
     reg.sandboxes.values().any(|o| {
-        Some(o.id.as_str()) != except && o.namespace == ns && o.stage != Stage::Terminated && o.name.as_deref() == Some(name)
+        Some(o.id.as_str()) != except
+            && o.namespace == ns
+            && o.stage != Stage::Terminated
+            && o.name.as_deref() == Some(name)
     })
 }
 
 /// Creates the sandbox's root (with `/root` and a world-writable, sticky `/tmp`), unpacking the
 /// archive into it for a restore.
-async fn make_tree(st: &Arc<AppState>, sb: &Sandbox, archive: Option<&str>) -> Result<(), ApiError> {
+async fn make_tree(
+    st: &Arc<AppState>,
+    sb: &Sandbox,
+    archive: Option<&str>,
+) -> Result<(), ApiError> {
     let root = st.paths.sandbox_root(&sb.id);
     let archive_path = archive.map(|a| st.paths.snapshots.join(a));
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -287,35 +351,57 @@ async fn make_tree(st: &Arc<AppState>, sb: &Sandbox, archive: Option<&str>) -> R
 }
 
 /// `GET {P}/sandboxes/{id}` (id or name).
-pub async fn get(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn get(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let id = param(&params, "id");
     let reg = st.reg();
-    let sb = reg.find_sandbox(&ns, id).ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
+    let sb = reg
+        .find_sandbox(&ns, id)
+        .ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
     let status = reg.sandbox_status(sb, now_ms());
-    Ok(http::json(StatusCode::OK, &sb.to_json(status, &st.base_url)))
+    Ok(http::json(
+        StatusCode::OK,
+        &sb.to_json(status, &st.base_url),
+    ))
 }
 
 /// `GET {P}/sandboxes`: the namespace's sandboxes that are not terminated, oldest first.
-pub async fn list(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn list(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let now = now_ms();
     let reg = st.reg();
-    let mut live: Vec<&Sandbox> =
-        reg.sandboxes.values().filter(|s| s.namespace == ns && s.stage != Stage::Terminated).collect();
+    let mut live: Vec<&Sandbox> = reg
+        .sandboxes
+        .values()
+        .filter(|s| s.namespace == ns && s.stage != Stage::Terminated)
+        .collect();
     live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    let items: Vec<Value> = live.iter().map(|s| s.to_json(reg.sandbox_status(s, now), &st.base_url)).collect();
+    let items: Vec<Value> = live
+        .iter()
+        .map(|s| s.to_json(reg.sandbox_status(s, now), &st.base_url))
+        .collect();
     Ok(http::json(StatusCode::OK, &json!({ "sandboxes": items })))
 }
 
 /// `DELETE {P}/sandboxes/{id}`: terminates (idempotent). Processes are killed and the files
 /// removed in the background, after any archive being written from them is finished.
-pub async fn delete(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn delete(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let id = param(&params, "id");
     let (sandbox_id, ack) = {
         let mut reg = st.reg();
-        let sb = reg.find_sandbox(&ns, id).ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
+        let sb = reg
+            .find_sandbox(&ns, id)
+            .ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
         if sb.stage == Stage::Terminated {
             return Ok(empty(StatusCode::OK));
         }
@@ -327,8 +413,13 @@ pub async fn delete(axum::extract::State(st): St, params: RawPathParams) -> Resu
         let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
         (sandbox_id, ack)
     };
-    committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
-    st.snapshot_failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&sandbox_id);
+    committed(ack)
+        .await
+        .map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
+    st.snapshot_failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&sandbox_id);
     let st2 = st.clone();
     tokio::spawn(async move {
         st2.procs.stop_all(&sandbox_id).await;
@@ -348,33 +439,64 @@ pub async fn delete(axum::extract::State(st): St, params: RawPathParams) -> Resu
 
 /// `POST {P}/sandboxes/{id}/suspend`: stops its processes; 202 when it was running, 200 when it
 /// was already suspended.
-pub async fn suspend(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn suspend(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     change_stage(st, params, Stage::Suspended).await
 }
 
 /// `POST {P}/sandboxes/{id}/resume`: 202 when it was suspended, 200 when already running.
-pub async fn resume(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn resume(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     change_stage(st, params, Stage::Active).await
 }
 
-async fn change_stage(st: Arc<AppState>, params: RawPathParams, to: Stage) -> Result<Response, ApiError> {
+async fn change_stage(
+    st: Arc<AppState>,
+    params: RawPathParams,
+    to: Stage,
+) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let id = param(&params, "id");
-    let verb = if to == Stage::Suspended { "suspend" } else { "resume" };
+    let verb = if to == Stage::Suspended {
+        "suspend"
+    } else {
+        "resume"
+    };
     let (sandbox_id, ack, status) = {
         let mut reg = st.reg();
         let now = now_ms();
-        let sb = reg.find_sandbox(&ns, id).ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
+        let sb = reg
+            .find_sandbox(&ns, id)
+            .ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
         let current = reg.sandbox_status(sb, now);
         let sandbox_id = sb.id.clone();
         match (current, to) {
-            ("terminated", _) => return Err(ApiError::bad_request(format!("Cannot {verb} a terminated sandbox"))),
-            ("suspended", Stage::Suspended) | ("running", Stage::Active) | ("snapshotting", Stage::Active) => {
-                return Ok(http::json(StatusCode::OK, &json!({ "sandbox_id": sandbox_id, "status": current })))
+            ("terminated", _) => {
+                return Err(ApiError::bad_request(format!(
+                    "Cannot {verb} a terminated sandbox"
+                )))
             }
-            ("pending", _) => return Err(ApiError::bad_request(format!("Cannot {verb} a sandbox that is not yet running"))),
+            ("suspended", Stage::Suspended)
+            | ("running", Stage::Active)
+            | ("snapshotting", Stage::Active) => {
+                return Ok(http::json(
+                    StatusCode::OK,
+                    &json!({ "sandbox_id": sandbox_id, "status": current }),
+                ))
+            }
+            ("pending", _) => {
+                return Err(ApiError::bad_request(format!(
+                    "Cannot {verb} a sandbox that is not yet running"
+                )))
+            }
             ("snapshotting", _) => {
-                return Err(ApiError::bad_request(format!("Cannot {verb} a sandbox while it is being snapshotted")))
+                return Err(ApiError::bad_request(format!(
+                    "Cannot {verb} a sandbox while it is being snapshotted"
+                )))
             }
             _ => {}
         }
@@ -387,15 +509,25 @@ async fn change_stage(st: Arc<AppState>, params: RawPathParams, to: Stage) -> Re
         let status = reg.sandbox_status(reg.sandboxes.get(&sandbox_id).expect("present"), now);
         (sandbox_id, ack, status)
     };
-    committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the change: {e}")))?;
+    committed(ack)
+        .await
+        .map_err(|e| ApiError::internal(format!("could not record the change: {e}")))?;
     if to == Stage::Suspended {
         st.procs.stop_all(&sandbox_id).await;
     }
-    Ok(http::json(StatusCode::ACCEPTED, &json!({ "sandbox_id": sandbox_id, "status": status })))
+    Ok(http::json(
+        StatusCode::ACCEPTED,
+        &json!({ "sandbox_id": sandbox_id, "status": status }),
+    ))
 }
 
 /// `PATCH {P}/sandboxes/{id}`: name, proxy access flag, exposed ports.
-pub async fn update(axum::extract::State(st): St, params: RawPathParams, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn update(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let id = param(&params, "id");
     let body = read_body(&headers, body, JSON_LIMIT).await?;
@@ -406,14 +538,19 @@ pub async fn update(axum::extract::State(st): St, params: RawPathParams, headers
     let ports = req.exposed_ports.as_deref().map(check_ports).transpose()?;
     let (value, ack) = {
         let mut reg = st.reg();
-        let sb = reg.find_sandbox(&ns, id).ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
+        let sb = reg
+            .find_sandbox(&ns, id)
+            .ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
         if sb.stage == Stage::Terminated {
             return Err(ApiError::bad_request("Cannot update a terminated sandbox"));
         }
         let sandbox_id = sb.id.clone();
         if let Some(name) = &req.name {
             if name_taken(&reg, &ns, name, Some(&sandbox_id)) {
-                return Err(ApiError::Text(StatusCode::CONFLICT, format!("A sandbox named {name:?} already exists in namespace {ns}")));
+                return Err(ApiError::Text(
+                    StatusCode::CONFLICT,
+                    format!("A sandbox named {name:?} already exists in namespace {ns}"),
+                ));
             }
         }
         let sb = reg.sandboxes.get_mut(&sandbox_id).expect("found above");
@@ -428,8 +565,13 @@ pub async fn update(axum::extract::State(st): St, params: RawPathParams, headers
         }
         let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
         let sb = reg.sandboxes.get(&sandbox_id).expect("present");
-        (sb.to_json(reg.sandbox_status(sb, now_ms()), &st.base_url), ack)
+        (
+            sb.to_json(reg.sandbox_status(sb, now_ms()), &st.base_url),
+            ack,
+        )
     };
-    committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the change: {e}")))?;
+    committed(ack)
+        .await
+        .map_err(|e| ApiError::internal(format!("could not record the change: {e}")))?;
     Ok(http::json(StatusCode::OK, &value))
 }

@@ -27,7 +27,12 @@ struct CreateRequest {
 }
 
 /// `POST {P}/sandboxes/{id}/snapshot` → 202 `{"snapshot_id","status":"in_progress"}`.
-pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn create(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let id = param(&params, "id");
     let body = read_body(&headers, body, JSON_LIMIT).await?;
@@ -47,17 +52,42 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
     let timing = st.timing.get();
     let (snap_id, sandbox_id, scripted_failure, ack) = {
         let mut reg = st.reg();
-        let sb = reg.find_sandbox(&ns, id).ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
+        let sb = reg
+            .find_sandbox(&ns, id)
+            .ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
         match reg.sandbox_status(sb, now) {
             "running" => {}
-            "terminated" => return Err(ApiError::bad_request("Cannot snapshot a terminated sandbox")),
-            "pending" => return Err(ApiError::bad_request("Cannot snapshot a sandbox that is not yet running")),
-            "suspended" => return Err(ApiError::bad_request("Cannot snapshot a suspended sandbox; resume it first")),
-            "snapshotting" => return Err(ApiError::bad_request("Sandbox is already being snapshotted")),
-            other => return Err(ApiError::bad_request(format!("Cannot snapshot a sandbox in status {other}"))),
+            "terminated" => {
+                return Err(ApiError::bad_request(
+                    "Cannot snapshot a terminated sandbox",
+                ))
+            }
+            "pending" => {
+                return Err(ApiError::bad_request(
+                    "Cannot snapshot a sandbox that is not yet running",
+                ))
+            }
+            "suspended" => {
+                return Err(ApiError::bad_request(
+                    "Cannot snapshot a suspended sandbox; resume it first",
+                ))
+            }
+            "snapshotting" => {
+                return Err(ApiError::bad_request(
+                    "Sandbox is already being snapshotted",
+                ))
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "Cannot snapshot a sandbox in status {other}"
+                )))
+            }
         }
-        let scripted_failure =
-            st.snapshot_failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&sb.id);
+        let scripted_failure = st
+            .snapshot_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&sb.id);
         let snap = Snapshot {
             id: new_id("snap-"),
             seq: 0,
@@ -77,7 +107,9 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
             completed_at: None,
             // A scripted failure still shows `in_progress` first, for as long as a real snapshot
             // would before `local_ready`.
-            failed_at: scripted_failure.as_ref().map(|_| now + timing.snapshot_local_ready_ms as i64),
+            failed_at: scripted_failure
+                .as_ref()
+                .map(|_| now + timing.snapshot_local_ready_ms as i64),
             error: scripted_failure.clone(),
         };
         let sandbox_id = sb.id.clone();
@@ -88,11 +120,16 @@ pub async fn create(axum::extract::State(st): St, params: RawPathParams, headers
         let ack = st.store.send_acked(vec![Op::PutSnapshot(snap.clone())]);
         (snap.id, sandbox_id, scripted_failure, ack)
     };
-    committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the snapshot: {e}")))?;
+    committed(ack)
+        .await
+        .map_err(|e| ApiError::internal(format!("could not record the snapshot: {e}")))?;
     if scripted_failure.is_none() {
         tokio::spawn(write_archive(st.clone(), snap_id.clone(), sandbox_id));
     }
-    Ok(http::json(StatusCode::ACCEPTED, &serde_json::json!({ "snapshot_id": snap_id, "status": "in_progress" })))
+    Ok(http::json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "snapshot_id": snap_id, "status": "in_progress" }),
+    ))
 }
 
 /// Writes the archive of snapshot `snap_id` from sandbox `sandbox_id`, then records the outcome.
@@ -146,7 +183,10 @@ async fn write_archive(st: Arc<AppState>, snap_id: String, sandbox_id: String) {
 }
 
 /// `GET {P}/snapshots/{id}`.
-pub async fn get(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn get(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let id = param(&params, "id");
     let reg = st.reg();
@@ -159,21 +199,31 @@ pub async fn get(axum::extract::State(st): St, params: RawPathParams) -> Result<
 }
 
 /// `GET {P}/snapshots` → `{"snapshots":[...]}`, oldest first.
-pub async fn list(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn list(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     Ok(render_list(&st, |s| s.namespace == ns))
 }
 
 /// `GET {P}/sandboxes/{id}/snapshots`: the snapshots taken of one sandbox.
-pub async fn list_for_sandbox(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn list_for_sandbox(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let id = param(&params, "id");
     let sandbox_id = {
         let reg = st.reg();
-        let sb = reg.find_sandbox(&ns, id).ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
+        let sb = reg
+            .find_sandbox(&ns, id)
+            .ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
         sb.id.clone()
     };
-    Ok(render_list(&st, |s| s.namespace == ns && s.sandbox_id == sandbox_id))
+    Ok(render_list(&st, |s| {
+        s.namespace == ns && s.sandbox_id == sandbox_id
+    }))
 }
 
 /// Serialises the matching snapshots straight into the response buffer.
@@ -196,7 +246,10 @@ fn render_list(st: &AppState, keep: impl Fn(&Snapshot) -> bool) -> Response {
 }
 
 /// `DELETE {P}/snapshots/{id}` → 200, empty. The archive goes when no record uses it any more.
-pub async fn delete(axum::extract::State(st): St, params: RawPathParams) -> Result<Response, ApiError> {
+pub async fn delete(
+    axum::extract::State(st): St,
+    params: RawPathParams,
+) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let id = param(&params, "id");
     let (orphan, ack) = {
@@ -211,9 +264,14 @@ pub async fn delete(axum::extract::State(st): St, params: RawPathParams) -> Resu
                 sb.snapshotting = None;
             }
         }
-        (orphan, st.store.send_acked(vec![Op::DeleteSnapshot(snap.id)]))
+        (
+            orphan,
+            st.store.send_acked(vec![Op::DeleteSnapshot(snap.id)]),
+        )
     };
-    committed(ack).await.map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
+    committed(ack)
+        .await
+        .map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
     if let Some(name) = orphan {
         let path = st.paths.snapshots.join(name);
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;

@@ -18,7 +18,8 @@ use crate::http::text;
 pub async fn serve(axum::extract::State(st): St, method: Method, uri: Uri) -> Response {
     let path = uri.path().to_string();
     if path.starts_with("/api/") {
-        let body = serde_json::json!({ "error": format!("no daemon route {path}"), "code": "NOT_FOUND" });
+        let body =
+            serde_json::json!({ "error": format!("no daemon route {path}"), "code": "NOT_FOUND" });
         let mut resp = crate::http::json(StatusCode::NOT_FOUND, &body);
         *resp.status_mut() = StatusCode::NOT_FOUND;
         return resp;
@@ -36,9 +37,14 @@ pub async fn serve(axum::extract::State(st): St, method: Method, uri: Uri) -> Re
         return text(StatusCode::NOT_FOUND, format!("Not found: {method} {path}"));
     }
     let Some(rel) = decode(&path) else {
-        return text(StatusCode::BAD_REQUEST, "invalid path: it must be valid UTF-8 without `..`, `\\` or NUL");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "invalid path: it must be valid UTF-8 without `..`, `\\` or NUL",
+        );
     };
-    let result = tokio::task::spawn_blocking(move || resolve(&dir, &rel)).await.unwrap_or(Resolved::NotFound);
+    let result = tokio::task::spawn_blocking(move || resolve(&dir, &rel))
+        .await
+        .unwrap_or(Resolved::NotFound);
     match result {
         Resolved::NotFound => text(StatusCode::NOT_FOUND, format!("Not found: {path}")),
         Resolved::Redirect => {
@@ -52,10 +58,17 @@ pub async fn serve(axum::extract::State(st): St, method: Method, uri: Uri) -> Re
         }
         Resolved::File(file, data) => {
             let len = data.len();
-            let body = if method == Method::HEAD { Body::empty() } else { Body::from(data) };
+            let body = if method == Method::HEAD {
+                Body::empty()
+            } else {
+                Body::from(data)
+            };
             let mut resp = Response::new(body);
             let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime_for(&file)));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(mime_for(&file)),
+            );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             resp
@@ -94,9 +107,13 @@ fn decode(path: &str) -> Option<String> {
 }
 
 fn resolve(dir: &Path, rel: &str) -> Resolved {
-    let Ok(base) = dir.canonicalize() else { return Resolved::NotFound };
+    let Ok(base) = dir.canonicalize() else {
+        return Resolved::NotFound;
+    };
     let wants_dir = rel.is_empty() || rel.ends_with('/');
-    let Ok(mut full) = base.join(rel).canonicalize() else { return Resolved::NotFound };
+    let Ok(mut full) = base.join(rel).canonicalize() else {
+        return Resolved::NotFound;
+    };
     // A link inside DIR pointing elsewhere is not served.
     if !full.starts_with(&base) {
         return Resolved::NotFound;
@@ -122,7 +139,11 @@ fn resolve(dir: &Path, rel: &str) -> Resolved {
 
 /// MIME type by extension.
 fn mime_for(path: &Path) -> &'static str {
-    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "html" | "htm" => "text/html; charset=utf-8",
         "js" | "mjs" | "cjs" => "text/javascript; charset=utf-8",

@@ -46,7 +46,12 @@ impl Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tensorlake-local"));
         cmd.args(["--port", "0", "--data-dir"])
             .arg(&data)
-            .args(["--snapshot-local-ready-ms", "100", "--snapshot-completed-ms", "200"])
+            .args([
+                "--snapshot-local-ready-ms",
+                "100",
+                "--snapshot-completed-ms",
+                "200",
+            ])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -85,7 +90,10 @@ impl Server {
             Ok(l) => l,
             Err(_) => {
                 let _ = child.kill();
-                panic!("server did not print its listening line; stderr: {}", stderr.lock().unwrap());
+                panic!(
+                    "server did not print its listening line; stderr: {}",
+                    stderr.lock().unwrap()
+                );
             }
         };
         let prefix = "tensorlake-local listening on http://127.0.0.1:";
@@ -93,8 +101,20 @@ impl Server {
             .trim_end()
             .strip_prefix(prefix)
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first stdout line {first:?}; stderr: {}", stderr.lock().unwrap()));
-        Server { port, data, child: Some(child), stderr, stdout_rest, keep_data: false }
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first stdout line {first:?}; stderr: {}",
+                    stderr.lock().unwrap()
+                )
+            });
+        Server {
+            port,
+            data,
+            child: Some(child),
+            stderr,
+            stdout_rest,
+            keep_data: false,
+        }
     }
 
     /// Everything the server wrote to stderr so far.
@@ -142,7 +162,13 @@ impl Server {
 
     // ---- HTTP ----
 
-    pub fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+    pub fn req(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Resp {
         request(self.port, method, path, headers, body)
     }
 
@@ -156,7 +182,12 @@ impl Server {
 
     pub fn post_json(&self, path: &str, body: &Value) -> Resp {
         let b = body.to_string();
-        self.req("POST", path, &[("Content-Type", "application/json")], Some(b.as_bytes()))
+        self.req(
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            Some(b.as_bytes()),
+        )
     }
 
     pub fn post_empty(&self, path: &str) -> Resp {
@@ -165,14 +196,22 @@ impl Server {
 
     pub fn put_json(&self, path: &str, body: &Value) -> Resp {
         let b = body.to_string();
-        self.req("PUT", path, &[("Content-Type", "application/json")], Some(b.as_bytes()))
+        self.req(
+            "PUT",
+            path,
+            &[("Content-Type", "application/json")],
+            Some(b.as_bytes()),
+        )
     }
 
     // ---- API helpers ----
 
     /// Creates a sandbox; returns its id.
     pub fn sandbox(&self) -> String {
-        let r = self.post_json("/v1/namespaces/default/sandboxes", &json!({"resources": {"cpus": 1.0, "memory_mb": 1024}}));
+        let r = self.post_json(
+            "/v1/namespaces/default/sandboxes",
+            &json!({"resources": {"cpus": 1.0, "memory_mb": 1024}}),
+        );
         assert_eq!(r.status, 200, "{}", r.text());
         r.json()["sandbox_id"].as_str().unwrap().to_string()
     }
@@ -192,7 +231,11 @@ impl Server {
         let r = self.req(
             "POST",
             "/api/v1/processes/run",
-            &[("Content-Type", "application/json"), ("X-Tensorlake-Sandbox-Id", sandbox), ("Accept", "text/event-stream")],
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Tensorlake-Sandbox-Id", sandbox),
+                ("Accept", "text/event-stream"),
+            ],
             Some(b.as_bytes()),
         );
         assert_eq!(r.status, 200, "run failed: {}", r.text());
@@ -202,7 +245,9 @@ impl Server {
 
     /// Takes a snapshot; returns its id.
     pub fn snapshot(&self, sandbox: &str) -> String {
-        let r = self.post_empty(&format!("/v1/namespaces/default/sandboxes/{sandbox}/snapshot"));
+        let r = self.post_empty(&format!(
+            "/v1/namespaces/default/sandboxes/{sandbox}/snapshot"
+        ));
         assert_eq!(r.status, 202, "{}", r.text());
         r.json()["snapshot_id"].as_str().unwrap().to_string()
     }
@@ -231,12 +276,20 @@ impl Server {
     /// File API write.
     pub fn write_file(&self, sandbox: &str, path: &str, data: &[u8]) -> Resp {
         let q = format!("/api/v1/files?path={}", urlencode(path));
-        self.req("PUT", &q, &[("X-Tensorlake-Sandbox-Id", sandbox)], Some(data))
+        self.req(
+            "PUT",
+            &q,
+            &[("X-Tensorlake-Sandbox-Id", sandbox)],
+            Some(data),
+        )
     }
 
     /// Admin request log.
     pub fn requests(&self) -> Vec<Value> {
-        self.get("/_admin/requests").json()["requests"].as_array().unwrap().clone()
+        self.get("/_admin/requests").json()["requests"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 }
 
@@ -253,7 +306,10 @@ impl Drop for Server {
 }
 
 fn unsafe_sigterm(pid: u32) {
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
 }
 
 /// The events of one `run` stream.
@@ -269,7 +325,9 @@ impl Run {
     pub fn parse(text: &str) -> Run {
         let mut events = Vec::new();
         for frame in text.split("\n\n").filter(|f| !f.trim().is_empty()) {
-            let data = frame.strip_prefix("data: ").unwrap_or_else(|| panic!("frame without data: {frame:?}"));
+            let data = frame
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("frame without data: {frame:?}"));
             events.push(serde_json::from_str::<Value>(data).unwrap());
         }
         let stdout = events
@@ -283,11 +341,18 @@ impl Run {
             .map(|e| e["line"].as_str().unwrap().to_string())
             .collect();
         let exit = events.last().cloned().unwrap_or(Value::Null);
-        Run { events, stdout, stderr, exit }
+        Run {
+            events,
+            stdout,
+            stderr,
+            exit,
+        }
     }
 
     pub fn code(&self) -> i64 {
-        self.exit["exit_code"].as_i64().unwrap_or_else(|| panic!("no exit_code in {:?}", self.exit))
+        self.exit["exit_code"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no exit_code in {:?}", self.exit))
     }
 }
 
@@ -315,11 +380,18 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn headers_named(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn text(&self) -> String {
@@ -327,7 +399,8 @@ impl Resp {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     pub fn content_type(&self) -> &str {
@@ -336,7 +409,13 @@ impl Resp {
 }
 
 /// Sends one request on a fresh connection and reads the response to EOF.
-pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Resp {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\n");
@@ -347,7 +426,9 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     if let Some(b) = body {
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")) {
+        if !headers.iter().any(|(k, _)| {
+            k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+        }) {
             head.push_str(&format!("Content-Length: {}\r\n", b.len()));
         }
     }
@@ -363,7 +444,10 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
 }
 
 pub fn parse_response(raw: &[u8]) -> Resp {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let rest = &raw[split + 4..];
     let mut lines = head.split("\r\n");
@@ -381,15 +465,23 @@ pub fn parse_response(raw: &[u8]) -> Resp {
     } else {
         (rest.to_vec(), true)
     };
-    Resp { status, headers, body, complete }
+    Resp {
+        status,
+        headers,
+        body,
+        complete,
+    }
 }
 
 fn dechunk(mut data: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else { return (out, false) };
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return (out, false);
+        };
         let size_str = String::from_utf8_lossy(&data[..eol]).into_owned();
-        let size = usize::from_str_radix(size_str.split(';').next().unwrap().trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(size_str.split(';').next().unwrap().trim(), 16).unwrap_or(0);
         data = &data[eol + 2..];
         if size == 0 {
             return (out, true);
