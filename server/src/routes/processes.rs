@@ -152,7 +152,7 @@ fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
     let timeout = match req.timeout {
         // 0 is "no limit", as an omitted timeout.
         None => None,
-        Some(t) if t == 0.0 => None,
+        Some(0.0) => None,
         Some(t) if t.is_finite() && t > 0.0 && t <= 7.0 * 86400.0 => {
             Some(Duration::from_secs_f64(t))
         }
