@@ -61,9 +61,9 @@ pub enum Error<P: Platform> {
     /// A bad argument (`TypeError` / `RangeError`).
     Arg(ArgError),
     /// An HTTP error status.
-    Api(ApiError),
+    Api(Box<ApiError>),
     /// No usable response.
-    Connection(ConnectionError<P::Cause>),
+    Connection(Box<ConnectionError<P::Cause>>),
     /// A 2xx response that is not what the API promises (HTML, truncated JSON, wrong shape).
     InvalidResponse {
         /// What was wrong.
@@ -152,15 +152,11 @@ impl<P: Platform> Error<P> {
         match self {
             Error::Arg(arg) if arg.is_range => "RangeError",
             Error::Arg(_) => "TypeError",
-            Error::Api(ApiError {
-                not_found: Some(NotFound::Sandbox(_)),
-                ..
-            }) => "SandboxNotFoundError",
-            Error::Api(ApiError {
-                not_found: Some(NotFound::Snapshot(_)),
-                ..
-            }) => "SnapshotNotFoundError",
-            Error::Api(_) => "RemoteAPIError",
+            Error::Api(api) => match api.not_found {
+                Some(NotFound::Sandbox(_)) => "SandboxNotFoundError",
+                Some(NotFound::Snapshot(_)) => "SnapshotNotFoundError",
+                None => "RemoteAPIError",
+            },
             Error::Connection(_) => "SandboxConnectionError",
             Error::SnapshotFailed { .. } => "SnapshotFailedError",
             Error::WaitTimeout { .. } => "WaitTimeoutError",

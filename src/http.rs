@@ -115,7 +115,7 @@ pub async fn send<P: Platform>(
             Ok(response) => {
                 let status = response.status;
                 (
-                    Error::Api(api_error(p, call, &request_text, response, trace.trace_id)),
+                    Error::Api(Box::new(api_error(p, call, &request_text, response, trace.trace_id))),
                     Some(status),
                 )
             }
@@ -194,14 +194,14 @@ fn connection<P: Platform>(
     timed_out: bool,
     request: &str,
 ) -> Error<P> {
-    Error::Connection(ConnectionError {
+    Error::Connection(Box::new(ConnectionError {
         message,
         cause: Some(cause),
         trace_id,
         timed_out,
         request: request.to_string(),
         outcome_unknown: None,
-    })
+    }))
 }
 
 fn api_error<P: Platform>(

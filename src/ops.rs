@@ -199,7 +199,7 @@ impl<'a, P: Platform> Api<'a, P> {
             Ok(reply) => reply,
             // The cloud answers a create that outlived its start-up budget with 504 and the
             // sandbox as JSON (wire-protocol §3.1); that is an answer, not a lost request.
-            Err(Error::Api(api)) if api.status == 504 => return Err(self.create_timeout(api)),
+            Err(Error::Api(api)) if api.status == 504 => return Err(self.create_timeout(*api)),
             Err(err) => return Err(err),
         };
         let json = http::json(&reply)?;
@@ -358,14 +358,14 @@ impl<'a, P: Platform> Api<'a, P> {
         }
         sse::fold_run_stream(self.p, &crate::platform::Body::text(&reply.response.body)).map_err(
             |why| {
-                Error::Connection(ConnectionError {
+                Error::Connection(Box::new(ConnectionError {
                     message: why,
                     cause: None,
                     trace_id: reply.trace_id.clone(),
                     timed_out: false,
                     request: reply.request.clone(),
                     outcome_unknown: None,
-                })
+                }))
             },
         )
     }
