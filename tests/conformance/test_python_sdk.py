@@ -82,7 +82,7 @@ def test_documented_workflow(client, server):
     assert any(r["path"] == "/api/v1/processes/run" for r in log)
 
 
-def test_snapshot_and_wait_until_completed(client):
+def test_snapshot_and_wait_until_completed(client, server):
     sandbox = client.create_and_connect()
     try:
         snap = client.snapshot_and_wait(sandbox.sandbox_id, wait_until="completed", poll_interval=0.1)
@@ -90,6 +90,11 @@ def test_snapshot_and_wait_until_completed(client):
         assert snap.snapshot_uri and snap.snapshot_uri.startswith("file://")
         per_sandbox = [s.snapshot_id for s in client.list_sandbox_snapshots(sandbox.sandbox_id)]
         assert per_sandbox == [snap.snapshot_id]
+        # WHL 0.5.163 reads the sandbox's own listing (wire-protocol.md 2.3 inferred this path).
+        assert any(
+            r["method"] == "GET" and r["path"] == f"/v1/namespaces/default/sandboxes/{sandbox.sandbox_id}/snapshots"
+            for r in server.requests()
+        )
     finally:
         sandbox.terminate()
 
