@@ -4,14 +4,14 @@
 
 mod common;
 
-use common::{temp_dir, urlencode, Server};
+use common::{temp_dir, urlencode, Scratch, Server};
 use serde_json::json;
 
 const P: &str = "/v1/namespaces/default";
 
 /// A host directory with a secret file the sandboxes must never see.
-fn host_secret() -> (std::path::PathBuf, String) {
-    let dir = temp_dir("host");
+fn host_secret() -> (Scratch, String) {
+    let dir = Scratch::new("host");
     let secret = dir.join("secret.txt");
     std::fs::write(&secret, "HOST-SECRET-42").unwrap();
     (dir, secret.to_string_lossy().into_owned())

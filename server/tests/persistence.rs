@@ -179,8 +179,9 @@ fn commands_die_with_the_server() {
         !out.stdout.is_empty()
     };
     eventually(10, "the command to start", running);
-    s.kill9();
+    let data = s.kill9();
     eventually(10, "the command to die with the server", || !running());
+    let _ = std::fs::remove_dir_all(data);
 }
 
 #[test]

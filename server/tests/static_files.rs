@@ -2,10 +2,11 @@
 
 mod common;
 
-use common::{temp_dir, Server};
+use common::{Scratch, Server};
 
-fn site() -> std::path::PathBuf {
-    let dir = temp_dir("site");
+/// The site directory, and a directory outside it that links point to.
+fn site() -> (Scratch, Scratch) {
+    let dir = Scratch::new("site");
     std::fs::create_dir_all(dir.join("www")).unwrap();
     std::fs::create_dir_all(dir.join("pkg")).unwrap();
     std::fs::write(dir.join("index.html"), "<!doctype html><title>root</title>").unwrap();
@@ -21,16 +22,16 @@ fn site() -> std::path::PathBuf {
     std::fs::write(dir.join("pkg/package.json"), "{}").unwrap();
     std::fs::write(dir.join("pkg/logo.png"), b"\x89PNG").unwrap();
     std::fs::write(dir.join("with space.txt"), "spaced").unwrap();
-    let outside = temp_dir("outside");
+    let outside = Scratch::new("outside");
     std::fs::write(outside.join("secret.txt"), "OUTSIDE").unwrap();
     std::os::unix::fs::symlink(outside.join("secret.txt"), dir.join("www/leak.txt")).unwrap();
-    std::os::unix::fs::symlink(&outside, dir.join("outdir")).unwrap();
-    dir
+    std::os::unix::fs::symlink(&*outside, dir.join("outdir")).unwrap();
+    (dir, outside)
 }
 
 #[test]
 fn serves_files_with_browser_mime_types() {
-    let dir = site();
+    let (dir, _outside) = site();
     let s = Server::start(&["--static", dir.to_str().unwrap()]);
     for (path, mime, body) in [
         ("/", "text/html", "root"),
@@ -69,7 +70,7 @@ fn serves_files_with_browser_mime_types() {
 
 #[test]
 fn no_way_out_of_the_directory() {
-    let dir = site();
+    let (dir, _outside) = site();
     let s = Server::start(&["--static", dir.to_str().unwrap()]);
     for path in [
         "/../outside/secret.txt",
@@ -92,7 +93,7 @@ fn no_way_out_of_the_directory() {
 fn a_missing_static_dir_is_a_startup_error() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlake-local"))
         .args(["--port", "0", "--static", "/nonexistent/dir", "--data-dir"])
-        .arg(temp_dir("nostatic"))
+        .arg(&*Scratch::new("nostatic"))
         .output()
         .unwrap();
     assert!(!out.status.success());
