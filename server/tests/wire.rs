@@ -325,7 +325,7 @@ fn restore_requests_use_the_sdk_shapes() {
 
 #[test]
 fn startup_delay_gives_pending_then_running() {
-    let s = Server::start(&["--sandbox-startup-ms", "400"]);
+    let s = Server::start(&["--sandbox-startup-ms", "1000"]);
     let r = s.post_json(&format!("{P}/sandboxes"), &json!({}));
     let v = r.json();
     assert_eq!(v["status"], "pending");
@@ -347,7 +347,7 @@ fn startup_delay_gives_pending_then_running() {
         snap.text(),
         "Cannot snapshot a sandbox that is not yet running"
     );
-    std::thread::sleep(std::time::Duration::from_millis(450));
+    std::thread::sleep(std::time::Duration::from_millis(1050));
     let g = s.get(&format!("{P}/sandboxes/{id}")).json();
     assert_eq!(g["status"], "running");
     assert_eq!(g["sandbox_url"], format!("http://127.0.0.1:{}", s.port));
