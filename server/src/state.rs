@@ -229,13 +229,12 @@ impl AppState {
             .remove(id);
     }
 
-    /// Lets a clean stop lose nothing: waits (up to 5 s) for the archives being written, then
+    /// Lets a clean stop lose nothing: waits (up to 10 s) for the archives being written, then
     /// for every queued SQLite write to commit.
     pub async fn quiesce(&self) {
-        let all = self.archive_slots.available_permits().max(ARCHIVE_SLOTS) as u32;
         let _held = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            self.archive_slots.acquire_many(all),
+            std::time::Duration::from_secs(10),
+            self.archive_slots.acquire_many(ARCHIVE_SLOTS as u32),
         )
         .await;
         let _ = crate::store::committed(self.store.send_acked(Vec::new())).await;

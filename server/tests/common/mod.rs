@@ -164,7 +164,7 @@ impl Server {
         self.keep_data = true;
         if let Some(mut c) = self.child.take() {
             unsafe_sigterm(c.id());
-            let deadline = Instant::now() + Duration::from_secs(10);
+            let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
                     break;
