@@ -146,7 +146,7 @@ impl Registry {
 }
 
 /// Archives written at the same time.
-const ARCHIVE_SLOTS: usize = 4;
+pub const ARCHIVE_SLOTS: usize = 4;
 
 /// Everything a request handler can reach.
 pub struct AppState {
@@ -178,6 +178,10 @@ pub struct AppState {
     pub snapshot_failures: Mutex<HashMap<String, String>>,
     /// Bounds concurrent archive jobs so a burst of snapshots cannot starve the machine.
     pub archive_slots: tokio::sync::Semaphore,
+    /// Archive jobs started and not yet finished (queued ones included), for a clean stop.
+    archives_in_flight: std::sync::atomic::AtomicUsize,
+    /// Signalled when `archives_in_flight` drops to zero.
+    archives_idle: tokio::sync::Notify,
     /// Per-sandbox file-tree lock: archiving holds it shared, deleting the tree exclusively.
     fs_locks: Mutex<HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
 }
@@ -209,6 +213,8 @@ impl AppState {
             procs: Procs::default(),
             snapshot_failures: Mutex::new(HashMap::new()),
             archive_slots: tokio::sync::Semaphore::new(ARCHIVE_SLOTS),
+            archives_in_flight: std::sync::atomic::AtomicUsize::new(0),
+            archives_idle: tokio::sync::Notify::new(),
             fs_locks: Mutex::new(HashMap::new()),
             paths,
             args,
@@ -232,18 +238,48 @@ impl AppState {
     /// Lets a clean stop lose nothing: waits (up to 10 s) for the archives being written, then
     /// for every queued SQLite write to commit.
     pub async fn quiesce(&self) {
-        let _held = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            self.archive_slots.acquire_many(ARCHIVE_SLOTS as u32),
-        )
-        .await;
+        use std::sync::atomic::Ordering;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let idle = self.archives_idle.notified();
+            if self.archives_in_flight.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                break;
+            }
+        }
         let _ = crate::store::committed(self.store.send_acked(Vec::new())).await;
+    }
+
+    /// Counts an archive job from the moment it is decided (before it is spawned) until the
+    /// returned guard is dropped, so a clean stop waits for queued jobs too.
+    pub fn archive_job(self: &Arc<Self>) -> ArchiveJob {
+        self.archives_in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        ArchiveJob(self.clone())
     }
 
     /// The file-tree lock of sandbox `id`.
     pub fn fs_lock(&self, id: &str) -> Arc<tokio::sync::RwLock<()>> {
         let mut locks = self.fs_locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(id.to_string()).or_default().clone()
+    }
+}
+
+/// See [`AppState::archive_job`].
+pub struct ArchiveJob(Arc<AppState>);
+
+impl Drop for ArchiveJob {
+    fn drop(&mut self) {
+        if self
+            .0
+            .archives_in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.archives_idle.notify_waiters();
+        }
     }
 }
 

@@ -170,14 +170,8 @@ fn commands_die_with_the_server() {
             .status,
         201
     );
-    let running = || {
-        // `^sleep`: the command itself, not the bwrap processes whose arguments mention it.
-        let out = Command::new("pgrep")
-            .args(["-f", &format!("^sleep {marker}")])
-            .output()
-            .unwrap();
-        !out.stdout.is_empty()
-    };
+    // The command itself, not the bwrap processes whose arguments mention it.
+    let running = || common::process_running(&format!("sleep {marker}"));
     eventually(10, "the command to start", running);
     let data = s.kill9();
     eventually(10, "the command to die with the server", || !running());

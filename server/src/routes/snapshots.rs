@@ -124,7 +124,8 @@ pub async fn create(
         .await
         .map_err(|e| ApiError::internal(format!("could not record the snapshot: {e}")))?;
     if scripted_failure.is_none() {
-        tokio::spawn(write_archive(st.clone(), snap_id.clone(), sandbox_id));
+        let job = st.archive_job();
+        tokio::spawn(write_archive(st.clone(), snap_id.clone(), sandbox_id, job));
     }
     Ok(http::json(
         StatusCode::ACCEPTED,
@@ -133,7 +134,12 @@ pub async fn create(
 }
 
 /// Writes the archive of snapshot `snap_id` from sandbox `sandbox_id`, then records the outcome.
-async fn write_archive(st: Arc<AppState>, snap_id: String, sandbox_id: String) {
+async fn write_archive(
+    st: Arc<AppState>,
+    snap_id: String,
+    sandbox_id: String,
+    _job: crate::state::ArchiveJob,
+) {
     let _slot = st.archive_slots.acquire().await;
     let lock = st.fs_lock(&sandbox_id);
     let _reading = lock.read().await;
