@@ -4,7 +4,7 @@
 // the server too, so the page cannot pass by only looking right.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { assembleSite, launchBrowser, openDemo, screenshot, startServer, until } from './helpers.mjs';
+import { assembleSite, launchBrowser, openDemo, screenshot, startServer } from './helpers.mjs';
 import { humanBytes } from '../../www/format.js';
 
 let browser;
@@ -20,11 +20,12 @@ after(async () => {
 
 /** Runs a shell command from the panel and returns what the page shows. */
 async function runCommand(page, sandboxId, command) {
-  await page.getByLabel('Sandbox', { exact: true }).first().selectOption(sandboxId);
-  await page.getByLabel('Shell command').fill(command);
+  const form = page.locator('#command-form');
+  await form.getByLabel('Sandbox').selectOption(sandboxId);
+  await form.getByLabel('Shell command').fill(command);
   const before = await page.locator('#command-result .command-output').count();
   if (before) await page.locator('#command-result').evaluate((el) => el.replaceChildren());
-  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await form.getByRole('button', { name: 'Run', exact: true }).click();
   const output = page.locator('#command-result .command-output');
   await output.waitFor();
   return {
