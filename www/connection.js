@@ -1,7 +1,7 @@
 // The connection: which API the page talks to, with which credentials, and whether it answers.
 // The API key stays in memory: in its (password) field and in the client built from it. It is
 // never written to storage, the URL, a cookie or the console; reloading the page forgets it.
-import { clearError, showError } from './ui.js';
+import { announce, clearError, showError } from './ui.js';
 
 const PILL_TEXT = {
   checking: 'Checking the server…',
@@ -57,7 +57,7 @@ export class Connection {
     this.onChange?.(this.client);
     this.check();
     clearInterval(this.checkTimer);
-    this.checkTimer = setInterval(() => { if (!document.hidden) this.check(); }, 15_000);
+    this.checkTimer = setInterval(() => { if (!document.hidden) this.check({ quiet: true }); }, 15_000);
     return true;
   }
 
@@ -68,10 +68,10 @@ export class Connection {
   }
 
   /** Asks the server for its sandboxes and shows the outcome on the pill. */
-  async check() {
+  async check({ quiet = false } = {}) {
     if (this.checking) return this.checking;
     const probe = this.probe;
-    this.setPill('checking');
+    if (!quiet) this.setPill('checking');
     this.checking = (async () => {
       try {
         const sandboxes = await probe.listSandboxes();
@@ -98,9 +98,12 @@ export class Connection {
   }
 
   setPill(state, detail) {
+    const changed = this.pill.dataset.state !== state;
     this.pill.dataset.state = state;
     const text = this.pill.querySelector('.pill-text');
     text.textContent = detail ? `${PILL_TEXT[state]} · ${detail}` : PILL_TEXT[state];
+    // Read out when the server's state changes, not at every check.
+    if (changed && state !== 'checking') announce(PILL_TEXT[state]);
     if (this.client) this.pill.title = this.describe();
   }
 }

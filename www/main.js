@@ -15,8 +15,11 @@ async function start() {
     lib = await import('tensorlake-snapshots');
   } catch (error) {
     boot.replaceChildren(h('div', { class: 'error-slot' }));
-    showError(boot.firstChild, error, 'The tensorlake-snapshots package did not load. Run `npm start`, which builds it into pkg/ and serves it with this page.');
+    showError(boot.firstChild, error, 'The tensorlake-snapshots package did not load. Run npm start: it builds the package into pkg/ and serves it with this page.');
     boot.classList.add('loading-failed');
+    const pill = $('#server-pill');
+    pill.dataset.state = 'error';
+    pill.querySelector('.pill-text').textContent = 'Package not loaded';
     return;
   }
   boot.hidden = true;

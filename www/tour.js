@@ -207,7 +207,7 @@ export class Tour {
         this.list.dataset.state = 'done';
         const total = elapsed(performance.now() - started);
         this.startButton.dataset.label = 'Run it again';
-        this.statusSlot.replaceChildren(h('p', { class: 'tour-done', role: 'status' }, `Tour complete in ${total}: the snapshot carried the file into a bigger sandbox.`));
+        this.statusSlot.replaceChildren(h('p', { class: 'tour-done' }, `Tour complete in ${total}: the snapshot carried the file into a bigger sandbox.`));
         announce(`Tour complete in ${total}`);
       } catch (error) {
         const cancelled = isAbort(error, signal);
@@ -215,7 +215,7 @@ export class Tour {
         if (this.current) this.setState(this.current, cancelled ? 'cancelled' : 'failed', cancelled ? 'stopped' : 'failed');
         for (const [id, step] of this.steps) if (step.li.dataset.state === 'pending') this.setState(id, 'skipped', 'skipped');
         if (cancelled) {
-          this.statusSlot.replaceChildren(h('p', { class: 'tour-stopped', role: 'status' }, 'Tour stopped. What it had created is being removed.'));
+          this.statusSlot.replaceChildren(h('p', { class: 'tour-stopped' }, 'Tour stopped. What it had created is being removed.'));
           announce('Tour stopped');
         } else {
           const step = STEPS.find((s) => s.id === this.current);

@@ -37,11 +37,20 @@ export function announce(text) {
  */
 export function showError(slot, error, context) {
   const info = describeError(error);
+  // The same error again (a background refresh failing the same way): keep the box, so a
+  // screen reader does not hear the alert again every few seconds; refresh its trace id.
+  const key = JSON.stringify([info.name, info.statusCode, info.code, info.message, context]);
+  const existing = slot.firstElementChild;
+  if (existing?.classList.contains('error-box') && existing.dataset.key === key) {
+    const trace = existing.querySelector('.err-trace code');
+    if (trace && info.traceId) trace.textContent = info.traceId;
+    return existing;
+  }
   const meta = [];
   if (info.statusCode !== undefined) meta.push(h('span', { class: 'err-status' }, `HTTP ${info.statusCode}`));
   if (info.code !== undefined) meta.push(h('span', { class: 'err-code' }, info.code));
   if (info.retryable === true) meta.push(h('span', { class: 'err-flag' }, 'retryable'));
-  const box = h('div', { class: 'error-box', role: 'alert', 'data-error-class': info.name, 'data-status': info.statusCode },
+  const box = h('div', { class: 'error-box', role: 'alert', 'data-key': key, 'data-error-class': info.name, 'data-status': info.statusCode },
     h('div', { class: 'err-head' },
       h('span', { class: 'err-class' }, info.name),
       meta,
@@ -84,8 +93,8 @@ const STAGE_LABELS = { in_progress: 'in progress', local_ready: 'local ready', c
 
 /**
  * The live indicator of one snapshot wait: the stages in_progress -> local_ready -> completed,
- * a bar, the elapsed time (ticking), and a status line that is an aria-live region (the ticking
- * time is not, so screen readers hear status changes, not every tenth of a second).
+ * a bar (role progressbar), the elapsed time (ticking) and a status line. Status changes are
+ * also sent to the page's live region, so screen readers hear each change once, not the clock.
  */
 export class SnapshotProgress {
   constructor(container) {
@@ -113,7 +122,7 @@ export class SnapshotProgress {
       'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0, 'aria-valuetext': 'starting',
     }, this.fill);
     this.clock = h('span', { class: 'clock', 'aria-hidden': 'true' }, '0.0 s');
-    this.line = h('p', { class: 'progress-line', role: 'status', 'aria-live': 'polite' }, intro);
+    this.line = h('p', { class: 'progress-line' }, intro);
     this.root = h('div', { class: 'progress', 'data-state': 'running' },
       h('div', { class: 'progress-top' }, h('div', { class: 'stages', 'aria-hidden': 'true' }, chips), this.clock),
       this.bar,

@@ -58,7 +58,7 @@ export function launchBrowser() {
 export async function openDemo(browser, url, { viewport = { width: 1280, height: 900 } } = {}) {
   const context = await browser.newContext({ viewport, reducedMotion: 'reduce' });
   const page = await context.newPage();
-  page.setDefaultTimeout(30_000);
+  page.setDefaultTimeout(45_000);
   const problems = [];
   page.on('console', (msg) => {
     if (msg.type() === 'error') problems.push({ kind: 'console', text: msg.text(), url: msg.location()?.url ?? '' });
