@@ -17,20 +17,21 @@ pub struct ArgError {
 
 impl ArgError {
     /// A value of the wrong kind (a number where a string belongs, an empty id).
-    pub fn type_error(param: &str, why: impl Into<String>) -> ArgError {
-        ArgError {
-            param: param.to_string(),
-            message: format!("{param}: {}", why.into()),
-            is_range: false,
-        }
+    #[inline(never)] // one shared copy: it is called from dozens of places
+    pub fn type_error(param: &str, why: &str) -> ArgError {
+        ArgError::new(param, why, false)
     }
     /// A value of the right kind outside what is allowed.
-    pub fn range_error(param: &str, why: impl Into<String>) -> ArgError {
-        ArgError {
-            param: param.to_string(),
-            message: format!("{param}: {}", why.into()),
-            is_range: true,
-        }
+    #[inline(never)]
+    pub fn range_error(param: &str, why: &str) -> ArgError {
+        ArgError::new(param, why, true)
+    }
+    fn new(param: &str, why: &str, is_range: bool) -> ArgError {
+        let mut message = String::with_capacity(param.len() + 2 + why.len());
+        message.push_str(param);
+        message.push_str(": ");
+        message.push_str(why);
+        ArgError { param: param.to_string(), message, is_range }
     }
 }
 
@@ -45,7 +46,12 @@ pub fn id(param: &str, value: &str) -> Result<String, ArgError> {
     if value.trim().is_empty() {
         return Err(ArgError::type_error(param, "must be a non-empty string"));
     }
-    if value.chars().any(char::is_control) {
+    // C0 controls and DEL in ASCII, C1 controls as their UTF-8 encoding (0xC2 0x80..=0x9F).
+    let bytes = value.as_bytes();
+    let control = bytes.iter().enumerate().any(|(i, &b)| {
+        b < 0x20 || b == 0x7f || (b == 0xc2 && bytes.get(i + 1).is_some_and(|&n| (0x80..=0x9f).contains(&n)))
+    });
+    if control {
         return Err(ArgError::type_error(
             param,
             "must not contain control characters",
@@ -101,13 +107,8 @@ pub fn positive_integer(param: &str, value: f64) -> Result<f64, ArgError> {
 /// A small non-negative count such as a retry limit.
 pub fn small_count(param: &str, value: f64, max: u32) -> Result<u32, ArgError> {
     if !value.is_finite() || value < 0.0 || value.fract() != 0.0 || value > f64::from(max) {
-        return Err(ArgError::range_error(
-            param,
-            format!(
-                "must be a whole number from 0 to {}",
-                format_decimal(f64::from(max))
-            ),
-        ));
+        let why = format!("must be a whole number from 0 to {}", format_decimal(f64::from(max)));
+        return Err(ArgError::range_error(param, &why));
     }
     Ok(value as u32)
 }
@@ -119,11 +120,16 @@ pub fn one_of<'a>(param: &str, value: &str, allowed: &[&'a str]) -> Result<&'a s
         .copied()
         .find(|a| *a == value)
         .ok_or_else(|| {
-            let list: Vec<String> = allowed.iter().map(|a| format!("'{a}'")).collect();
-            ArgError::range_error(
-                param,
-                format!("'{value}' is not one of {}", list.join(", ")),
-            )
+            let mut why = format!("'{value}' is not one of ");
+            for (i, a) in allowed.iter().enumerate() {
+                if i > 0 {
+                    why.push_str(", ");
+                }
+                why.push('\'');
+                why.push_str(a);
+                why.push('\'');
+            }
+            ArgError::range_error(param, &why)
         })
 }
 

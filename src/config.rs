@@ -97,7 +97,7 @@ impl Config {
             .or_else(|| non_empty(env.api_url))
             .unwrap_or_else(|| DEFAULT_API_URL.to_string());
         let base =
-            BaseUrl::parse(&api_url_raw).map_err(|why| ArgError::type_error("apiUrl", why))?;
+            BaseUrl::parse(&api_url_raw).map_err(|why| ArgError::type_error("apiUrl", &why))?;
         let namespace = non_empty(options.namespace)
             .or_else(|| non_empty(env.namespace))
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());

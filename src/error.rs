@@ -246,11 +246,7 @@ impl<P: Platform> std::fmt::Debug for Error<P> {
 /// sandbox daemon sends) give their message and code; HTML error pages (from a proxy or load
 /// balancer) give their `<title>`; anything else is the trimmed text, capped so a multi-megabyte
 /// page cannot flood a log.
-pub fn server_message<J: Json>(
-    text: &str,
-    parsed: Option<J>,
-    status: u16,
-) -> (String, Option<String>) {
+pub fn server_message<J: Json>(text: &str, parsed: Option<J>) -> (String, Option<String>) {
     const LIMIT: usize = 2000;
     if let Some(json) = parsed {
         use crate::platform::Key;
@@ -266,11 +262,11 @@ pub fn server_message<J: Json>(
     }
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return (default_reason(status).to_string(), None);
+        return (default_reason().to_string(), None);
     }
     if trimmed.starts_with('<') {
         let lower = trimmed.to_ascii_lowercase();
-        if let (Some(start), Some(end)) = (lower.find("<title>"), lower.find("</title>")) {
+        if let (Some(start), Some(end)) = (crate::text::find(&lower, "<title>"), crate::text::find(&lower, "</title>")) {
             if let Some(title) = trimmed.get(start + 7..end) {
                 if !title.trim().is_empty() {
                     return (format!("{} (HTML error page)", title.trim()), None);
@@ -278,7 +274,7 @@ pub fn server_message<J: Json>(
             }
         }
         return (
-            format!("{} (HTML error page)", default_reason(status)),
+            format!("{} (HTML error page)", default_reason()),
             None,
         );
     }
@@ -300,29 +296,16 @@ fn cap(text: &str, limit: usize) -> String {
     )
 }
 
-fn default_reason(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        413 => "Payload Too Large",
-        422 => "Unprocessable Entity",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Request failed",
-    }
+/// What to say when the server said nothing: the status is already in every message, so a
+/// table of reason phrases would only repeat it.
+fn default_reason() -> &'static str {
+    "the server sent no message"
 }
 
 /// `GET /snapshots/snap-1`: method and path of a URL, for messages (never the query string,
 /// which may hold a file path the caller considers private, and never credentials).
 pub fn describe_request(method: Method, url: &str) -> String {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let after_scheme = crate::text::find(url, "://").and_then(|i| url.get(i + 3..)).unwrap_or(url);
     let path = after_scheme
         .find('/')
         .and_then(|i| after_scheme.get(i..))
@@ -338,23 +321,23 @@ mod tests {
 
     #[test]
     fn server_messages_from_each_body_shape() {
-        let (msg, code) = server_message("Snapshot not found: s", None::<serde_json::Value>, 404);
+        let (msg, code) = server_message("Snapshot not found: s", None::<serde_json::Value>);
         assert_eq!((msg.as_str(), code), ("Snapshot not found: s", None));
 
         let body = r#"{"error":"no such file","code":"NOT_FOUND"}"#;
-        let (msg, code) = server_message(body, Some(parse(body)), 404);
+        let (msg, code) = server_message(body, Some(parse(body)));
         assert_eq!(msg, "no such file");
         assert_eq!(code.as_deref(), Some("NOT_FOUND"));
 
         let html = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>";
-        let (msg, _) = server_message(html, None::<serde_json::Value>, 502);
+        let (msg, _) = server_message(html, None::<serde_json::Value>);
         assert_eq!(msg, "502 Bad Gateway (HTML error page)");
 
-        let (msg, _) = server_message("", None::<serde_json::Value>, 503);
-        assert_eq!(msg, "Service Unavailable");
+        let (msg, _) = server_message("", None::<serde_json::Value>);
+        assert_eq!(msg, "the server sent no message");
 
         let huge = "x".repeat(10_000);
-        let (msg, _) = server_message(&huge, None::<serde_json::Value>, 500);
+        let (msg, _) = server_message(&huge, None::<serde_json::Value>);
         assert!(msg.len() < 2100 && msg.ends_with("(10000 bytes in all)"));
     }
 

@@ -218,7 +218,7 @@ fn api_error<P: Platform>(
     } else {
         None
     };
-    let (response_message, code) = server_message(&text, parsed, response.status);
+    let (response_message, code) = server_message(&text, parsed);
     let retry_after = response
         .retry_after
         .as_deref()
@@ -257,7 +257,7 @@ pub fn invalid<P: Platform>(reply: &Reply<P::Body>, why: &str) -> Error<P> {
         .as_deref()
         .unwrap_or("no content type");
     let text = response.body.text();
-    let excerpt: String = text.trim().chars().take(120).collect();
+    let excerpt = crate::text::truncate(text.trim(), 120);
     Error::InvalidResponse {
         message: format!(
             "Invalid response to {} (status {}, {}): {}; the body starts with: \"{}\"",
@@ -375,7 +375,7 @@ mod tests {
         let cfg = config();
         let err = block_on(send(&fake, &cfg, &call, Budget::standard(&fake, &cfg))).unwrap_err();
         assert_eq!(fake.sent().len(), 2, "429 retried, 503 reported");
-        assert_eq!(format!("{err:?}"), "RemoteAPIError: API error (status 503) on POST /v1/namespaces/default/snapshots/s: Service Unavailable");
+        assert_eq!(format!("{err:?}"), "RemoteAPIError: API error (status 503) on POST /v1/namespaces/default/snapshots/s: the server sent no message");
 
         let fake = Fake::new(vec![
             Scripted::network("ECONNRESET"),

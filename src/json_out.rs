@@ -35,14 +35,21 @@ pub fn number(value: f64) -> String {
 
 /// A JSON array of strings.
 pub fn string_array(values: &[String]) -> String {
-    let items: Vec<String> = values.iter().map(|v| string(v)).collect();
-    format!("[{}]", items.join(","))
+    let mut out = String::from("[");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&string(value));
+    }
+    out.push(']');
+    out
 }
 
 /// Builds a JSON object from already-encoded values, skipping the absent ones, in order.
 #[derive(Debug, Default)]
 pub struct Object {
-    fields: Vec<String>,
+    body: String,
 }
 
 impl Object {
@@ -53,7 +60,12 @@ impl Object {
     /// Adds `key: value` (value already JSON) when present.
     pub fn raw(mut self, key: &str, value: Option<String>) -> Object {
         if let Some(value) = value {
-            self.fields.push(format!("{}:{}", string(key), value));
+            if !self.body.is_empty() {
+                self.body.push(',');
+            }
+            self.body.push_str(&string(key));
+            self.body.push(':');
+            self.body.push_str(&value);
         }
         self
     }
@@ -67,11 +79,15 @@ impl Object {
     }
     /// True when no field was added.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.body.is_empty()
     }
     /// The finished object.
     pub fn finish(self) -> String {
-        format!("{{{}}}", self.fields.join(","))
+        let mut out = String::with_capacity(self.body.len() + 2);
+        out.push('{');
+        out.push_str(&self.body);
+        out.push('}');
+        out
     }
 }
 

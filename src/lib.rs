@@ -18,6 +18,7 @@ pub mod platform;
 pub mod retry;
 pub mod routes;
 pub mod sse;
+pub mod text;
 pub mod time;
 pub mod trace;
 pub mod url;

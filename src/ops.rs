@@ -349,7 +349,7 @@ impl<'a, P: Platform> Api<'a, P> {
             .response
             .content_type
             .as_deref()
-            .is_some_and(|t| t.contains("text/event-stream"));
+            .is_some_and(|t| crate::text::contains(t, "text/event-stream"));
         if !is_sse {
             return Err(http::invalid(
                 &reply,

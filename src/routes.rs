@@ -156,12 +156,8 @@ pub fn run_body(spec: &RunSpec) -> String {
     let env = if spec.env.is_empty() {
         None
     } else {
-        let pairs: Vec<String> = spec
-            .env
-            .iter()
-            .map(|(k, v)| format!("{}:{}", json_out::string(k), json_out::string(v)))
-            .collect();
-        Some(format!("{{{}}}", pairs.join(",")))
+        let object = spec.env.iter().fold(Object::new(), |object, (k, v)| object.str(k, Some(v)));
+        Some(object.finish())
     };
     Object::new()
         .str("command", Some(&spec.command))

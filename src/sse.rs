@@ -51,8 +51,8 @@ pub fn event_data(stream: &str) -> Vec<String> {
 /// frames that carry nothing, are skipped as the SDKs skip them. A stream with no exit frame is an
 /// error: the process's fate is unknown, and `-1` would look like a real exit code.
 pub fn fold_run_stream<P: Platform>(p: &P, stream: &str) -> Result<CommandOutput, String> {
-    let mut stdout: Vec<String> = Vec::new();
-    let mut stderr: Vec<String> = Vec::new();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
     let mut pid = None;
     let mut exit_code = None;
     for data in event_data(stream) {
@@ -64,11 +64,11 @@ pub fn fold_run_stream<P: Platform>(p: &P, stream: &str) -> Result<CommandOutput
                 .get(Key::Stream)
                 .and_then(|s| s.as_string())
                 .is_some_and(|s| s == "stderr");
-            if is_stderr {
-                stderr.push(line)
-            } else {
-                stdout.push(line)
+            let out = if is_stderr { &mut stderr } else { &mut stdout };
+            if !out.is_empty() {
+                out.push('\n');
             }
+            out.push_str(&line);
         } else if let Some(code) = frame.get(Key::ExitCode).and_then(|c| c.as_f64()) {
             exit_code = Some(code);
         } else if let Some(signal) = frame.get(Key::Signal).and_then(|s| s.as_f64()) {
@@ -80,8 +80,8 @@ pub fn fold_run_stream<P: Platform>(p: &P, stream: &str) -> Result<CommandOutput
     let exit_code = exit_code.ok_or("the process stream ended without an exit event")?;
     Ok(CommandOutput {
         exit_code,
-        stdout: stdout.join("\n"),
-        stderr: stderr.join("\n"),
+        stdout,
+        stderr,
         pid,
     })
 }

@@ -121,7 +121,11 @@ fn parse_rfc3339(text: &str) -> Option<f64> {
         if len == 0 {
             return None;
         }
-        frac_ms = parse_plain_decimal(&format!("0.{}", after_dot.get(..len)?))? * 1000.0;
+        let mut scale = 100.0;
+        for b in after_dot.bytes().take(len.min(9)) {
+            frac_ms += f64::from(b - b'0') * scale;
+            scale /= 10.0;
+        }
         rest = after_dot.get(len..)?;
     }
     let offset_ms = match rest {

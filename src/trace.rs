@@ -18,11 +18,28 @@ pub fn from_words(words: [u32; 6]) -> Trace {
     // An all-zero id is invalid per the spec; the odds are nil, but the fix is free.
     let a = if a | b | c | d == 0 { 1 } else { a };
     let e = if e | f == 0 { 1 } else { e };
-    let trace_id = format!("{a:08x}{b:08x}{c:08x}{d:08x}");
-    let traceparent = format!("00-{trace_id}-{e:08x}{f:08x}-01");
+    let mut trace_id = String::with_capacity(32);
+    for word in [a, b, c, d] {
+        push_hex(&mut trace_id, word);
+    }
+    let mut traceparent = String::with_capacity(55);
+    traceparent.push_str("00-");
+    traceparent.push_str(&trace_id);
+    traceparent.push('-');
+    push_hex(&mut traceparent, e);
+    push_hex(&mut traceparent, f);
+    traceparent.push_str("-01");
     Trace {
         traceparent,
         trace_id,
+    }
+}
+
+/// Appends a word as eight lower-case hex digits (what `{:08x}` does, without the formatter).
+fn push_hex(out: &mut String, word: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..8).rev() {
+        out.push(char::from(HEX[((word >> (shift * 4)) & 0xf) as usize]));
     }
 }
 

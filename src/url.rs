@@ -21,40 +21,29 @@ impl BaseUrl {
     /// them and silently dropping them would hide a configuration mistake.
     pub fn parse(input: &str) -> Result<BaseUrl, String> {
         let trimmed = input.trim();
-        let (scheme, rest) = trimmed
-            .split_once("://")
-            .ok_or_else(|| format!("\"{trimmed}\" is not an absolute http(s) URL"))?;
+        let bad = |why: &str| format!("\"{trimmed}\" {why}");
+        let (scheme, rest) = crate::text::find(trimmed, "://")
+            .and_then(|i| Some((trimmed.get(..i)?, trimmed.get(i + 3..)?)))
+            .ok_or_else(|| bad("is not an absolute http(s) URL"))?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
-            return Err(format!(
-                "\"{trimmed}\" must use http or https, not {scheme}"
-            ));
+            return Err(bad("must use http or https"));
         }
         if rest.contains(['?', '#']) {
-            return Err(format!(
-                "\"{trimmed}\" must not contain a query string or fragment"
-            ));
+            return Err(bad("must not contain a query string or fragment"));
         }
         let (authority, path) = match rest.find('/') {
             Some(i) => (rest.get(..i).unwrap_or(rest), rest.get(i..).unwrap_or("")),
             None => (rest, ""),
         };
         if authority.contains('@') {
-            return Err(format!(
-                "\"{trimmed}\" must not carry credentials; use apiKey"
-            ));
+            return Err(bad("must not carry credentials; use apiKey"));
         }
-        let (host, port) = split_host_port(authority)
-            .ok_or_else(|| format!("\"{trimmed}\" has an invalid host or port"))?;
+        let (host, port) = split_host_port(authority).ok_or_else(|| bad("has an invalid host or port"))?;
         if host.is_empty() || host.contains(char::is_whitespace) {
-            return Err(format!("\"{trimmed}\" has no host"));
+            return Err(bad("has no host"));
         }
-        Ok(BaseUrl {
-            scheme,
-            host: host.to_ascii_lowercase(),
-            port,
-            path: path.trim_end_matches('/').to_string(),
-        })
+        Ok(BaseUrl { scheme, host: host.to_ascii_lowercase(), port, path: path.trim_end_matches('/').to_string() })
     }
 
     /// True for the loopback names the official SDKs treat as a local server.

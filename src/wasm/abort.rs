@@ -6,12 +6,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::future::Future;
 use std::task::{Poll, Waker};
 
-use gloo_timers::future::TimeoutFuture;
+use gloo_timers::callback::Timeout;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{AbortSignal, AddEventListenerOptions};
@@ -51,31 +49,39 @@ impl Drop for AbortLink {
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 
 /// Sleeps `ms` milliseconds, or less if `signal` fires.
+///
+/// Built on gloo's callback `Timeout` (cleared on drop) and one waker slot shared by the timer and
+/// the abort listener, rather than on `TimeoutFuture`, whose channel adds a kilobyte of wasm.
 pub async fn sleep(ms: f64, signal: Option<&AbortSignal>) -> Result<(), Aborted> {
     if signal.is_some_and(AbortSignal::aborted) {
         return Err(Aborted);
     }
     let millis = ms.clamp(0.0, MAX_TIMER_MS) as u32;
-    let mut timer = TimeoutFuture::new(millis);
-    let fired = Rc::new(Cell::new(false));
+    // 0 = waiting, 1 = the delay passed, 2 = the signal fired.
+    let state = Rc::new(Cell::new(0u8));
     let waker: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
-    let _link = signal.map(|signal| {
-        let (fired, waker) = (fired.clone(), waker.clone());
-        AbortLink::new(signal, move || {
-            fired.set(true);
-            if let Some(w) = waker.borrow_mut().take() {
+    let settle = |outcome: u8| {
+        let (state, waker) = (state.clone(), waker.clone());
+        move || {
+            if state.get() == 0 {
+                state.set(outcome);
+            }
+            if let Some(w) = waker.try_borrow_mut().ok().and_then(|mut slot| slot.take()) {
                 w.wake();
             }
-        })
-    });
-    poll_fn(|cx| {
-        if fired.get() {
-            return Poll::Ready(Err(Aborted));
         }
-        if let Ok(mut slot) = waker.try_borrow_mut() {
-            *slot = Some(cx.waker().clone());
+    };
+    let _timer = Timeout::new(millis, settle(1));
+    let _link = signal.map(|signal| AbortLink::new(signal, settle(2)));
+    poll_fn(|cx| match state.get() {
+        0 => {
+            if let Ok(mut slot) = waker.try_borrow_mut() {
+                *slot = Some(cx.waker().clone());
+            }
+            Poll::Pending
         }
-        Pin::new(&mut timer).poll(cx).map(|()| Ok(()))
+        1 => Poll::Ready(Ok(())),
+        _ => Poll::Ready(Err(Aborted)),
     })
     .await
 }

@@ -52,7 +52,7 @@ fn id_arg(value: &JsValue, param: &str) -> Result<String, ArgError> {
 
 /// Builds a client from constructor options. `localhost` applies `forLocalhost`'s defaults.
 pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsValue> {
-    let opts = Opts::new(options.clone(), "options").map_err(|e| arg_error(&e))?;
+    let opts = Opts::new(options, "options").map_err(|e| arg_error(&e))?;
     let read = || -> Result<(ClientOptions, Auth, Option<Function>, bool), ArgError> {
         let api_key = opts.string("apiKey")?.map(Secret::new);
         let token_provider = opts.function("tokenProvider")?;
@@ -115,7 +115,7 @@ pub fn describe_client(shared: &Shared) -> JsValue {
 pub fn snapshot(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
     let parsed = (|| {
         let id = id_arg(sandbox_id, "sandboxId")?;
-        let opts = Opts::new(options.clone(), "options")?;
+        let opts = Opts::new(options, "options")?;
         Ok((id, snapshot_type(&opts)?, opts.signal()?))
     })();
     let (id, kind, signal) = match parsed {
@@ -135,7 +135,7 @@ fn snapshot_type(opts: &Opts) -> Result<Option<&'static str>, ArgError> {
 
 /// `client.getSnapshot(snapshotId, { signal })`.
 pub fn get_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((id_arg(snapshot_id, "snapshotId")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let parsed = (|| Ok((id_arg(snapshot_id, "snapshotId")?, Opts::new(options, "options")?.signal()?)))();
     let (id, signal) = match parsed {
         Ok(v) => v,
         Err(e) => return reject(e),
@@ -151,7 +151,7 @@ pub fn get_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValu
 /// `client.listSnapshots({ sandboxId, signal })`.
 pub fn list_snapshots(shared: &Rc<Shared>, options: &JsValue) -> Promise {
     let parsed = (|| {
-        let opts = Opts::new(options.clone(), "options")?;
+        let opts = Opts::new(options, "options")?;
         let sandbox = opts.string("sandboxId")?.map(|s| args::id("sandboxId", &s)).transpose()?;
         Ok((sandbox, opts.signal()?))
     })();
@@ -168,7 +168,7 @@ pub fn list_snapshots(shared: &Rc<Shared>, options: &JsValue) -> Promise {
 
 /// `client.deleteSnapshot(snapshotId, { signal })`.
 pub fn delete_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((id_arg(snapshot_id, "snapshotId")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let parsed = (|| Ok((id_arg(snapshot_id, "snapshotId")?, Opts::new(options, "options")?.signal()?)))();
     let (id, signal) = match parsed {
         Ok(v) => v,
         Err(e) => return reject(e),
@@ -218,7 +218,7 @@ async fn wait_to_end(host: &JsHost, spec: WaitSpec, started_ms: f64, on_status: 
 pub fn snapshot_and_wait(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
     let parsed = (|| {
         let id = id_arg(sandbox_id, "sandboxId")?;
-        let opts = Opts::new(options.clone(), "options")?;
+        let opts = Opts::new(options, "options")?;
         Ok((id, snapshot_type(&opts)?, wait_args(&opts)?))
     })();
     let (id, kind, wait) = match parsed {
@@ -238,7 +238,7 @@ pub fn snapshot_and_wait(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &Js
 pub fn wait_for_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Promise {
     let parsed = (|| {
         let id = id_arg(snapshot_id, "snapshotId")?;
-        Ok((id, wait_args(&Opts::new(options.clone(), "options")?)?))
+        Ok((id, wait_args(&Opts::new(options, "options")?)?))
     })();
     let (id, wait) = match parsed {
         Ok(v) => v,
@@ -263,7 +263,7 @@ pub struct Watch {
 /// invalid argument is reported by the first `next()`, so iteration code sees it where it awaits.
 pub fn watch_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Result<Rc<Watch>, ArgError> {
     let id = id_arg(snapshot_id, "snapshotId")?;
-    let wait = wait_args(&Opts::new(options.clone(), "options")?)?;
+    let wait = wait_args(&Opts::new(options, "options")?)?;
     let host = host(shared, &wait.signal);
     let started = crate::platform::Platform::now_ms(&host);
     let waiter = Waiter::new(WaitSpec::for_snapshot(id, wait.options), started);
@@ -339,7 +339,7 @@ fn sandbox_spec(opts: &Opts) -> Result<SandboxSpec, ArgError> {
 /// `client.createSandbox(options)`: the server's answer, without waiting for `running`.
 pub fn create_sandbox(shared: &Rc<Shared>, options: &JsValue) -> Promise {
     let parsed = (|| {
-        let opts = Opts::new(options.clone(), "options")?;
+        let opts = Opts::new(options, "options")?;
         Ok((sandbox_spec(&opts)?, opts.signal()?))
     })();
     let (spec, signal) = match parsed {
@@ -359,7 +359,7 @@ const DEFAULT_STARTUP_TIMEOUT_S: f64 = 300.0;
 /// `client.createAndConnect(options)`: creates, waits for `running`, returns the handle.
 pub fn create_and_connect(shared: &Rc<Shared>, options: &JsValue, wrap: fn(SandboxHandle) -> JsValue) -> Promise {
     let parsed = (|| {
-        let opts = Opts::new(options.clone(), "options")?;
+        let opts = Opts::new(options, "options")?;
         let startup = args::seconds("startupTimeout", opts.number("startupTimeout")?.unwrap_or(DEFAULT_STARTUP_TIMEOUT_S))?;
         Ok((sandbox_spec(&opts)?, startup, opts.signal()?))
     })();
@@ -389,7 +389,7 @@ fn handle_for(host: &JsHost, record: &crate::models::SandboxRecord<JsValue>) -> 
 
 /// `client.connect(sandboxId, { signal })`: looks the sandbox up and returns its handle.
 pub fn connect(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue, wrap: fn(SandboxHandle) -> JsValue) -> Promise {
-    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options, "options")?.signal()?)))();
     let (id, signal) = match parsed {
         Ok(v) => v,
         Err(e) => return reject(e),
@@ -403,7 +403,7 @@ pub fn connect(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue, wra
 
 /// `client.getSandbox(sandboxId, { signal })`.
 pub fn get_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options, "options")?.signal()?)))();
     let (id, signal) = match parsed {
         Ok(v) => v,
         Err(e) => return reject(e),
@@ -417,7 +417,7 @@ pub fn get_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue)
 
 /// `client.listSandboxes({ signal })`.
 pub fn list_sandboxes(shared: &Rc<Shared>, options: &JsValue) -> Promise {
-    let signal = match Opts::new(options.clone(), "options").and_then(|o| o.signal()) {
+    let signal = match Opts::new(options, "options").and_then(|o| o.signal()) {
         Ok(v) => v,
         Err(e) => return reject(e),
     };
@@ -430,7 +430,7 @@ pub fn list_sandboxes(shared: &Rc<Shared>, options: &JsValue) -> Promise {
 
 /// `client.deleteSandbox(sandboxId, { signal })`.
 pub fn delete_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options, "options")?.signal()?)))();
     let (id, signal) = match parsed {
         Ok(v) => v,
         Err(e) => return reject(e),
@@ -450,7 +450,7 @@ pub fn run(handle: &Rc<SandboxHandle>, command: &JsValue, options: &JsValue, she
         if command.trim().is_empty() {
             return Err(ArgError::type_error("command", "must be a non-empty string"));
         }
-        let opts = Opts::new(options.clone(), "options")?;
+        let opts = Opts::new(options, "options")?;
         let args = opts.string_array("args")?.unwrap_or_default();
         let spec = if shell {
             if !args.is_empty() {
@@ -490,7 +490,7 @@ fn path_arg(path: &JsValue) -> Result<String, ArgError> {
 
 /// `sandbox.readFile(path, { signal })` → `Uint8Array`.
 pub fn read_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((path_arg(path)?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let parsed = (|| Ok((path_arg(path)?, Opts::new(options, "options")?.signal()?)))();
     let (path, signal) = match parsed {
         Ok(v) => v,
         Err(e) => return reject(e),
@@ -504,7 +504,7 @@ pub fn read_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) 
 
 /// `sandbox.writeFile(path, data, { signal })`.
 pub fn write_file(handle: &Rc<SandboxHandle>, path: &JsValue, data: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((path_arg(path)?, options::bytes(data, "data")?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let parsed = (|| Ok((path_arg(path)?, options::bytes(data, "data")?, Opts::new(options, "options")?.signal()?)))();
     let (path, bytes, signal) = match parsed {
         Ok(v) => v,
         Err(e) => return reject(e),
@@ -518,7 +518,7 @@ pub fn write_file(handle: &Rc<SandboxHandle>, path: &JsValue, data: &JsValue, op
 
 /// `sandbox.deleteFile(path, { signal })`.
 pub fn delete_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((path_arg(path)?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let parsed = (|| Ok((path_arg(path)?, Opts::new(options, "options")?.signal()?)))();
     let (path, signal) = match parsed {
         Ok(v) => v,
         Err(e) => return reject(e),
@@ -532,7 +532,7 @@ pub fn delete_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue
 
 /// `sandbox.listDirectory(path, { signal })`.
 pub fn list_directory(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((path_arg(path)?, Opts::new(options.clone(), "options")?.signal()?)))();
+    let parsed = (|| Ok((path_arg(path)?, Opts::new(options, "options")?.signal()?)))();
     let (path, signal) = match parsed {
         Ok(v) => v,
         Err(e) => return reject(e),

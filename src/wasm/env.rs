@@ -45,6 +45,6 @@ pub fn user_agent() -> Option<String> {
     if is_browser() {
         None
     } else {
-        Some(format!("tensorlake-snapshots/{}", env!("CARGO_PKG_VERSION")))
+        Some(concat!("tensorlake-snapshots/", env!("CARGO_PKG_VERSION")).to_string())
     }
 }

@@ -187,12 +187,12 @@ impl Platform for JsHost {
         let mut text = text;
         if let Auth::Key(key) = &self.shared.auth {
             if !key.expose().is_empty() {
-                text = text.replace(key.expose(), "[redacted]");
+                text = crate::text::replace_all(&text, key.expose(), "[redacted]");
             }
         }
         if let Some(token) = self.shared.last_token.borrow().as_deref() {
             if !token.is_empty() {
-                text = text.replace(token, "[redacted]");
+                text = crate::text::replace_all(&text, token, "[redacted]");
             }
         }
         text

@@ -79,7 +79,7 @@ impl Body for JsBody {
     fn text(&self) -> String {
         match self {
             JsBody::Text(text) => String::from(text),
-            JsBody::Bytes(bytes) => String::from_utf8_lossy(&bytes.to_vec()).into_owned(),
+            JsBody::Bytes(bytes) => String::from_utf8(bytes.to_vec()).unwrap_or_default(),
         }
     }
 

@@ -8,13 +8,13 @@ use web_sys::AbortSignal;
 use crate::args::ArgError;
 
 /// An options object (or `undefined`/`null`, which reads as empty).
-pub struct Opts {
-    value: JsValue,
+pub struct Opts<'a> {
+    value: &'a JsValue,
 }
 
-impl Opts {
+impl<'a> Opts<'a> {
     /// Accepts an object, `undefined` or `null`; `param` names the argument in errors.
-    pub fn new(value: JsValue, param: &str) -> Result<Opts, ArgError> {
+    pub fn new(value: &'a JsValue, param: &str) -> Result<Opts<'a>, ArgError> {
         if !value.is_null_or_undefined() && !value.is_object() {
             return Err(ArgError::type_error(param, "must be an options object"));
         }
@@ -26,7 +26,7 @@ impl Opts {
         if self.value.is_null_or_undefined() {
             return None;
         }
-        Reflect::get(&self.value, &key.into()).ok().filter(|v| !v.is_null_or_undefined())
+        Reflect::get(self.value, &key.into()).ok().filter(|v| !v.is_null_or_undefined())
     }
 
     /// A string option.
