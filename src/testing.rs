@@ -261,8 +261,8 @@ pub fn config() -> Config {
         api_url: Some("http://127.0.0.1:8900".into()),
         ..Default::default()
     };
-    Config::resolve(options, Environment::default()).expect("test config is valid")
-    // allow-panic: test double
+    let config = Config::resolve(options, Environment::default());
+    config.expect("test config is valid") // allow-panic: test double
 }
 
 /// Runs a future that never waits on anything real (the fake platform resolves at once).
