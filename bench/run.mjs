@@ -45,7 +45,10 @@ const NODE_COMPETITORS = [
   { key: 'official-python', label: 'official Python SDK tensorlake==0.5.163', runtime: 'Python 3.11', cmd: RUNTIMES.python, impl: 'python' },
   { key: 'floor-node22', label: 'hand-written fetch + JSON.parse', runtime: 'Node 22', cmd: RUNTIMES.node22, impl: 'floor' },
   { key: 'ours-node22', label: 'tensorlake-snapshots (this package)', runtime: 'Node 22', cmd: RUNTIMES.node22, impl: 'ours' },
+  { key: 'floor-headers-node20', label: 'reference: fetch + JSON.parse with the protocol\'s request headers', runtime: 'Node 20', cmd: RUNTIMES.node20, impl: 'floor-headers', only: ['percall'] },
+  { key: 'floor-http-node20', label: 'reference: node:http (keep-alive) + JSON.parse, no fetch', runtime: 'Node 20', cmd: RUNTIMES.node20, impl: 'floor-http' },
 ];
+const competitorsFor = (section) => NODE_COMPETITORS.filter((c) => !c.only || c.only.includes(section));
 
 function callArgs(c, payload) {
   return c.impl === 'python' ? [CALLS_PY, JSON.stringify(payload)] : [CALLS, JSON.stringify({ ...payload, impl: c.impl })];
@@ -80,14 +83,14 @@ async function main() {
       const rounds = [];
       for (let r = 0; r < CFG.rounds; r++) {
         const round = {};
-        for (const c of rotate(NODE_COMPETITORS, r)) {
+        for (const c of rotate(competitorsFor('percall'), r)) {
           const out = await runJson(c.cmd, callArgs(c, { ...common, mode: 'get', namespace: getNs }));
           round[c.key] = out.totalMs;
         }
         rounds.push(round);
         log(`per-call round ${r + 1}/${CFG.rounds}: ${fmtRound(round, (ms) => `${((ms / CFG.calls) * 1000).toFixed(0)}us`)}`);
       }
-      results.sections.percall = { calls: CFG.calls, competitors: NODE_COMPETITORS.map(strip), rounds };
+      results.sections.percall = { calls: CFG.calls, competitors: competitorsFor('percall').map(strip), rounds };
     }
 
     if (want('list')) {
@@ -95,7 +98,7 @@ async function main() {
       for (let r = 0; r < CFG.rounds; r++) {
         const round = {};
         const inner = {};
-        for (const c of rotate(NODE_COMPETITORS, r)) {
+        for (const c of rotate(competitorsFor('list'), r)) {
           const out = await runJson(c.cmd, callArgs(c, { ...common, mode: 'list', namespace: listNs }));
           inner[c.key] = out.listMs;
           round[c.key] = median(out.listMs);
@@ -103,7 +106,7 @@ async function main() {
         rounds.push(round);
         log(`big-list round ${r + 1}/${CFG.rounds}: ${fmtRound(round, (ms) => `${ms.toFixed(1)}ms`)}`);
       }
-      results.sections.list = { size: CFG.listSize, competitors: NODE_COMPETITORS.map(strip), rounds };
+      results.sections.list = { size: CFG.listSize, competitors: competitorsFor('list').map(strip), rounds };
     }
 
     if (want('concurrency')) {
@@ -185,7 +188,7 @@ async function main() {
   log(`done in ${results.durationS.toFixed(0)} s; results in bench/results/${stamp}.json`);
 }
 
-function strip({ cmd, ...c }) {
+function strip({ cmd, only, ...c }) {
   return c;
 }
 

@@ -23,6 +23,46 @@ if (impl === 'floor') {
     get: async (id) => (await getJson(`/snapshots/${id}`)).id,
     list: async () => (await getJson('/snapshots')).snapshots.length,
   };
+} else if (impl === 'floor-headers') {
+  // The floor plus the request headers the protocol asks every client to send (a fresh
+  // traceparent, the request-timeout header, a User-Agent): the price of the protocol itself.
+  const base = `${url}/v1/namespaces/${namespace}`;
+  let n = 0;
+  const getJson = async (path) => {
+    n += 1;
+    const res = await fetch(base + path, {
+      headers: {
+        traceparent: `00-${n.toString(16).padStart(32, '0')}-${n.toString(16).padStart(16, '0')}-01`,
+        'X-Tensorlake-Request-Timeout-Ms': '300000',
+        'User-Agent': 'bench/1.0',
+      },
+    });
+    if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
+    return JSON.parse(await res.text());
+  };
+  client = {
+    get: async (id) => (await getJson(`/snapshots/${id}`)).id,
+    list: async () => (await getJson('/snapshots')).snapshots.length,
+  };
+} else if (impl === 'floor-http') {
+  // Not fetch: node:http with a keep-alive agent, then JSON.parse. What Node itself allows
+  // below fetch (undici), for reference.
+  const http = await import('node:http');
+  const agent = new http.Agent({ keepAlive: true });
+  const base = `${url}/v1/namespaces/${namespace}`;
+  const getJson = (path) => new Promise((resolve, reject) => {
+    http.get(base + path, { agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('error', reject);
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
+    }).on('error', reject);
+  });
+  client = {
+    get: async (id) => (await getJson(`/snapshots/${id}`)).id,
+    list: async () => (await getJson('/snapshots')).snapshots.length,
+  };
 } else if (impl === 'ours') {
   const { SandboxClient } = await import('tensorlake-snapshots');
   const c = SandboxClient.forLocalhost({ apiUrl: url, namespace });

@@ -68,6 +68,12 @@ export function renderMarkdown(res) {
       L.push(`| ${c.label} | ${c.runtime} | ${f0(k[key].median)} | ${spread(k[key], f0)} | ${key === 'floor-node20' ? '1.00 (baseline)' : ratioCell(k[key].ratio)} |`);
     }
     L.push('');
+    if (k['ours-node20'] && k['floor-headers-node20']) {
+      const r = summary(sec.rounds.map((x) => x['ours-node20'] / x['floor-headers-node20']));
+      const h = k['floor-headers-node20'].ratio;
+      L.push(`The protocol's request headers alone (a fresh \`traceparent\`, \`X-Tensorlake-Request-Timeout-Ms\`, \`User-Agent\`) cost ${f2(h.median)} × the bare floor; against a fetch loop that sends them too, our package is ${ratioCell(r)} ×.`);
+      L.push('');
+    }
     if (k['ours-node20']) goals.push([`Per-call ≤ ${GOALS.percall} × floor (Node 20)`, f2(k['ours-node20'].ratio.median), k['ours-node20'].ratio.median <= GOALS.percall]);
     if (k['ours-node22'] && k['official-ts-node22']) {
       goals.push(['Per-call faster than the official TS SDK (both on Node 22)', `${f0(k['ours-node22'].median)} vs ${f0(k['official-ts-node22'].median)} µs`, k['ours-node22'].median < k['official-ts-node22'].median]);
