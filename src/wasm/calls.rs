@@ -50,6 +50,30 @@ fn id_arg(value: &JsValue, param: &str) -> Result<String, ArgError> {
     args::id(param, &options::required_string(value, param)?)
 }
 
+/// Parses the arguments, then runs `body` on a host bound to the call's signal. An argument error
+/// rejects the promise before any request is sent: async methods never throw synchronously.
+fn call<A, Fut>(
+    shared: &Rc<Shared>,
+    parse: impl FnOnce() -> Result<(A, Option<AbortSignal>), ArgError>,
+    body: impl FnOnce(JsHost, A) -> Fut,
+) -> Promise
+where
+    Fut: Future<Output = Outcome> + 'static,
+{
+    match parse() {
+        Ok((args, signal)) => {
+            let host = host(shared, &signal);
+            spawn(signal, body(host, args))
+        }
+        Err(e) => reject(e),
+    }
+}
+
+/// The commonest arguments: an id, and options holding only `signal`.
+fn id_and_signal(id: &JsValue, param: &str, options: &JsValue) -> Result<(String, Option<AbortSignal>), ArgError> {
+    Ok((id_arg(id, param)?, Opts::new(options, "options")?.signal()?))
+}
+
 /// Builds a client from constructor options. `localhost` applies `forLocalhost`'s defaults.
 pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsValue> {
     let opts = Opts::new(options, "options").map_err(|e| arg_error(&e))?;
@@ -113,17 +137,12 @@ pub fn describe_client(shared: &Shared) -> JsValue {
 
 /// `client.snapshot(sandboxId, { snapshotType, signal })`.
 pub fn snapshot(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| {
+    let parse = || {
         let id = id_arg(sandbox_id, "sandboxId")?;
         let opts = Opts::new(options, "options")?;
-        Ok((id, snapshot_type(&opts)?, opts.signal()?))
-    })();
-    let (id, kind, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
+        Ok(((id, snapshot_type(&opts)?), opts.signal()?))
     };
-    let host = host(shared, &signal);
-    spawn(signal, async move {
+    call(shared, parse, |host, (id, kind)| async move {
         let created = Api::new(&host, &host.shared.cfg).create_snapshot(&id, kind).await?;
         Ok(to_js::snapshot_created(&created))
     })
@@ -135,13 +154,7 @@ fn snapshot_type(opts: &Opts) -> Result<Option<&'static str>, ArgError> {
 
 /// `client.getSnapshot(snapshotId, { signal })`.
 pub fn get_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((id_arg(snapshot_id, "snapshotId")?, Opts::new(options, "options")?.signal()?)))();
-    let (id, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
-    };
-    let host = host(shared, &signal);
-    spawn(signal, async move {
+    call(shared, || id_and_signal(snapshot_id, "snapshotId", options), |host, id| async move {
         let cfg = &host.shared.cfg;
         let (record, _) = Api::new(&host, cfg).get_snapshot(&id, Budget::standard(&host, cfg)).await?;
         Ok(to_js::snapshot(&record))
@@ -150,17 +163,12 @@ pub fn get_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValu
 
 /// `client.listSnapshots({ sandboxId, signal })`.
 pub fn list_snapshots(shared: &Rc<Shared>, options: &JsValue) -> Promise {
-    let parsed = (|| {
+    let parse = || {
         let opts = Opts::new(options, "options")?;
         let sandbox = opts.string("sandboxId")?.map(|s| args::id("sandboxId", &s)).transpose()?;
         Ok((sandbox, opts.signal()?))
-    })();
-    let (sandbox, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
     };
-    let host = host(shared, &signal);
-    spawn(signal, async move {
+    call(shared, parse, |host, sandbox| async move {
         let list = Api::new(&host, &host.shared.cfg).list_snapshots(sandbox.as_deref()).await?;
         Ok(to_js::snapshots(&list))
     })
@@ -168,35 +176,21 @@ pub fn list_snapshots(shared: &Rc<Shared>, options: &JsValue) -> Promise {
 
 /// `client.deleteSnapshot(snapshotId, { signal })`.
 pub fn delete_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((id_arg(snapshot_id, "snapshotId")?, Opts::new(options, "options")?.signal()?)))();
-    let (id, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
-    };
-    let host = host(shared, &signal);
-    spawn(signal, async move {
+    call(shared, || id_and_signal(snapshot_id, "snapshotId", options), |host, id| async move {
         Api::new(&host, &host.shared.cfg).delete_snapshot(&id).await?;
         Ok(JsValue::UNDEFINED)
     })
 }
 
-/// The options shared by every wait: timing, `signal`, `onStatus`.
+/// The options shared by every wait: timing and `onStatus` (and `signal`, returned beside them).
 struct WaitArgs {
     options: WaitOptions,
-    signal: Option<AbortSignal>,
     on_status: Option<Function>,
 }
 
-fn wait_args(opts: &Opts) -> Result<WaitArgs, ArgError> {
-    Ok(WaitArgs {
-        options: WaitOptions::new(
-            opts.number("timeout")?,
-            opts.number("pollInterval")?,
-            opts.string("waitUntil")?.as_deref(),
-        )?,
-        signal: opts.signal()?,
-        on_status: opts.function("onStatus")?,
-    })
+fn wait_args(opts: &Opts) -> Result<(WaitArgs, Option<AbortSignal>), ArgError> {
+    let options = WaitOptions::new(opts.number("timeout")?, opts.number("pollInterval")?, opts.string("waitUntil")?.as_deref())?;
+    Ok((WaitArgs { options, on_status: opts.function("onStatus")? }, opts.signal()?))
 }
 
 async fn wait_to_end(host: &JsHost, spec: WaitSpec, started_ms: f64, on_status: Option<Function>) -> Outcome {
@@ -216,17 +210,13 @@ async fn wait_to_end(host: &JsHost, spec: WaitSpec, started_ms: f64, on_status: 
 
 /// `client.snapshotAndWait(sandboxId, { timeout, pollInterval, waitUntil, snapshotType, signal, onStatus })`.
 pub fn snapshot_and_wait(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| {
+    let parse = || {
         let id = id_arg(sandbox_id, "sandboxId")?;
         let opts = Opts::new(options, "options")?;
-        Ok((id, snapshot_type(&opts)?, wait_args(&opts)?))
-    })();
-    let (id, kind, wait) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
+        let (wait, signal) = wait_args(&opts)?;
+        Ok(((id, snapshot_type(&opts)?, wait), signal))
     };
-    let host = host(shared, &wait.signal);
-    spawn(wait.signal, async move {
+    call(shared, parse, |host, (id, kind, wait)| async move {
         let started = crate::platform::Platform::now_ms(&host);
         let created = Api::new(&host, &host.shared.cfg).create_snapshot(&id, kind).await?;
         let snapshot_id = created.snapshot_id.as_string().unwrap_or_default();
@@ -236,16 +226,12 @@ pub fn snapshot_and_wait(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &Js
 
 /// `client.waitForSnapshot(snapshotId, { timeout, pollInterval, waitUntil, signal, onStatus })`.
 pub fn wait_for_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| {
+    let parse = || {
         let id = id_arg(snapshot_id, "snapshotId")?;
-        Ok((id, wait_args(&Opts::new(options, "options")?)?))
-    })();
-    let (id, wait) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
+        let (wait, signal) = wait_args(&Opts::new(options, "options")?)?;
+        Ok(((id, wait), signal))
     };
-    let host = host(shared, &wait.signal);
-    spawn(wait.signal, async move {
+    call(shared, parse, |host, (id, wait)| async move {
         let started = crate::platform::Platform::now_ms(&host);
         wait_to_end(&host, WaitSpec::for_snapshot(id, wait.options), started, wait.on_status).await
     })
@@ -259,12 +245,12 @@ pub struct Watch {
     on_status: Option<Function>,
 }
 
-/// `client.watchSnapshot(snapshotId, options)`: validates and creates the iterator state. An
-/// invalid argument is reported by the first `next()`, so iteration code sees it where it awaits.
+/// `client.watchSnapshot(snapshotId, options)`: validates the arguments (a bad one throws at
+/// once, since this returns an iterator, not a promise) and creates the iterator's state.
 pub fn watch_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Result<Rc<Watch>, ArgError> {
     let id = id_arg(snapshot_id, "snapshotId")?;
-    let wait = wait_args(&Opts::new(options, "options")?)?;
-    let host = host(shared, &wait.signal);
+    let (wait, signal) = wait_args(&Opts::new(options, "options")?)?;
+    let host = host(shared, &signal);
     let started = crate::platform::Platform::now_ms(&host);
     let waiter = Waiter::new(WaitSpec::for_snapshot(id, wait.options), started);
     Ok(Rc::new(Watch { host: Rc::new(host), waiter: RefCell::new(Some(waiter)), on_status: wait.on_status }))
@@ -338,16 +324,11 @@ fn sandbox_spec(opts: &Opts) -> Result<SandboxSpec, ArgError> {
 
 /// `client.createSandbox(options)`: the server's answer, without waiting for `running`.
 pub fn create_sandbox(shared: &Rc<Shared>, options: &JsValue) -> Promise {
-    let parsed = (|| {
+    let parse = || {
         let opts = Opts::new(options, "options")?;
         Ok((sandbox_spec(&opts)?, opts.signal()?))
-    })();
-    let (spec, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
     };
-    let host = host(shared, &signal);
-    spawn(signal, async move {
+    call(shared, parse, |host, spec| async move {
         let record = Api::new(&host, &host.shared.cfg).create_sandbox(&spec).await?;
         Ok(to_js::sandbox(&record))
     })
@@ -358,19 +339,14 @@ const DEFAULT_STARTUP_TIMEOUT_S: f64 = 300.0;
 
 /// `client.createAndConnect(options)`: creates, waits for `running`, returns the handle.
 pub fn create_and_connect(shared: &Rc<Shared>, options: &JsValue, wrap: fn(SandboxHandle) -> JsValue) -> Promise {
-    let parsed = (|| {
+    let parse = || {
         let opts = Opts::new(options, "options")?;
-        let startup = args::seconds("startupTimeout", opts.number("startupTimeout")?.unwrap_or(DEFAULT_STARTUP_TIMEOUT_S))?;
-        Ok((sandbox_spec(&opts)?, startup, opts.signal()?))
-    })();
-    let (spec, startup_s, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
+        let startup = opts.number("startupTimeout")?.unwrap_or(DEFAULT_STARTUP_TIMEOUT_S);
+        let startup = args::seconds("startupTimeout", startup)?;
+        Ok(((sandbox_spec(&opts)?, startup), opts.signal()?))
     };
-    let host = host(shared, &signal);
-    spawn(signal, async move {
-        let cfg = &host.shared.cfg;
-        let record = Api::new(&host, cfg).start_sandbox(&spec, startup_s * 1000.0).await?;
+    call(shared, parse, move |host, (spec, startup_s)| async move {
+        let record = Api::new(&host, &host.shared.cfg).start_sandbox(&spec, startup_s * 1000.0).await?;
         Ok(wrap(handle_for(&host, &record)?))
     })
 }
@@ -389,13 +365,7 @@ fn handle_for(host: &JsHost, record: &crate::models::SandboxRecord<JsValue>) -> 
 
 /// `client.connect(sandboxId, { signal })`: looks the sandbox up and returns its handle.
 pub fn connect(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue, wrap: fn(SandboxHandle) -> JsValue) -> Promise {
-    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options, "options")?.signal()?)))();
-    let (id, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
-    };
-    let host = host(shared, &signal);
-    spawn(signal, async move {
+    call(shared, || id_and_signal(sandbox_id, "sandboxId", options), move |host, id| async move {
         let record = Api::new(&host, &host.shared.cfg).get_sandbox(&id).await?;
         Ok(wrap(handle_for(&host, &record)?))
     })
@@ -403,13 +373,7 @@ pub fn connect(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue, wra
 
 /// `client.getSandbox(sandboxId, { signal })`.
 pub fn get_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options, "options")?.signal()?)))();
-    let (id, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
-    };
-    let host = host(shared, &signal);
-    spawn(signal, async move {
+    call(shared, || id_and_signal(sandbox_id, "sandboxId", options), |host, id| async move {
         let record = Api::new(&host, &host.shared.cfg).get_sandbox(&id).await?;
         Ok(to_js::sandbox(&record))
     })
@@ -417,12 +381,7 @@ pub fn get_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue)
 
 /// `client.listSandboxes({ signal })`.
 pub fn list_sandboxes(shared: &Rc<Shared>, options: &JsValue) -> Promise {
-    let signal = match Opts::new(options, "options").and_then(|o| o.signal()) {
-        Ok(v) => v,
-        Err(e) => return reject(e),
-    };
-    let host = host(shared, &signal);
-    spawn(signal, async move {
+    call(shared, || Ok(((), Opts::new(options, "options")?.signal()?)), |host, ()| async move {
         let list = Api::new(&host, &host.shared.cfg).list_sandboxes().await?;
         Ok(to_js::sandboxes(&list))
     })
@@ -430,13 +389,7 @@ pub fn list_sandboxes(shared: &Rc<Shared>, options: &JsValue) -> Promise {
 
 /// `client.deleteSandbox(sandboxId, { signal })`.
 pub fn delete_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((id_arg(sandbox_id, "sandboxId")?, Opts::new(options, "options")?.signal()?)))();
-    let (id, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
-    };
-    let host = host(shared, &signal);
-    spawn(signal, async move {
+    call(shared, || id_and_signal(sandbox_id, "sandboxId", options), |host, id| async move {
         Api::new(&host, &host.shared.cfg).delete_sandbox(&id).await?;
         Ok(JsValue::UNDEFINED)
     })
@@ -445,36 +398,33 @@ pub fn delete_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsVal
 /// `sandbox.run(command, { args, env, workingDir, timeout, signal })`, and `commands.run`
 /// (which passes `shell = true` to run `sh -c command`).
 pub fn run(handle: &Rc<SandboxHandle>, command: &JsValue, options: &JsValue, shell: bool) -> Promise {
-    let parsed = (|| {
+    let parse = || {
         let command = options::required_string(command, "command")?;
         if command.trim().is_empty() {
             return Err(ArgError::type_error("command", "must be a non-empty string"));
         }
         let opts = Opts::new(options, "options")?;
         let args = opts.string_array("args")?.unwrap_or_default();
-        let spec = if shell {
+        let (command, args) = if shell {
             if !args.is_empty() {
-                return Err(ArgError::type_error("args", "commands.run takes one shell command string; put arguments in it, or use sandbox.run"));
+                let why = "commands.run takes one shell command string; put arguments in it, or use sandbox.run";
+                return Err(ArgError::type_error("args", why));
             }
-            RunSpec { command: "sh".into(), args: vec!["-c".into(), command], ..RunSpec::default() }
+            ("sh".to_string(), vec!["-c".to_string(), command])
         } else {
-            RunSpec { command, args, ..RunSpec::default() }
+            (command, args)
         };
         let spec = RunSpec {
+            command,
+            args,
             env: opts.string_map("env")?,
             working_dir: opts.string("workingDir")?,
             timeout_s: opts.number("timeout")?.map(|t| args::positive_seconds("timeout", t)).transpose()?,
-            ..spec
         };
         Ok((spec, opts.signal()?))
-    })();
-    let (spec, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
     };
-    let host = host(&handle.shared, &signal);
     let target = handle.target.clone();
-    spawn(signal, async move {
+    call(&handle.shared, parse, |host, spec| async move {
         let out = Api::new(&host, &host.shared.cfg).run(&target, &spec).await?;
         Ok(to_js::command(&out))
     })
@@ -488,15 +438,14 @@ fn path_arg(path: &JsValue) -> Result<String, ArgError> {
     Ok(path)
 }
 
+fn path_and_signal(path: &JsValue, options: &JsValue) -> Result<(String, Option<AbortSignal>), ArgError> {
+    Ok((path_arg(path)?, Opts::new(options, "options")?.signal()?))
+}
+
 /// `sandbox.readFile(path, { signal })` → `Uint8Array`.
 pub fn read_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((path_arg(path)?, Opts::new(options, "options")?.signal()?)))();
-    let (path, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
-    };
-    let (host, target) = (host(&handle.shared, &signal), handle.target.clone());
-    spawn(signal, async move {
+    let target = handle.target.clone();
+    call(&handle.shared, || path_and_signal(path, options), |host, path| async move {
         let body = Api::new(&host, &host.shared.cfg).read_file(&target, &path).await?;
         Ok(body.into_js())
     })
@@ -504,13 +453,12 @@ pub fn read_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) 
 
 /// `sandbox.writeFile(path, data, { signal })`.
 pub fn write_file(handle: &Rc<SandboxHandle>, path: &JsValue, data: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((path_arg(path)?, options::bytes(data, "data")?, Opts::new(options, "options")?.signal()?)))();
-    let (path, bytes, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
+    let parse = || {
+        let (path, signal) = path_and_signal(path, options)?;
+        Ok(((path, options::bytes(data, "data")?), signal))
     };
-    let (host, target) = (host(&handle.shared, &signal), handle.target.clone());
-    spawn(signal, async move {
+    let target = handle.target.clone();
+    call(&handle.shared, parse, |host, (path, bytes)| async move {
         Api::new(&host, &host.shared.cfg).write_file(&target, &path, bytes).await?;
         Ok(JsValue::UNDEFINED)
     })
@@ -518,13 +466,8 @@ pub fn write_file(handle: &Rc<SandboxHandle>, path: &JsValue, data: &JsValue, op
 
 /// `sandbox.deleteFile(path, { signal })`.
 pub fn delete_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((path_arg(path)?, Opts::new(options, "options")?.signal()?)))();
-    let (path, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
-    };
-    let (host, target) = (host(&handle.shared, &signal), handle.target.clone());
-    spawn(signal, async move {
+    let target = handle.target.clone();
+    call(&handle.shared, || path_and_signal(path, options), |host, path| async move {
         Api::new(&host, &host.shared.cfg).delete_file(&target, &path).await?;
         Ok(JsValue::UNDEFINED)
     })
@@ -532,13 +475,8 @@ pub fn delete_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue
 
 /// `sandbox.listDirectory(path, { signal })`.
 pub fn list_directory(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
-    let parsed = (|| Ok((path_arg(path)?, Opts::new(options, "options")?.signal()?)))();
-    let (path, signal) = match parsed {
-        Ok(v) => v,
-        Err(e) => return reject(e),
-    };
-    let (host, target) = (host(&handle.shared, &signal), handle.target.clone());
-    spawn(signal, async move {
+    let target = handle.target.clone();
+    call(&handle.shared, || path_and_signal(path, options), |host, path| async move {
         let entries = Api::new(&host, &host.shared.cfg).list_directory(&target, &path).await?;
         Ok(to_js::directory(&entries))
     })
