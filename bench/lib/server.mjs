@@ -31,6 +31,13 @@ export async function startServer({ staticDir, localReadyMs = 20, completedMs = 
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`tensorlake-local exited with ${code}`)); });
   });
   child.removeAllListeners('exit');
+  // If the runner dies of an uncaught error, take the server and its data with it (Ctrl-C in a
+  // terminal reaches the server directly: it shares the runner's process group).
+  const cleanUp = () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  process.once('exit', cleanUp);
 
   const call = async (method, path, body) => {
     const res = await fetch(url + path, {
@@ -75,6 +82,7 @@ export async function startServer({ staticDir, localReadyMs = 20, completedMs = 
     },
     seedSnapshots: (fromSnapshotId, count) => call('POST', '/_admin/seed-snapshots', { from_snapshot_id: fromSnapshotId, count }),
     async stop() {
+      process.removeListener('exit', cleanUp);
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
