@@ -51,23 +51,31 @@ say "wasm-opt -Oz"
 # state machines compresses worse (about 1.2 KB more gzipped).
 node_modules/.bin/wasm-opt -Oz -ocimfs=0 --strip-debug --strip-producers "$GEN/web/glue_bg.wasm" -o pkg/tensorlake_snapshots_bg.wasm
 
-snippet_path() { (cd "$GEN/$1" && ls snippets/*/js/errors.js); }
+# The JS snippets the wasm imports (js/*.js) are moved next to each glue under stable names. They
+# hold only `export class` / `export function` declarations (see their headers), so the CommonJS
+# copy for Node is the same file without those `export` keywords, plus a module.exports line.
+snippet_path() { (cd "$GEN/$1" && ls "snippets/"*"/js/$2.js"); }
 
-# Node: CommonJS glue reading ../tensorlake_snapshots_bg.wasm, requiring the CommonJS errors.
+# Node: CommonJS glue reading ../tensorlake_snapshots_bg.wasm, requiring the CommonJS snippets.
 cp "$GEN/node/glue.js" pkg/node/glue.cjs
-replace_once pkg/node/glue.cjs "require(String.raw\`./$(snippet_path node)\`)" "require('./errors.cjs')"
 replace_once pkg/node/glue.cjs '`${__dirname}/glue_bg.wasm`' '`${__dirname}/../tensorlake_snapshots_bg.wasm`'
-# js/errors.js holds only `export class` / `export function` declarations (see its header).
-sed -e 's/^export class /class /' -e 's/^export function /function /' js/errors.js > pkg/node/errors.cjs
-names=$(sed -n -e 's/^export class \([A-Za-z]*\).*/\1/p' -e 's/^export function \([A-Za-z]*\).*/\1/p' js/errors.js | paste -sd, -)
-printf '\nmodule.exports = { %s };\n' "$names" >> pkg/node/errors.cjs
+for snippet in js/*.js; do
+  name=$(basename "$snippet" .js)
+  replace_once pkg/node/glue.cjs "require(String.raw\`./$(snippet_path node "$name")\`)" "require('./$name.cjs')"
+  sed -e 's/^export class /class /' -e 's/^export function /function /' "$snippet" > "pkg/node/$name.cjs"
+  names=$(sed -n -e 's/^export class \([A-Za-z]*\).*/\1/p' -e 's/^export function \([A-Za-z]*\).*/\1/p' "$snippet" | paste -sd, -)
+  printf '\nmodule.exports = { %s };\n' "$names" >> "pkg/node/$name.cjs"
+done
 cp npm/node/index.cjs pkg/node/index.cjs
 
 # Web: ESM glue fetching ../tensorlake_snapshots_bg.wasm relative to itself.
 cp "$GEN/web/glue.js" pkg/web/glue.js
-replace_once pkg/web/glue.js "'./$(snippet_path web)'" "'./errors.js'"
 replace_once pkg/web/glue.js "new URL('glue_bg.wasm', import.meta.url)" "new URL('../tensorlake_snapshots_bg.wasm', import.meta.url)"
-cp js/errors.js pkg/web/errors.js
+for snippet in js/*.js; do
+  name=$(basename "$snippet" .js)
+  replace_once pkg/web/glue.js "'./$(snippet_path web "$name")'" "'./$name.js'"
+  cp "$snippet" "pkg/web/$name.js"
+done
 cp npm/web/index.js npm/web/auto.js npm/web/package.json pkg/web/
 
 # The Node ESM entry re-exports the CommonJS one by name (Node cannot `export *` from CommonJS

@@ -75,22 +75,22 @@ pub struct DirEntry<J> {
     pub modified_at_ms: Option<f64>,
 }
 
+// The helpers below index objects the callers checked with `is_object`, or values a read returned
+// (never `null`): the precondition of `Json::string_field` and friends.
 fn string<J: Json>(obj: &J, key: Key) -> Option<J> {
-    obj.get(key).filter(J::is_string)
+    obj.string_field(key)
 }
 
 fn number<J: Json>(obj: &J, key: Key) -> Option<f64> {
-    obj.get(key)
-        .and_then(|v| v.as_f64())
-        .filter(|n| n.is_finite())
+    obj.number_field(key).filter(|n| n.is_finite())
 }
 
-/// A timestamp in any of the accepted forms, as epoch milliseconds.
+/// A timestamp in any of the accepted forms, as epoch milliseconds. `obj` must not be `null`.
 pub fn timestamp<J: Json>(obj: &J, key: Key) -> Option<f64> {
-    let value = obj.get(key)?;
-    match value.as_f64() {
+    // Numbers first: the common case costs one read.
+    match obj.number_field(key) {
         Some(n) => epoch_number_to_ms(n),
-        None => epoch_text_to_ms(&value.as_string()?),
+        None => epoch_text_to_ms(&obj.string_field(key)?.as_string()?),
     }
 }
 
@@ -132,6 +132,9 @@ pub fn snapshot_list<J: Json>(body: &J) -> Result<Vec<SnapshotRecord<J>>, String
 
 /// Decodes the response of `POST …/snapshot`.
 pub fn snapshot_created<J: Json>(obj: &J) -> Result<SnapshotCreated<J>, String> {
+    if !obj.is_object() {
+        return Err("the snapshot response must be a JSON object".into());
+    }
     Ok(SnapshotCreated {
         snapshot_id: id_of(obj, Key::SnapshotId)
             .ok_or("snapshot response has no \"snapshot_id\"")?,
@@ -186,10 +189,13 @@ pub fn directory<J: Json>(body: &J) -> Result<Vec<DirEntry<J>>, String> {
     items
         .iter()
         .map(|entry| {
+            if !entry.is_object() {
+                return Err("a directory entry must be a JSON object".to_string());
+            }
             Ok(DirEntry {
-                name: string(entry, Key::Name).ok_or("directory entry has no \"name\"")?,
+                name: string(entry, Key::Name).ok_or_else(|| "directory entry has no \"name\"".to_string())?,
                 is_dir: entry
-                    .get(Key::IsDir)
+                    .field(Key::IsDir)
                     .and_then(|v| v.as_bool())
                     .unwrap_or(false),
                 size: number(entry, Key::Size),

@@ -157,7 +157,7 @@ pub fn get_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValu
     call(shared, || id_and_signal(snapshot_id, "snapshotId", options), |host, id| async move {
         let cfg = &host.shared.cfg;
         let (record, _) = Api::new(&host, cfg).get_snapshot(&id, Budget::standard(&host, cfg)).await?;
-        Ok(to_js::snapshot(&record))
+        Ok(to_js::snapshot(record))
     })
 }
 
@@ -170,7 +170,7 @@ pub fn list_snapshots(shared: &Rc<Shared>, options: &JsValue) -> Promise {
     };
     call(shared, parse, |host, sandbox| async move {
         let list = Api::new(&host, &host.shared.cfg).list_snapshots(sandbox.as_deref()).await?;
-        Ok(to_js::snapshots(&list))
+        Ok(to_js::snapshots(list))
     })
 }
 
@@ -198,7 +198,7 @@ async fn wait_to_end(host: &JsHost, spec: WaitSpec, started_ms: f64, on_status: 
     let mut waiter = Waiter::new(spec, started_ms);
     let mut last = JsValue::UNDEFINED;
     wait::wait_for(&api, &mut waiter, |record| {
-        last = to_js::snapshot(record);
+        last = to_js::snapshot(record.clone());
         match &on_status {
             Some(callback) => callback.call1(&JsValue::UNDEFINED, &last).map(|_| ()).map_err(Error::Callback),
             None => Ok(()),
@@ -282,7 +282,7 @@ pub fn watch_next(watch: &Rc<Watch>) -> Promise {
         *watch.waiter.borrow_mut() = Some(waiter);
         match step? {
             Some(record) => {
-                let value = to_js::snapshot(&record);
+                let value = to_js::snapshot(record);
                 if let Some(callback) = &watch.on_status {
                     callback.call1(&JsValue::UNDEFINED, &value).map_err(Error::Callback)?;
                 }

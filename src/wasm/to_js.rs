@@ -3,6 +3,7 @@
 //! the engine gives them one shape and code reading them stays fast.
 
 use js_sys::{Array, Date, Object, Reflect};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
 use crate::models::{DirEntry, SandboxRecord, SnapshotCreated, SnapshotRecord};
@@ -15,14 +16,7 @@ enum Prop {
     SnapshotId,
     Namespace,
     SandboxId,
-    BaseImage,
     Status,
-    SnapshotType,
-    Error,
-    SnapshotUri,
-    SnapshotFormatVersion,
-    SizeBytes,
-    RootfsDiskBytes,
     CreatedAt,
     Image,
     Resources,
@@ -45,18 +39,11 @@ enum Prop {
     Stderr,
 }
 
-const PROP_NAMES: [&str; 31] = [
+const PROP_NAMES: [&str; 24] = [
     "snapshotId",
     "namespace",
     "sandboxId",
-    "baseImage",
     "status",
-    "snapshotType",
-    "error",
-    "snapshotUri",
-    "snapshotFormatVersion",
-    "sizeBytes",
-    "rootfsDiskBytes",
     "createdAt",
     "image",
     "resources",
@@ -123,28 +110,48 @@ impl Builder {
     }
 }
 
-/// `SnapshotInfo`.
-pub fn snapshot(rec: &SnapshotRecord<JsValue>) -> JsValue {
-    Builder::new()
-        .set(Prop::SnapshotId, &rec.snapshot_id)
-        .opt(Prop::Namespace, &rec.namespace)
-        .opt(Prop::SandboxId, &rec.sandbox_id)
-        .opt(Prop::BaseImage, &rec.base_image)
-        .set(Prop::Status, &rec.status)
-        .opt(Prop::SnapshotType, &rec.snapshot_type)
-        .opt(Prop::Error, &rec.error)
-        .opt(Prop::SnapshotUri, &rec.snapshot_uri)
-        .opt(Prop::SnapshotFormatVersion, &rec.snapshot_format_version)
-        .num(Prop::SizeBytes, rec.size_bytes)
-        .num(Prop::RootfsDiskBytes, rec.rootfs_disk_bytes)
-        .date(Prop::CreatedAt, rec.created_at_ms)
-        .done()
+#[wasm_bindgen(module = "/js/records.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = snapshotInfo)]
+    #[allow(clippy::too_many_arguments)]
+    fn snapshot_info(
+        snapshot_id: JsValue,
+        namespace: Option<JsValue>,
+        sandbox_id: Option<JsValue>,
+        base_image: Option<JsValue>,
+        status: JsValue,
+        snapshot_type: Option<JsValue>,
+        error: Option<JsValue>,
+        snapshot_uri: Option<JsValue>,
+        snapshot_format_version: Option<JsValue>,
+        size_bytes: Option<f64>,
+        rootfs_disk_bytes: Option<f64>,
+        created_at_ms: Option<f64>,
+    ) -> JsValue;
+}
+
+/// `SnapshotInfo`, consuming the record: its JS values move into the object without a copy.
+pub fn snapshot(rec: SnapshotRecord<JsValue>) -> JsValue {
+    snapshot_info(
+        rec.snapshot_id,
+        rec.namespace,
+        rec.sandbox_id,
+        rec.base_image,
+        rec.status,
+        rec.snapshot_type,
+        rec.error,
+        rec.snapshot_uri,
+        rec.snapshot_format_version,
+        rec.size_bytes,
+        rec.rootfs_disk_bytes,
+        rec.created_at_ms,
+    )
 }
 
 /// `SnapshotInfo[]`.
-pub fn snapshots(list: &[SnapshotRecord<JsValue>]) -> JsValue {
+pub fn snapshots(list: Vec<SnapshotRecord<JsValue>>) -> JsValue {
     let array = Array::new_with_length(list.len() as u32);
-    for (i, rec) in list.iter().enumerate() {
+    for (i, rec) in list.into_iter().enumerate() {
         array.set(i as u32, snapshot(rec));
     }
     array.into()

@@ -1,0 +1,42 @@
+// The JS/wasm boundary of decoding: typed reads of one field, and object literals for the records
+// the API returns, built in one call from values the Rust decoder has already checked. Setting twelve properties one at a time from wasm costs twelve crossings
+// of the JS/wasm boundary per record, which was most of the time of a 10,000-snapshot listing;
+// a literal also gives every record the same hidden class, so code reading them stays fast.
+// The typed reads exist for the same reason: a read and its type check in one crossing instead of
+// two. No decision is made here: which wire field lands where, and with what type, is decided in
+// Rust (src/models.rs, tested natively); these functions only implement `Json::string_field` and
+// `Json::number_field` as src/platform.rs defines them.
+//
+// Keep this file to `export function` declarations: the build derives the CommonJS copy used by
+// the Node entry point by removing that `export` keyword.
+
+// `value[key]` if it is a string, else undefined. `value` is never null (see src/platform.rs).
+export function stringField(value, key) {
+  const field = value[key];
+  return typeof field === 'string' ? field : undefined;
+}
+
+// `value[key]` if it is a number, else NaN (which JSON cannot hold, so it safely means "absent",
+// and a plain number crosses the boundary more cheaply than an optional one).
+export function numberField(value, key) {
+  const field = value[key];
+  return typeof field === 'number' ? field : NaN;
+}
+
+export function snapshotInfo(snapshotId, namespace, sandboxId, baseImage, status, snapshotType, error, snapshotUri,
+  snapshotFormatVersion, sizeBytes, rootfsDiskBytes, createdAtMs) {
+  return {
+    snapshotId,
+    namespace,
+    sandboxId,
+    baseImage,
+    status,
+    snapshotType,
+    error,
+    snapshotUri,
+    snapshotFormatVersion,
+    sizeBytes,
+    rootfsDiskBytes,
+    createdAt: createdAtMs === undefined ? undefined : new Date(createdAtMs),
+  };
+}
