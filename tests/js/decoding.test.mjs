@@ -1,0 +1,116 @@
+// Tolerant decoding through the real wasm path: odd but valid shapes decode, malformed ones become
+// typed errors (never a crash or a hung promise). Responses come from a `fetch` option, so each
+// shape is exactly what the test says.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SandboxClient, SandboxError, RemoteAPIError } from 'tensorlake-snapshots';
+
+function clientAnswering(body, { status = 200, contentType = 'application/json' } = {}) {
+  const seen = [];
+  const client = SandboxClient.forLocalhost({
+    maxRetries: 0,
+    fetch: async (url, init) => {
+      seen.push({ url, init });
+      return new Response(typeof body === 'string' ? body : JSON.stringify(body), { status, headers: { 'content-type': contentType } });
+    },
+  });
+  return { client, seen };
+}
+
+const NOV_30_2026 = Date.UTC(2026, 10, 30, 10, 0, 0);
+
+test('odd but valid snapshot shapes decode', async () => {
+  const cases = [
+    [{ snapshot_id: 's1', status: 'completed', created_at: NOV_30_2026 / 1000 }, { snapshotId: 's1', createdAt: NOV_30_2026 }],
+    [{ id: 's2', status: 'replicating', created_at: NOV_30_2026 * 1000 }, { snapshotId: 's2', status: 'replicating', createdAt: NOV_30_2026 }],
+    [{ id: 's3', status: 'completed', created_at: '2026-11-30T10:00:00Z' }, { snapshotId: 's3', createdAt: NOV_30_2026 }],
+    [{ id: 's4', status: 'completed', created_at: '2026-11-30T12:00:00.500+02:00' }, { snapshotId: 's4', createdAt: NOV_30_2026 + 500 }],
+    [{ id: 's5', status: 'failed', error: null, size_bytes: '12', namespace: 7, brand_new_field: { x: 1 } },
+      { snapshotId: 's5', error: undefined, sizeBytes: undefined, namespace: undefined, createdAt: undefined }],
+  ];
+  for (const [wire, expected] of cases) {
+    const { client } = clientAnswering(wire);
+    const info = await client.getSnapshot('x');
+    for (const [key, value] of Object.entries(expected)) {
+      const actual = key === 'createdAt' && info.createdAt ? info.createdAt.getTime() : info[key];
+      assert.deepEqual(actual, value, `${JSON.stringify(wire)} → ${key}`);
+    }
+    assert.equal('brand_new_field' in info, false);
+    assert.deepEqual(Object.keys(info).sort(), [
+      'baseImage', 'createdAt', 'error', 'namespace', 'rootfsDiskBytes', 'sandboxId', 'sizeBytes', 'snapshotFormatVersion',
+      'snapshotId', 'snapshotType', 'snapshotUri', 'status',
+    ]);
+  }
+});
+
+test('a listing may be {"items": [...]} and every record is decoded', async () => {
+  const { client } = clientAnswering({ items: [{ id: 'a', status: 'completed', sandbox_id: 'sbx' }, { snapshot_id: 'b', status: 'in_progress' }] });
+  const list = await client.listSnapshots();
+  assert.deepEqual(list.map((s) => [s.snapshotId, s.status, s.sandboxId]), [['a', 'completed', 'sbx'], ['b', 'in_progress', undefined]]);
+});
+
+test('malformed bodies are SandboxError INVALID_RESPONSE, naming the problem', async () => {
+  const cases = [
+    ['getSnapshot', 'null', /expected JSON|must be a JSON object/],
+    ['getSnapshot', '[]', /must be a JSON object/],
+    ['getSnapshot', '42', /must be a JSON object/],
+    ['getSnapshot', '"text"', /must be a JSON object/],
+    ['getSnapshot', '{"status":"completed"}', /no "id" or "snapshot_id"/],
+    ['getSnapshot', '{"id":"s"}', /no "status"/],
+    ['getSnapshot', '{"id":"s","status":', /expected JSON/],
+    ['listSnapshots', 'null', /"snapshots" array/],
+    ['listSnapshots', '{"snapshots":[null]}', /must be a JSON object/],
+    ['listSnapshots', '{"snapshots":{"id":"s"}}', /"snapshots" array/],
+    ['listSandboxes', '{"sandboxes":[{"id":"x"}]}', /no "status"/],
+    ['getSandbox', '[{"id":"x","status":"running"}]', /must be a JSON object/],
+  ];
+  for (const [method, body, pattern] of cases) {
+    const { client } = clientAnswering(body);
+    const err = await (method.startsWith('list') ? client[method]() : client[method]('x')).catch((e) => e);
+    assert.ok(err instanceof SandboxError && !(err instanceof RemoteAPIError), `${method} ${body}: ${err}`);
+    assert.equal(err.code, 'INVALID_RESPONSE', `${method} ${body}`);
+    assert.match(err.message, pattern, `${method} ${body}`);
+    assert.match(err.traceId, /^[0-9a-f]{32}$/);
+  }
+});
+
+test('an HTML page with a 2xx status is reported with its content type', async () => {
+  const { client } = clientAnswering('<!doctype html><title>Login</title>', { contentType: 'text/html' });
+  const err = await client.getSnapshot('x').catch((e) => e);
+  assert.equal(err.code, 'INVALID_RESPONSE');
+  assert.match(err.message, /text\/html/);
+  assert.match(err.message, /<!doctype html>/);
+});
+
+test('error bodies of every shape give a readable message', async () => {
+  const cases = [
+    ['{"error":"no such file","code":"NOT_FOUND"}', 404, 'no such file', 'NOT_FOUND'],
+    ['{"message":"quota exceeded"}', 403, 'quota exceeded', undefined],
+    ['<html><head><title>502 Bad Gateway</title></head></html>', 502, '502 Bad Gateway (HTML error page)', undefined],
+    ['', 500, 'the server sent no message', undefined],
+    ['null', 500, 'null', undefined],
+  ];
+  for (const [body, status, message, code] of cases) {
+    const { client } = clientAnswering(body, { status, contentType: body.startsWith('<') ? 'text/html' : 'text/plain' });
+    const err = await client.listSnapshots().catch((e) => e);
+    assert.ok(err instanceof RemoteAPIError, String(err));
+    assert.equal(err.statusCode, status);
+    assert.equal(err.responseMessage, message);
+    assert.equal(err.code, code);
+  }
+});
+
+test('process streams with odd frames are folded, and a stream without an exit is an error', async () => {
+  const sse = (frames) => frames.map((f) => `data: ${f}\n\n`).join('');
+  const sandboxJson = { id: 'sbx', status: 'running', sandbox_url: 'http://127.0.0.1:8900' };
+  const make = (stream) => SandboxClient.forLocalhost({
+    fetch: async (url) => (url.includes('/api/v1/processes/run')
+      ? new Response(stream, { headers: { 'content-type': 'text/event-stream' } })
+      : new Response(JSON.stringify(sandboxJson), { headers: { 'content-type': 'application/json' } })),
+  });
+  const ok = await (await make(sse(['null', '[]', '{"pid":1}', 'not json', '{"line":"a","timestamp":1}', '{}', '{"line":"b","stream":"stderr","timestamp":2}', '{"exit_code":0}'])).connect('sbx')).run('x');
+  assert.deepEqual(ok, { exitCode: 0, stdout: 'a', stderr: 'b' });
+  const cut = await (await make(sse(['{"pid":1}', '{"line":"a","timestamp":1}'])).connect('sbx')).run('x').catch((e) => e);
+  assert.equal(cut.name, 'SandboxConnectionError');
+  assert.match(cut.message, /without an exit event/);
+});
