@@ -66,7 +66,7 @@ for snippet in js/*.js; do
   names=$(sed -n -e 's/^export class \([A-Za-z]*\).*/\1/p' -e 's/^export function \([A-Za-z]*\).*/\1/p' "$snippet" | paste -sd, -)
   printf '\nmodule.exports = { %s };\n' "$names" >> "pkg/node/$name.cjs"
 done
-cp npm/node/index.cjs pkg/node/index.cjs
+cp npm/node/index.cjs npm/node/transport.cjs pkg/node/
 
 # Web: ESM glue fetching ../tensorlake_snapshots_bg.wasm relative to itself.
 cp "$GEN/web/glue.js" pkg/web/glue.js

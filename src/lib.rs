@@ -229,6 +229,14 @@ mod facade {
         }
     }
 
+    /// Installs the transport clients use when their options name no `fetch`. Called once by the
+    /// Node entry point with its node:http transport; not part of the public API.
+    #[wasm_bindgen(js_name = __setDefaultFetch, skip_typescript)]
+    pub fn set_default_fetch(fetch: &JsValue) {
+        let function = fetch.clone().dyn_into::<js_sys::Function>().ok();
+        crate::wasm::host::DEFAULT_FETCH.with(|slot| *slot.borrow_mut() = function);
+    }
+
     /// A handle to a running sandbox: run commands, move files, snapshot it, terminate it.
     #[wasm_bindgen]
     pub struct Sandbox {

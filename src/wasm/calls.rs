@@ -97,7 +97,8 @@ pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsVa
             None => Auth::None,
         };
         let allow_browser = opts.boolean("dangerouslyAllowBrowser")?.unwrap_or(false);
-        Ok((client_options, auth, opts.function("fetch")?, allow_browser))
+        let fetch = opts.function("fetch")?.or_else(crate::wasm::host::default_fetch);
+        Ok((client_options, auth, fetch, allow_browser))
     };
     let (client_options, auth, fetch, allow_browser) = read().map_err(|e| arg_error(&e))?;
     let explicit_key = client_options.api_key.is_some();

@@ -38,6 +38,17 @@ pub enum Auth {
     Provider(Function),
 }
 
+thread_local! {
+    /// The transport a client uses when its options name none: set by the Node entry point to
+    /// its node:http transport; empty elsewhere, meaning the global `fetch`.
+    pub static DEFAULT_FETCH: std::cell::RefCell<Option<Function>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The default transport, if an entry point installed one.
+pub fn default_fetch() -> Option<Function> {
+    DEFAULT_FETCH.with(|slot| slot.borrow().clone())
+}
+
 /// What every call of one client shares.
 pub struct Shared {
     /// The resolved configuration.
