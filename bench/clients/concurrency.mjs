@@ -5,18 +5,25 @@
 //
 //   node concurrency.mjs '{"impl":"ours|floor","url":...,"namespace":...,"idsFile":...,"pollInterval":0.05}'
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 
 const args = JSON.parse(process.argv[2]);
 const { impl, url, namespace, pollInterval } = args;
 const sandboxIds = JSON.parse(readFileSync(args.idsFile, 'utf8'));
 
-// Counts the requests each client sends (both call the global fetch; wasm-bindgen's import
-// looks `fetch` up on the global object at each call, so this wrapper sees ours too).
+// Counts the requests each client sends: the floor calls the global fetch (undici, which does
+// not go through node:http); our package's Node entry sends through node:http.request, looked up
+// on the module at each call, so wrapping both counts every request exactly once.
 let requests = 0;
 const realFetch = globalThis.fetch;
 globalThis.fetch = function countedFetch(input, init) {
   requests += 1;
   return realFetch(input, init);
+};
+const realRequest = http.request;
+http.request = function countedRequest(...args) {
+  requests += 1;
+  return realRequest.apply(this, args);
 };
 
 const READY = new Set(['local_ready', 'completed']);

@@ -126,7 +126,7 @@ export function renderMarkdown(res) {
     for (const key of keys) {
       if (!cpu[key]) continue;
       const c = labelOf(sec, key);
-      L.push(`| ${c.label} | ${f0(wall[key].median)} (${spread(wall[key], f0)}) | ${f0(cpu[key].median)} (${spread(cpu[key], f0)}) | ${key === 'floor-node20' ? '1.00 (baseline)' : ratioCell(cpu[key].ratio)} | ${f0(rss[key].median)} | ${f0(req[key].median)} | ${f0(cpuPerReq[key].median)} |`);
+      L.push(`| ${c.label} | ${f0(wall[key].median)} (${spread(wall[key], f0)}) | ${f0(cpu[key].median)} (${spread(cpu[key], f0)}) | ${key === 'floor-node20' ? '1.00 (baseline)' : ratioCell(cpu[key].ratio)} | ${f0(rss[key].median)} | ${f0(req[key].median)} | ${cpuPerReq[key] ? f0(cpuPerReq[key].median) : "–"} |`);
     }
     L.push('');
     if (cpu['ours-node20']) goals.push([`Concurrency CPU ≤ ${GOALS.concurrencyCpu} × floor`, f2(cpu['ours-node20'].ratio.median), cpu['ours-node20'].ratio.median <= GOALS.concurrencyCpu]);
