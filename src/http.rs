@@ -76,8 +76,17 @@ pub struct Reply<B> {
     pub response: Response<B>,
     /// Trace id of the attempt that succeeded.
     pub trace_id: String,
-    /// `METHOD /path`, for messages.
-    pub request: String,
+    /// The request's method, for messages.
+    pub method: Method,
+    /// The request's URL, for messages.
+    pub url: String,
+}
+
+impl<B> Reply<B> {
+    /// `METHOD /path`, for messages; built only when one is needed.
+    pub fn describe(&self) -> String {
+        describe_request(self.method, &self.url)
+    }
 }
 
 /// Sends `call`, retrying what the retry policy allows within `budget`.
@@ -87,7 +96,7 @@ pub async fn send<P: Platform>(
     call: &Call,
     budget: Budget,
 ) -> Result<Reply<P::Body>, Error<P>> {
-    let request_text = describe_request(call.method, &call.url);
+    let describe = || describe_request(call.method, &call.url);
     let mut retry = 0u32;
     loop {
         let trace = trace::fresh(p);
@@ -97,8 +106,8 @@ pub async fn send<P: Platform>(
             .min((budget.deadline_ms - now).max(MIN_ATTEMPT_MS));
         let request = Request {
             method: call.method,
-            url: call.url.clone(),
-            body: call.body.clone(),
+            url: &call.url,
+            body: &call.body,
             expect: call.expect,
             headers: headers(cfg, call, &trace.traceparent, timeout_ms),
             traceparent: trace.traceparent,
@@ -106,16 +115,12 @@ pub async fn send<P: Platform>(
         };
         let (error, status) = match p.send(&request).await {
             Ok(response) if (200..300).contains(&response.status) => {
-                return Ok(Reply {
-                    response,
-                    trace_id: trace.trace_id,
-                    request: request_text,
-                });
+                return Ok(Reply { response, trace_id: trace.trace_id, method: call.method, url: call.url.clone() });
             }
             Ok(response) => {
                 let status = response.status;
                 (
-                    Error::Api(Box::new(api_error(p, call, &request_text, response, trace.trace_id))),
+                    Error::Api(Box::new(api_error(p, call, &describe(), response, trace.trace_id))),
                     Some(status),
                 )
             }
@@ -126,7 +131,7 @@ pub async fn send<P: Platform>(
                     crate::decimal::format_decimal(timeout_ms)
                 );
                 (
-                    connection(message, cause, trace.trace_id, true, &request_text),
+                    connection(message, cause, trace.trace_id, true, &describe()),
                     None,
                 )
             }
@@ -136,7 +141,7 @@ pub async fn send<P: Platform>(
                     cause,
                     trace.trace_id,
                     false,
-                    &request_text,
+                    &describe(),
                 ),
                 None,
             ),
@@ -261,7 +266,7 @@ pub fn invalid<P: Platform>(reply: &Reply<P::Body>, why: &str) -> Error<P> {
     Error::InvalidResponse {
         message: format!(
             "Invalid response to {} (status {}, {}): {}; the body starts with: \"{}\"",
-            reply.request, response.status, content_type, why, excerpt
+            reply.describe(), response.status, content_type, why, excerpt
         ),
         status: response.status,
         trace_id: reply.trace_id.clone(),

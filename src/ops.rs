@@ -363,7 +363,7 @@ impl<'a, P: Platform> Api<'a, P> {
                     cause: None,
                     trace_id: reply.trace_id.clone(),
                     timed_out: false,
-                    request: reply.request.clone(),
+                    request: reply.describe(),
                     outcome_unknown: None,
                 }))
             },

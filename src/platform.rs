@@ -248,15 +248,16 @@ pub enum Expect {
     Bytes,
 }
 
-/// One HTTP request, ready to send.
+/// One HTTP request, ready to send. It borrows the URL and body of its call, so a retry or a
+/// poll allocates only its own headers.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Request {
+pub struct Request<'a> {
     /// Method.
     pub method: Method,
     /// Absolute URL, ids already percent-encoded.
-    pub url: String,
+    pub url: &'a str,
     /// Body.
-    pub body: RequestBody,
+    pub body: &'a RequestBody,
     /// How to read a 2xx body.
     pub expect: Expect,
     /// Every header but `Authorization` (which the host adds, since a token provider may be
@@ -268,7 +269,7 @@ pub struct Request {
     pub timeout_ms: f64,
 }
 
-impl Request {
+impl Request<'_> {
     /// The value of a header, by its exact name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())

@@ -118,14 +118,38 @@ impl Scripted {
     }
 }
 
-type Handler = Box<dyn FnMut(&Request, f64) -> Scripted>;
+type Handler = Box<dyn FnMut(&Request<'_>, f64) -> Scripted>;
+
+/// An owned copy of a request the code under test sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    /// Method.
+    pub method: crate::platform::Method,
+    /// URL.
+    pub url: String,
+    /// Body.
+    pub body: crate::platform::RequestBody,
+    /// Headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// `traceparent`.
+    pub traceparent: String,
+    /// Timeout, ms.
+    pub timeout_ms: f64,
+}
+
+impl Sent {
+    /// The value of a header, by its exact name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+}
 
 /// A fake host: answers from a script or a handler, records requests and sleeps, and keeps a
 /// clock that only moves when the code under test sleeps or sends.
 pub struct Fake {
     script: RefCell<VecDeque<Scripted>>,
     handler: RefCell<Option<Handler>>,
-    sent: RefCell<Vec<Request>>,
+    sent: RefCell<Vec<Sent>>,
     sleeps: RefCell<Vec<f64>>,
     now: Cell<f64>,
     seed: Cell<u32>,
@@ -152,7 +176,7 @@ impl Fake {
         }
     }
     /// A fake answering through `handler(request, now_ms)`.
-    pub fn with_handler(handler: impl FnMut(&Request, f64) -> Scripted + 'static) -> Fake {
+    pub fn with_handler(handler: impl FnMut(&Request<'_>, f64) -> Scripted + 'static) -> Fake {
         let fake = Fake::new(Vec::new());
         *fake.handler.borrow_mut() = Some(Box::new(handler));
         fake
@@ -163,7 +187,7 @@ impl Fake {
         self
     }
     /// Requests sent so far.
-    pub fn sent(&self) -> Vec<Request> {
+    pub fn sent(&self) -> Vec<Sent> {
         self.sent.borrow().clone()
     }
     /// Sleeps requested so far, in ms.
@@ -177,8 +201,15 @@ impl Platform for Fake {
     type Body = FakeBody;
     type Cause = String;
 
-    async fn send(&self, request: &Request) -> Result<Response<FakeBody>, SendError<String>> {
-        self.sent.borrow_mut().push(request.clone());
+    async fn send(&self, request: &Request<'_>) -> Result<Response<FakeBody>, SendError<String>> {
+        self.sent.borrow_mut().push(Sent {
+            method: request.method,
+            url: request.url.to_string(),
+            body: request.body.clone(),
+            headers: request.headers.clone(),
+            traceparent: request.traceparent.clone(),
+            timeout_ms: request.timeout_ms,
+        });
         let now = self.now.get();
         let outcome = match self.handler.borrow_mut().as_mut() {
             Some(handler) => handler(request, now),

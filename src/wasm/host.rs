@@ -7,24 +7,34 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
-use js_sys::{Function, JsString, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, JsString, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Response as JsResponse};
+use web_sys::{AbortController, AbortSignal};
 
 use crate::config::{Config, Secret};
 
 use crate::platform::{Aborted, Expect, Platform, Request, RequestBody, Response, SendError};
 use crate::wasm::abort::{self, AbortLink};
 use crate::wasm::errors::describe;
-use crate::wasm::js_json::{self, JsBody};
+use crate::wasm::js_json::{self, Indexable, JsBody};
 
-#[wasm_bindgen]
+#[wasm_bindgen(module = "/js/exchange.js")]
 extern "C" {
-    // The global fetch, whatever the global object is (window, worker scope, Node's globalThis).
-    #[wasm_bindgen(js_name = fetch, catch)]
-    fn global_fetch(url: &str, init: &Object) -> Result<Promise, JsValue>;
+    // `fetch` undefined means the global one, whatever the global object is (window, a worker
+    // scope, Node's globalThis): never `window.fetch`, which Node and workers lack.
+    #[wasm_bindgen(catch)]
+    #[allow(clippy::too_many_arguments)]
+    fn exchange(
+        fetch: &JsValue,
+        url: &str,
+        method: &str,
+        headers: &Object,
+        body: &JsValue,
+        signal: &AbortSignal,
+        want_bytes: bool,
+    ) -> Result<Promise, JsValue>;
 }
 
 /// Where the bearer token comes from.
@@ -93,47 +103,32 @@ impl JsHost {
         }
     }
 
-    fn init(&self, request: &Request, signal: &AbortSignal, authorization: Option<String>) -> Result<Object, JsValue> {
+    fn headers(&self, request: &Request<'_>, authorization: Option<String>) -> Object {
         let headers = Object::new();
+        let target = headers.unchecked_ref::<Indexable>();
         let extra = authorization.map(|a| ("Authorization", a)).into_iter().chain(self.shared.user_agent.clone().map(|u| ("User-Agent", u)));
         for (name, value) in request.headers.iter().cloned().chain(extra) {
-            Reflect::set(&headers, &name.into(), &value.into())?;
+            target.put(&name.into(), &value.into());
         }
-        let init = Object::new();
-        Reflect::set(&init, &"method".into(), &request.method.as_str().into())?;
-        let body: JsValue = match &request.body {
+        headers
+    }
+
+    /// The request and the reading of its body (js/exchange.js), any failure as the host's error.
+    async fn exchange(&self, request: &Request<'_>, signal: &AbortSignal, authorization: Option<String>) -> Result<Response<JsBody>, JsValue> {
+        let body: JsValue = match request.body {
             RequestBody::Empty => JsValue::UNDEFINED,
             RequestBody::Json(json) => json.into(),
             RequestBody::Bytes(bytes) => Uint8Array::from(bytes.as_slice()).into(),
         };
-        Reflect::set(&init, &"body".into(), &body)?;
-        Reflect::set(&init, &"headers".into(), &headers)?;
-        Reflect::set(&init, &"signal".into(), signal)?;
-        Ok(init)
-    }
-
-    fn start_fetch(&self, url: &str, init: &Object) -> Result<Promise, JsValue> {
-        match &self.shared.fetch {
-            Some(custom) => custom.call2(&JsValue::UNDEFINED, &url.into(), init).map(|p| Promise::resolve(&p)),
-            None => global_fetch(url, init),
-        }
-    }
-
-    /// The request and the reading of its body, any failure as the host's error value.
-    async fn exchange(&self, request: &Request, signal: &AbortSignal, authorization: Option<String>) -> Result<Response<JsBody>, JsValue> {
-        let init = self.init(request, signal, authorization)?;
-        let response: JsResponse = JsFuture::from(self.start_fetch(&request.url, &init)?).await?.unchecked_into();
-        let status = response.status();
-        let headers = response.headers();
-        let content_type = headers.get("content-type").ok().flatten();
-        let ok = (200..300).contains(&status);
-        let retry_after = if ok { None } else { headers.get("retry-after").ok().flatten() };
-        let body = if ok && request.expect == Expect::Bytes {
-            JsBody::Bytes(Uint8Array::new(&JsFuture::from(response.array_buffer()?).await?))
-        } else {
-            JsBody::Text(JsFuture::from(response.text()?).await?.dyn_into::<JsString>()?)
-        };
-        Ok(Response { status, retry_after, content_type, body })
+        let fetch: JsValue = self.shared.fetch.clone().map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
+        let headers = self.headers(request, authorization);
+        let want_bytes = request.expect == Expect::Bytes;
+        let pending = exchange(&fetch, request.url, request.method.as_str(), &headers, &body, signal, want_bytes)?;
+        let parts: Array = JsFuture::from(pending).await?.unchecked_into();
+        let status = parts.get(0).as_f64().unwrap_or(0.0) as u16;
+        let body = parts.get(3);
+        let body = if body.is_string() { JsBody::Text(body.unchecked_into()) } else { JsBody::Bytes(body.unchecked_into()) };
+        Ok(Response { status, content_type: parts.get(1).as_string(), retry_after: parts.get(2).as_string(), body })
     }
 
     fn user_aborted(&self) -> bool {
@@ -146,7 +141,7 @@ impl Platform for JsHost {
     type Body = JsBody;
     type Cause = JsValue;
 
-    async fn send(&self, request: &Request) -> Result<Response<JsBody>, SendError<JsValue>> {
+    async fn send(&self, request: &Request<'_>) -> Result<Response<JsBody>, SendError<JsValue>> {
         if self.user_aborted() {
             return Err(SendError::Aborted);
         }

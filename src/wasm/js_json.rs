@@ -16,9 +16,12 @@ extern "C" {
     /// `catch`, and the try/catch wrapper around every call kept V8 from inlining it: decoding a
     /// 10,000-snapshot listing took twice as long. A plain access throws only on `null` and
     /// `undefined`, which is why `Json::field` requires a value that is neither.
-    type Indexable;
+    pub type Indexable;
     #[wasm_bindgen(method, structural, indexing_getter)]
     fn at(this: &Indexable, key: &JsValue) -> JsValue;
+    /// `this[key] = value`, without `Reflect.set`'s catching wrapper; `this` must be an object.
+    #[wasm_bindgen(method, structural, indexing_setter)]
+    pub fn put(this: &Indexable, key: &JsValue, value: &JsValue);
 
 }
 
