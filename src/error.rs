@@ -76,7 +76,7 @@ pub enum Error<P: Platform> {
     /// The snapshot ended `failed` (`SnapshotFailedError`).
     SnapshotFailed {
         /// The snapshot as last seen, including its `error`.
-        snapshot: SnapshotRecord<P::Json>,
+        snapshot: Box<SnapshotRecord<P::Json>>,
         /// Its id.
         snapshot_id: String,
         /// The server's error message, if it gave one.

@@ -242,7 +242,7 @@ impl<P: Platform> Waiter<P> {
 
     fn failed_error(&self, record: &SnapshotRecord<P::Json>) -> Error<P> {
         Error::SnapshotFailed {
-            snapshot: record.clone(),
+            snapshot: Box::new(record.clone()),
             snapshot_id: self.spec.snapshot_id.clone(),
             server_message: record.error.as_ref().and_then(Json::as_string),
             trace_id: self.last_trace.clone(),

@@ -105,7 +105,7 @@ pub fn to_js(err: Error<JsHost>, signal: Option<&AbortSignal>) -> JsValue {
         }
         Error::SnapshotFailed { snapshot, snapshot_id, server_message, .. } => {
             set(&fields, "snapshotId", &snapshot_id.as_str().into());
-            set(&fields, "snapshot", &to_js::snapshot(snapshot));
+            set(&fields, "snapshot", &to_js::snapshot(*snapshot));
             opt_str(&fields, "responseMessage", server_message.as_deref());
         }
         Error::WaitTimeout { snapshot_id, wait_until, last_status, timeout_s, .. } => {
