@@ -127,7 +127,14 @@ impl JsHost {
         let parts: Array = JsFuture::from(pending).await?.unchecked_into();
         let status = parts.get(0).as_f64().unwrap_or(0.0) as u16;
         let body = parts.get(3);
-        let body = if body.is_string() { JsBody::Text(body.unchecked_into()) } else { JsBody::Bytes(body.unchecked_into()) };
+        // A caller's `fetch` could hand back anything; only a string or bytes is a body.
+        let body = if body.is_string() {
+            JsBody::Text(body.unchecked_into())
+        } else if body.is_instance_of::<Uint8Array>() {
+            JsBody::Bytes(body.unchecked_into())
+        } else {
+            return Err(js_sys::TypeError::new("the fetch response body is neither text nor bytes").into());
+        };
         Ok(Response { status, content_type: parts.get(1).as_string(), retry_after: parts.get(2).as_string(), body })
     }
 

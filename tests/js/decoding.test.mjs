@@ -114,3 +114,21 @@ test('process streams with odd frames are folded, and a stream without an exit i
   assert.equal(cut.name, 'SandboxConnectionError');
   assert.match(cut.message, /without an exit event/);
 });
+
+test('a custom fetch whose response is not a Response is a typed error, not a crash', async () => {
+  const weird = [
+    { status: 200, headers: { get: () => null }, text: async () => 42 },
+    { status: 200, headers: { get: () => null }, text: async () => { throw new Error('stream broke'); } },
+    { status: 200 },
+  ];
+  for (const response of weird) {
+    const client = SandboxClient.forLocalhost({ maxRetries: 0, fetch: async () => response });
+    const err = await client.getSnapshot('x').catch((e) => e);
+    assert.equal(err.name, 'SandboxConnectionError', String(err));
+  }
+  const throwing = SandboxClient.forLocalhost({ maxRetries: 0, fetch: () => { throw new Error('sync failure'); } });
+  const err = await throwing.getSnapshot('x').catch((e) => e);
+  assert.equal(err.name, 'SandboxConnectionError');
+  assert.match(err.message, /sync failure/);
+  assert.ok((await throwing.getSnapshot('').catch((e) => e)) instanceof TypeError, 'the client still works after a failure');
+});
