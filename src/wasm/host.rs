@@ -3,28 +3,27 @@
 //! `fetch` and the timers are looked up on the global object, never on `window`, so the same code
 //! runs in browsers, workers, Node, Deno and Bun.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use gloo_timers::callback::Timeout;
 use js_sys::{Array, Function, JsString, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal};
+use web_sys::AbortSignal;
 
 use crate::config::{Config, Secret};
 
 use crate::platform::{Aborted, Expect, Platform, Request, RequestBody, Response, SendError};
-use crate::wasm::abort::{self, AbortLink};
+use crate::wasm::abort;
 use crate::wasm::errors::describe;
 use crate::wasm::js_json::{self, Indexable, JsBody};
 
 #[wasm_bindgen(module = "/js/exchange.js")]
 extern "C" {
     // `fetch` undefined means the global one, whatever the global object is (window, a worker
-    // scope, Node's globalThis): never `window.fetch`, which Node and workers lack.
-    #[wasm_bindgen(catch)]
+    // scope, Node's globalThis): never `window.fetch`, which Node and workers lack. The timeout
+    // and the caller's signal bound the exchange through one AbortController made there.
     #[allow(clippy::too_many_arguments)]
     fn exchange(
         fetch: &JsValue,
@@ -32,9 +31,10 @@ extern "C" {
         method: &str,
         headers: &Object,
         body: &JsValue,
-        signal: &AbortSignal,
+        signal: Option<AbortSignal>,
+        timeout_ms: u32,
         want_bytes: bool,
-    ) -> Result<Promise, JsValue>;
+    ) -> Promise;
 }
 
 /// Where the bearer token comes from.
@@ -113,8 +113,8 @@ impl JsHost {
         headers
     }
 
-    /// The request and the reading of its body (js/exchange.js), any failure as the host's error.
-    async fn exchange(&self, request: &Request<'_>, signal: &AbortSignal, authorization: Option<String>) -> Result<Response<JsBody>, JsValue> {
+    /// The request and the reading of its body (js/exchange.js).
+    async fn exchange(&self, request: &Request<'_>, authorization: Option<String>) -> Result<Response<JsBody>, SendError<JsValue>> {
         let body: JsValue = match request.body {
             RequestBody::Empty => JsValue::UNDEFINED,
             RequestBody::Json(json) => json.into(),
@@ -123,8 +123,13 @@ impl JsHost {
         let fetch: JsValue = self.shared.fetch.clone().map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let headers = self.headers(request, authorization);
         let want_bytes = request.expect == Expect::Bytes;
-        let pending = exchange(&fetch, request.url, request.method.as_str(), &headers, &body, signal, want_bytes)?;
-        let parts: Array = JsFuture::from(pending).await?.unchecked_into();
+        // The longest delay a JS timer honours is 2^31 - 1 ms; longer ones fire at once in Node.
+        let timeout_ms = request.timeout_ms.clamp(1.0, 2_147_483_647.0) as u32;
+        let pending = exchange(&fetch, request.url, request.method.as_str(), &headers, &body, self.signal.clone(), timeout_ms, want_bytes);
+        let parts: Array = match JsFuture::from(pending).await {
+            Ok(parts) => parts.unchecked_into(),
+            Err(rejection) => return Err(self.classify(rejection)),
+        };
         let status = parts.get(0).as_f64().unwrap_or(0.0) as u16;
         let body = parts.get(3);
         // A caller's `fetch` could hand back anything; only a string or bytes is a body.
@@ -133,9 +138,25 @@ impl JsHost {
         } else if body.is_instance_of::<Uint8Array>() {
             JsBody::Bytes(body.unchecked_into())
         } else {
-            return Err(js_sys::TypeError::new("the fetch response body is neither text nor bytes").into());
+            let error = js_sys::TypeError::new("the fetch response body is neither text nor bytes");
+            return Err(network(&error.into()));
         };
         Ok(Response { status, content_type: parts.get(1).as_string(), retry_after: parts.get(2).as_string(), body })
+    }
+
+    /// Reads the `[kind, error]` an exchange rejects with.
+    fn classify(&self, rejection: JsValue) -> SendError<JsValue> {
+        if !Array::is_array(&rejection) {
+            return network(&rejection);
+        }
+        let pair: Array = rejection.unchecked_into();
+        let (kind, error) = (pair.get(0).as_string().unwrap_or_default(), pair.get(1));
+        match kind.as_str() {
+            "abort" => SendError::Aborted,
+            "timeout" => SendError::TimedOut { cause: error },
+            _ if self.user_aborted() => SendError::Aborted,
+            _ => network(&error),
+        }
     }
 
     fn user_aborted(&self) -> bool {
@@ -153,31 +174,10 @@ impl Platform for JsHost {
             return Err(SendError::Aborted);
         }
         let authorization = self.authorization().await?;
-        let controller = AbortController::new().map_err(|e| network(&e))?;
-        let timed_out = Rc::new(Cell::new(false));
-        // Both guards live until the body has been read, so the timeout and the caller's signal
-        // cover the whole exchange; dropping them clears the timer and the listener.
-        let _timer = {
-            let (controller, timed_out) = (controller.clone(), timed_out.clone());
-            let millis = request.timeout_ms.clamp(1.0, 2_147_483_647.0) as u32;
-            Timeout::new(millis, move || {
-                timed_out.set(true);
-                controller.abort();
-            })
-        };
-        let _link = self.signal.as_ref().map(|signal| {
-            let (controller, signal_inner) = (controller.clone(), signal.clone());
-            AbortLink::new(signal, move || controller.abort_with_reason(&signal_inner.reason()))
-        });
         if self.user_aborted() {
             return Err(SendError::Aborted);
         }
-        match self.exchange(request, &controller.signal(), authorization).await {
-            Ok(response) => Ok(response),
-            Err(_) if self.user_aborted() => Err(SendError::Aborted),
-            Err(e) if timed_out.get() => Err(SendError::TimedOut { cause: e }),
-            Err(e) => Err(network(&e)),
-        }
+        self.exchange(request, authorization).await
     }
 
     async fn sleep(&self, ms: f64) -> Result<(), Aborted> {
