@@ -117,7 +117,9 @@ pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsVa
         (Auth::None, Some(key)) => Auth::Key(key.clone()),
         _ => auth,
     };
-    Ok(Rc::new(Shared { cfg, auth, fetch, last_token: RefCell::new(None), user_agent: env::user_agent() }))
+    let bearer = cfg.api_key.as_ref().map(|key| JsValue::from_str(&format!("Bearer {}", key.expose())));
+    let user_agent = env::user_agent().map(|agent| JsValue::from_str(&agent));
+    Ok(Rc::new(Shared { cfg, auth, fetch, last_token: RefCell::new(None), user_agent, bearer }))
 }
 
 /// `client.toJSON()`: the configuration, with the credential reduced to whether there is one.

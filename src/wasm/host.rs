@@ -28,7 +28,7 @@ extern "C" {
     fn exchange(
         fetch: &JsValue,
         url: &str,
-        method: &str,
+        method: &JsValue,
         headers: &Object,
         body: &JsValue,
         signal: Option<AbortSignal>,
@@ -69,8 +69,33 @@ pub struct Shared {
     pub fetch: Option<Function>,
     /// The last token a provider returned, kept only to redact it from server messages.
     pub last_token: RefCell<Option<String>>,
-    /// The `User-Agent` to send, outside browsers (which refuse to let pages set it).
-    pub user_agent: Option<String>,
+    /// The `User-Agent` to send, outside browsers (which refuse to let pages set it), as a JS
+    /// string made once.
+    pub user_agent: Option<JsValue>,
+    /// `Bearer <apiKey>` as a JS string made once, when the credential is a fixed key.
+    pub bearer: Option<JsValue>,
+}
+
+thread_local! {
+    /// Header names and methods as JS strings, made once: every request sends the same few.
+    static NAMES: RefCell<Vec<(&'static str, JsValue)>> = const { RefCell::new(Vec::new()) };
+    /// State of the generator behind trace ids and jitter (0 until seeded).
+    static RNG: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A JS string for a `&'static str` the client sends on every request.
+fn interned(name: &'static str) -> JsValue {
+    NAMES.with(|names| {
+        if let Ok(mut names) = names.try_borrow_mut() {
+            if let Some((_, value)) = names.iter().find(|(n, _)| std::ptr::eq(*n, name) || *n == name) {
+                return value.clone();
+            }
+            let value = JsValue::from_str(name);
+            names.push((name, value.clone()));
+            return value;
+        }
+        JsValue::from_str(name)
+    })
 }
 
 /// The host for one call: the client's shared state plus the call's own `AbortSignal`.
@@ -82,10 +107,10 @@ pub struct JsHost {
 }
 
 impl JsHost {
-    async fn authorization(&self) -> Result<Option<String>, SendError<JsValue>> {
+    async fn authorization(&self) -> Result<Option<JsValue>, SendError<JsValue>> {
         match &self.shared.auth {
             Auth::None => Ok(None),
-            Auth::Key(key) => Ok(Some(format!("Bearer {}", key.expose()))),
+            Auth::Key(_) => Ok(self.shared.bearer.clone()),
             Auth::Provider(provider) => {
                 let failed = |e: JsValue| SendError::Network { message: format!("tokenProvider failed: {}", describe(&e)), cause: e };
                 let value = provider.call0(&JsValue::UNDEFINED).map_err(failed)?;
@@ -97,24 +122,30 @@ impl JsHost {
                     message: "tokenProvider must return a string (or a promise of one)".into(),
                     cause: value.clone(),
                 })?;
-                *self.shared.last_token.borrow_mut() = Some(token.clone());
-                Ok(Some(format!("Bearer {token}")))
+                let header = JsValue::from_str(&format!("Bearer {token}"));
+                *self.shared.last_token.borrow_mut() = Some(token);
+                Ok(Some(header))
             }
         }
     }
 
-    fn headers(&self, request: &Request<'_>, authorization: Option<String>) -> Object {
+    fn headers(&self, request: &Request<'_>, authorization: Option<JsValue>) -> Object {
         let headers = Object::new();
         let target = headers.unchecked_ref::<Indexable>();
-        let extra = authorization.map(|a| ("Authorization", a)).into_iter().chain(self.shared.user_agent.clone().map(|u| ("User-Agent", u)));
-        for (name, value) in request.headers.iter().cloned().chain(extra) {
-            target.put(&name.into(), &value.into());
+        for (name, value) in &request.headers {
+            target.put(&interned(name), &JsValue::from_str(value));
+        }
+        if let Some(value) = authorization {
+            target.put(&interned("Authorization"), &value);
+        }
+        if let Some(value) = &self.shared.user_agent {
+            target.put(&interned("User-Agent"), value);
         }
         headers
     }
 
     /// The request and the reading of its body (js/exchange.js).
-    async fn exchange(&self, request: &Request<'_>, authorization: Option<String>) -> Result<Response<JsBody>, SendError<JsValue>> {
+    async fn exchange(&self, request: &Request<'_>, authorization: Option<JsValue>) -> Result<Response<JsBody>, SendError<JsValue>> {
         let body: JsValue = match request.body {
             RequestBody::Empty => JsValue::UNDEFINED,
             RequestBody::Json(json) => json.into(),
@@ -125,7 +156,7 @@ impl JsHost {
         let want_bytes = request.expect == Expect::Bytes;
         // The longest delay a JS timer honours is 2^31 - 1 ms; longer ones fire at once in Node.
         let timeout_ms = request.timeout_ms.clamp(1.0, 2_147_483_647.0) as u32;
-        let pending = exchange(&fetch, request.url, request.method.as_str(), &headers, &body, self.signal.clone(), timeout_ms, want_bytes);
+        let pending = exchange(&fetch, request.url, &interned(request.method.as_str()), &headers, &body, self.signal.clone(), timeout_ms, want_bytes);
         let parts: Array = match JsFuture::from(pending).await {
             Ok(parts) => parts.unchecked_into(),
             Err(rejection) => return Err(self.classify(rejection)),
@@ -189,7 +220,20 @@ impl Platform for JsHost {
     }
 
     fn random_u32(&self) -> u32 {
-        (js_sys::Math::random() * 4_294_967_296.0) as u32
+        // splitmix64, seeded once from Math.random and the clock: trace ids and jitter need
+        // spread, not secrecy, and this saves a JS call per random word.
+        RNG.with(|state| {
+            let mut x = state.get();
+            if x == 0 {
+                x = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64 ^ (js_sys::Date::now() as u64).rotate_left(32) | 1;
+            }
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            state.set(x);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> 32) as u32
+        })
     }
 
     fn parse_json(&self, text: &str) -> Result<JsValue, String> {
