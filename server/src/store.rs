@@ -141,39 +141,36 @@ pub async fn committed(rx: oneshot::Receiver<Result<(), String>>) -> Result<(), 
 }
 
 fn load(conn: &Connection) -> Result<Loaded, String> {
-    let mut sandboxes = Vec::new();
-    let mut stmt = conn
-        .prepare("SELECT id, data FROM sandboxes")
-        .map_err(|e| e.to_string())?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .map_err(|e| e.to_string())?;
-    for row in rows {
-        let (id, data) = row.map_err(|e| e.to_string())?;
-        match serde_json::from_str::<Sandbox>(&data) {
-            Ok(s) => sandboxes.push(s),
-            // One unreadable row must not take every other sandbox down with it.
-            Err(e) => eprintln!("tensorlake-local: skipping unreadable sandbox row {id}: {e}"),
-        }
-    }
-    let mut snapshots = Vec::new();
-    let mut stmt = conn
-        .prepare("SELECT id, data FROM snapshots ORDER BY seq")
-        .map_err(|e| e.to_string())?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .map_err(|e| e.to_string())?;
-    for row in rows {
-        let (id, data) = row.map_err(|e| e.to_string())?;
-        match serde_json::from_str::<Snapshot>(&data) {
-            Ok(s) => snapshots.push(s),
-            Err(e) => eprintln!("tensorlake-local: skipping unreadable snapshot row {id}: {e}"),
-        }
-    }
     Ok(Loaded {
-        sandboxes,
-        snapshots,
+        sandboxes: load_rows(conn, "SELECT id, data FROM sandboxes", "sandbox")?,
+        snapshots: load_rows(
+            conn,
+            "SELECT id, data FROM snapshots ORDER BY seq",
+            "snapshot",
+        )?,
     })
+}
+
+/// Reads `(id, data)` rows as JSON records. One unreadable row must not take every other record
+/// down with it: it is skipped with a message naming it.
+fn load_rows<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    kind: &str,
+) -> Result<Vec<T>, String> {
+    let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(|e| e.to_string())?;
+    let mut records = Vec::new();
+    for row in rows {
+        let (id, data) = row.map_err(|e| e.to_string())?;
+        match serde_json::from_str::<T>(&data) {
+            Ok(record) => records.push(record),
+            Err(e) => eprintln!("tensorlake-local: skipping unreadable {kind} row {id}: {e}"),
+        }
+    }
+    Ok(records)
 }
 
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Batch>) {

@@ -235,6 +235,29 @@ async fn launch(
     }
 }
 
+/// What `run` and `start` share: find the sandbox, read and check the body, start the command.
+async fn launch_from_request(
+    st: &std::sync::Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<
+    (
+        std::sync::Arc<procs::ProcEntry>,
+        tokio::process::Child,
+        Option<Duration>,
+    ),
+    ApiError,
+> {
+    let t = target(st, headers).await?;
+    let body = read_body(headers, body, JSON_LIMIT)
+        .await
+        .map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let req: RunRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let (spec, timeout) = check_run(req)?;
+    let (entry, child) = launch(st, &t, &spec).await?;
+    Ok((entry, child, timeout))
+}
+
 /// `POST /api/v1/processes/run`: runs a command to completion, streaming SSE frames: started
 /// (`pid`, `started_at`), one per output line (`line`, `timestamp`, `stream`), then the exit
 /// (`exit_code`, or `signal` when killed; `reason` as WHL reads it).
@@ -243,13 +266,7 @@ pub async fn run(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let t = target(&st, &headers).await?;
-    let body = read_body(&headers, body, JSON_LIMIT)
-        .await
-        .map_err(|e| e.into_json("INVALID_REQUEST"))?;
-    let req: RunRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
-    let (spec, timeout) = check_run(req)?;
-    let (entry, child) = launch(&st, &t, &spec).await?;
+    let (entry, child, timeout) = launch_from_request(&st, &headers, body).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let _ = tx.try_send(procs::sse_frame(
         &json!({ "pid": entry.pid, "started_at": entry.started_at }),
@@ -277,13 +294,7 @@ pub async fn start(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let t = target(&st, &headers).await?;
-    let body = read_body(&headers, body, JSON_LIMIT)
-        .await
-        .map_err(|e| e.into_json("INVALID_REQUEST"))?;
-    let req: RunRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
-    let (spec, timeout) = check_run(req)?;
-    let (entry, child) = launch(&st, &t, &spec).await?;
+    let (entry, child, timeout) = launch_from_request(&st, &headers, body).await?;
     let info = entry.info();
     tokio::spawn(procs::supervise(entry, child, timeout, None));
     Ok(http::json(StatusCode::CREATED, &info))
