@@ -1,43 +1,56 @@
-// The Node entry's default transport: a fetch-shaped function over node:http / node:https with
-// keep-alive agents. Node's global fetch (undici) spends about twice as long per request as
-// node:http on the same keep-alive connection (BENCHMARKS.md, per-call reference rows), and a
-// snapshot client's life is short requests. It implements exactly what the wasm module uses of
-// fetch: method, headers, a string or byte body, `signal`; a response with `status`,
-// `headers.get()`, `text()` and `arrayBuffer()`. Compressed bodies are decoded. Redirects are
-// not followed (the API does not redirect). Pass `fetch` to SandboxClient to use another one.
+// The Node entry's default transport: a fetch-shaped function speaking HTTP/1.1 over pooled
+// keep-alive `node:net` / `node:tls` connections.
+//
+// Why not `fetch` or `node:http`: a snapshot client's life is short requests, and on a keep-alive
+// connection to a nearby server Node's fetch (undici) costs about twice what node:http does,
+// which in turn costs about 1.6 times a plain socket exchange (BENCHMARKS.md, per-call reference
+// rows). Most of node:http's time goes to machinery this client never uses: streams for request
+// and response bodies, events per header, agents that schedule sockets on later ticks. Here a
+// request is one socket write and a response is parsed straight from the socket's chunks.
+//
+// It implements exactly what the wasm module uses of fetch: method, headers, a string or byte
+// body, `signal`; a response with `status`, `ok`, `headers.get()`, `text()` and `arrayBuffer()`.
+// Failures look like fetch's: a TypeError('fetch failed') whose `cause` says what went wrong, or
+// the signal's reason on abort. Compressed bodies are decoded. Redirects are not followed (the API
+// does not redirect). No proxy support; pass `fetch` to SandboxClient to use another transport.
 'use strict';
 
-const http = require('node:http');
-const https = require('node:https');
+const net = require('node:net');
+const tls = require('node:tls');
 const zlib = require('node:zlib');
 
-const AGENTS = {
-  'http:': new http.Agent({ keepAlive: true }),
-  'https:': new https.Agent({ keepAlive: true }),
-};
+/** A response head (status line and headers) larger than this is refused. */
+const MAX_HEAD_BYTES = 64 * 1024;
+/** A chunk-size line or trailer line larger than this is refused. */
+const MAX_LINE_BYTES = 8 * 1024;
+/** Idle connections kept per origin; more are closed when released. */
+const MAX_IDLE_PER_ORIGIN = 256;
+/** An idle connection unused for this long is closed (checked every IDLE_CLOSE_MS / 2). */
+const IDLE_CLOSE_MS = 30_000;
+
+const CRLF = Buffer.from('\r\n');
+const HEAD_END = Buffer.from('\r\n\r\n');
+// RFC 9110 token, and the header value bytes Node and fetch accept (no CR, LF or NUL, nothing
+// above 0xFF since the head is written as latin1).
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+// Headers this transport writes itself: a caller's copy would contradict the framing.
+const OWN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection']);
 
 function abortError(signal) {
   if (signal && signal.reason !== undefined) return signal.reason;
   return new DOMException('This operation was aborted', 'AbortError');
 }
 
-// A fetch failure looks like undici's: a TypeError whose cause is the socket error.
+// A fetch failure looks like undici's: a TypeError whose cause is what went wrong.
 function fetchFailed(cause) {
   return new TypeError('fetch failed', { cause });
 }
 
-function decoder(encoding) {
-  switch ((encoding || '').trim().toLowerCase()) {
-    case 'gzip':
-    case 'x-gzip':
-      return zlib.createGunzip();
-    case 'deflate':
-      return zlib.createInflate();
-    case 'br':
-      return zlib.createBrotliDecompress();
-    default:
-      return undefined;
-  }
+function protocolError(message) {
+  const error = new Error(`invalid HTTP response: ${message}`);
+  error.code = 'HPE_INVALID_RESPONSE';
+  return error;
 }
 
 class NodeHeaders {
@@ -45,9 +58,8 @@ class NodeHeaders {
     this.raw = raw;
   }
   get(name) {
-    const value = this.raw[name.toLowerCase()];
-    if (value === undefined) return null;
-    return Array.isArray(value) ? value.join(', ') : String(value);
+    const value = this.raw[String(name).toLowerCase()];
+    return value === undefined ? null : value;
   }
 }
 
@@ -67,117 +79,436 @@ class NodeResponse {
   }
 }
 
-// Reads a response to the end, through the decompressor its Content-Encoding asks for. A body
-// that stops early (connection lost, abort) rejects, like fetch's.
-function readBody(res) {
-  const inflate = decoder(res.headers['content-encoding']);
-  const stream = inflate ? res.pipe(inflate) : res;
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let settled = false;
-    const fail = (err) => {
-      if (settled) return;
-      settled = true;
-      reject(fetchFailed(err));
-    };
-    stream.on('data', (chunk) => chunks.push(chunk));
-    stream.on('end', () => {
-      if (settled) return;
-      settled = true;
-      resolve(Buffer.concat(chunks));
-    });
-    stream.on('error', fail);
-    res.on('error', fail);
-    res.on('close', () => {
-      if (!res.complete) fail(new Error('the connection closed before the response body was complete'));
-    });
-  });
+function decode(encoding, buffer) {
+  const inflate = {
+    gzip: zlib.gunzip,
+    'x-gzip': zlib.gunzip,
+    deflate: zlib.inflate,
+    br: zlib.brotliDecompress,
+  }[String(encoding).trim().toLowerCase()];
+  if (inflate === undefined || buffer.length === 0) return Promise.resolve(buffer);
+  return new Promise((resolve, reject) => inflate(buffer, (err, out) => (err ? reject(err) : resolve(out))));
 }
 
-// Where each origin is, parsed once: a client sends every request to one or two origins, and
-// parsing the URL per request was a measurable part of a short call.
+// ---------------------------------------------------------------------------------------------
+// Origins and their pools of idle connections.
+
+/** Where an origin is, parsed once, with its idle connections. */
+class Origin {
+  constructor(parsed) {
+    this.secure = parsed.protocol === 'https:';
+    this.host = parsed.hostname.replace(/^\[|\]$/g, '');
+    this.port = Number(parsed.port) || (this.secure ? 443 : 80);
+    this.hostHeader = parsed.host;
+    /** @type {Connection[]} */
+    this.idle = [];
+  }
+
+  acquire() {
+    while (this.idle.length > 0) {
+      const conn = this.idle.pop();
+      if (!conn.closed) return conn;
+    }
+    return new Connection(this);
+  }
+}
+
 const ORIGINS = new Map();
 
+// A client sends every request to one or two origins, and parsing the URL per request was a
+// measurable part of a short call.
 function locate(url) {
   const slash = url.indexOf('/', url.indexOf('//') + 2);
-  const origin = slash === -1 ? url : url.slice(0, slash);
-  let where = ORIGINS.get(origin);
-  if (where === undefined) {
-    const parsed = new URL(origin);
-    const lib = parsed.protocol === 'https:' ? https : parsed.protocol === 'http:' ? http : undefined;
-    if (!lib) throw new TypeError(`unsupported protocol ${parsed.protocol}`);
-    where = { lib, hostname: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port, agent: AGENTS[parsed.protocol] };
-    if (ORIGINS.size > 64) ORIGINS.clear();
-    ORIGINS.set(origin, where);
+  const key = slash === -1 ? url : url.slice(0, slash);
+  let origin = ORIGINS.get(key);
+  if (origin === undefined) {
+    let parsed;
+    try {
+      parsed = new URL(key);
+    } catch (cause) {
+      throw new TypeError(`invalid URL: ${url}`, { cause });
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`unsupported protocol ${parsed.protocol}`);
+    if (parsed.username || parsed.password) throw new TypeError('a URL with credentials cannot be fetched');
+    origin = new Origin(parsed);
+    if (ORIGINS.size >= 64) ORIGINS.clear();
+    ORIGINS.set(key, origin);
   }
-  return { where, path: slash === -1 ? '/' : url.slice(slash) };
+  const path = slash === -1 ? '/' : url.slice(slash);
+  const hash = path.indexOf('#');
+  return { origin, path: hash === -1 ? path : path.slice(0, hash) };
 }
 
-function send(url, init, retryOnStaleSocket) {
-  const { signal } = init;
+let sweeper;
+
+// One unref'd timer closes connections idle for too long, instead of a timer per release.
+function sweepLater() {
+  if (sweeper !== undefined) return;
+  sweeper = setInterval(() => {
+    const now = Date.now();
+    let left = 0;
+    for (const origin of ORIGINS.values()) {
+      origin.idle = origin.idle.filter((conn) => {
+        if (!conn.closed && now - conn.releasedAt < IDLE_CLOSE_MS) return true;
+        conn.destroy();
+        return false;
+      });
+      left += origin.idle.length;
+    }
+    if (left === 0) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  }, IDLE_CLOSE_MS / 2);
+  sweeper.unref();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections: one socket, one exchange at a time.
+
+class Connection {
+  constructor(origin) {
+    this.origin = origin;
+    this.closed = false;
+    this.uses = 0;
+    this.releasedAt = 0;
+    /** @type {Exchange | null} */
+    this.exchange = null;
+    const socket = origin.secure
+      ? tls.connect({ host: origin.host, port: origin.port, servername: net.isIP(origin.host) ? undefined : origin.host, ALPNProtocols: ['http/1.1'] })
+      : net.connect({ host: origin.host, port: origin.port });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => {
+      const exchange = this.exchange;
+      if (exchange === null) {
+        this.destroy(); // bytes nobody asked for: the connection can no longer be trusted
+        return;
+      }
+      try {
+        exchange.feed(chunk);
+      } catch (err) {
+        // A parser bug must fail this exchange, never escape as an uncaught exception.
+        exchange.fail(fetchFailed(err), true);
+      }
+    });
+    socket.on('error', (err) => this.gone(err));
+    socket.on('close', () => this.gone(null));
+    this.socket = socket;
+  }
+
+  /** The socket failed or closed: ends the exchange on it, if any, and forgets the connection. */
+  gone(err) {
+    this.closed = true;
+    const exchange = this.exchange;
+    this.exchange = null;
+    if (exchange !== null) exchange.socketGone(err);
+  }
+
+  destroy() {
+    this.closed = true;
+    this.exchange = null;
+    this.socket.destroy();
+  }
+
+  /** Back to the pool after a complete exchange, or closed if it may not be reused. */
+  release(reusable) {
+    this.exchange = null;
+    const idle = this.origin.idle;
+    if (!reusable || this.closed || idle.length >= MAX_IDLE_PER_ORIGIN) {
+      this.destroy();
+      return;
+    }
+    this.releasedAt = Date.now();
+    // An idle connection must not keep the process alive.
+    this.socket.unref();
+    idle.push(this);
+    sweepLater();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One request and its response.
+
+const HEAD = 0;
+const BODY_LENGTH = 1;
+const CHUNK_SIZE = 2;
+const CHUNK_DATA = 3;
+const CHUNK_END = 4;
+const TRAILERS = 5;
+const UNTIL_CLOSE = 6;
+const DONE = 7;
+
+class Exchange {
+  constructor(conn, method, signal, respond, refuse, resend) {
+    this.conn = conn;
+    this.method = method;
+    this.signal = signal;
+    this.respond = respond;
+    this.refuse = refuse;
+    // Called instead of refuse when the request may be sent again on a new connection.
+    this.resend = resend;
+    this.reused = conn.uses > 0;
+    this.state = HEAD;
+    this.receivedAny = false;
+    this.pending = null;
+    this.status = 0;
+    this.headers = null;
+    this.keepAlive = false;
+    this.remaining = 0;
+    this.chunks = [];
+    this.settleBody = null;
+    this.failBody = null;
+    this.onAbort = null;
+    if (signal) {
+      this.onAbort = () => this.fail(abortError(signal), true);
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  feed(chunk) {
+    this.receivedAny = true;
+    let data = chunk;
+    if (this.pending !== null) {
+      data = Buffer.concat([this.pending, chunk]);
+      this.pending = null;
+    }
+    let at = 0;
+    while (this.state !== DONE) {
+      switch (this.state) {
+        case HEAD: {
+          const end = data.indexOf(HEAD_END, at);
+          if (end === -1 || end - at > MAX_HEAD_BYTES) return this.keep(data, at, end === -1 ? MAX_HEAD_BYTES : 0, 'the response head is larger than 64 KiB');
+          const head = data.toString('latin1', at, end);
+          at = end + 4;
+          this.readHead(head);
+          break;
+        }
+        case BODY_LENGTH:
+        case CHUNK_DATA: {
+          const take = Math.min(this.remaining, data.length - at);
+          if (take > 0) this.chunks.push(data.subarray(at, at + take));
+          at += take;
+          this.remaining -= take;
+          if (this.remaining > 0) return undefined;
+          if (this.state === BODY_LENGTH) this.complete(data.length > at);
+          else this.state = CHUNK_END;
+          break;
+        }
+        case CHUNK_SIZE:
+        case TRAILERS: {
+          const end = data.indexOf(CRLF, at);
+          if (end === -1) return this.keep(data, at, MAX_LINE_BYTES, 'a chunk-size or trailer line is too long');
+          const line = data.toString('latin1', at, end);
+          at = end + 2;
+          if (this.state === TRAILERS) {
+            if (line === '') this.complete(data.length > at);
+            break;
+          }
+          const size = line.split(';', 1)[0].trim();
+          if (!/^[0-9a-fA-F]{1,12}$/.test(size)) return this.fail(fetchFailed(protocolError(`bad chunk size ${JSON.stringify(size.slice(0, 20))}`)), true);
+          this.remaining = parseInt(size, 16);
+          this.state = this.remaining === 0 ? TRAILERS : CHUNK_DATA;
+          break;
+        }
+        case CHUNK_END: {
+          if (data.length - at < 2) return this.keep(data, at, 2, '');
+          if (data[at] !== 13 || data[at + 1] !== 10) return this.fail(fetchFailed(protocolError('a chunk is not followed by CRLF')), true);
+          at += 2;
+          this.state = CHUNK_SIZE;
+          break;
+        }
+        case UNTIL_CLOSE:
+          if (at < data.length) this.chunks.push(at === 0 ? data : data.subarray(at));
+          return undefined;
+        default:
+          return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /** Keeps the unparsed tail for the next chunk, unless it is already too long to be valid. */
+  keep(data, at, limit, tooLong) {
+    if (data.length - at > limit) return this.fail(fetchFailed(protocolError(tooLong)), true);
+    this.pending = data.subarray(at);
+    return undefined;
+  }
+
+  readHead(head) {
+    const lines = head.split('\r\n');
+    const statusLine = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |$)/.exec(lines[0]);
+    if (statusLine === null) return this.fail(fetchFailed(protocolError(`bad status line ${JSON.stringify(lines[0].slice(0, 40))}`)), true);
+    const status = Number(statusLine[2]);
+    if (status < 200) {
+      // 100 Continue, 103 Early Hints: informational, the real response follows. 101 would
+      // switch protocols, which this client never asks for.
+      if (status === 101) return this.fail(fetchFailed(protocolError('unexpected 101 Switching Protocols')), true);
+      return undefined;
+    }
+    const headers = Object.create(null);
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i];
+      const colon = line.indexOf(':');
+      if (colon <= 0) return this.fail(fetchFailed(protocolError(`bad header line ${JSON.stringify(line.slice(0, 40))}`)), true);
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+    const connection = (headers.connection || '').toLowerCase();
+    this.keepAlive = statusLine[1] === '1' ? !/(^|[\s,])close($|[\s,])/.test(connection) : /(^|[\s,])keep-alive($|[\s,])/.test(connection);
+    // What delimits the body (RFC 9112 section 6.3).
+    const transferEncoding = headers['transfer-encoding'];
+    const contentLength = headers['content-length'];
+    let state;
+    if (this.method === 'HEAD' || status === 204 || status === 304) {
+      state = BODY_LENGTH;
+      this.remaining = 0;
+    } else if (transferEncoding !== undefined) {
+      state = /(^|,)\s*chunked\s*$/i.test(transferEncoding) ? CHUNK_SIZE : UNTIL_CLOSE;
+      // A message with both is suspect (request smuggling): read it, but reuse nothing.
+      if (contentLength !== undefined) this.keepAlive = false;
+    } else if (contentLength !== undefined) {
+      const values = contentLength.split(',').map((v) => v.trim());
+      if (!values.every((v) => /^\d{1,15}$/.test(v) && v === values[0])) {
+        return this.fail(fetchFailed(protocolError(`bad Content-Length ${JSON.stringify(contentLength.slice(0, 40))}`)), true);
+      }
+      state = BODY_LENGTH;
+      this.remaining = Number(values[0]);
+    } else {
+      state = UNTIL_CLOSE;
+    }
+    if (state === UNTIL_CLOSE) this.keepAlive = false;
+    this.state = state;
+    this.status = status;
+    this.headers = headers;
+    const body = new Promise((resolve, reject) => {
+      this.settleBody = resolve;
+      this.failBody = reject;
+    });
+    body.catch(() => {}); // a caller that never reads the body must not see an unhandled rejection
+    this.respond(new NodeResponse(status, headers, body));
+    if (state === BODY_LENGTH && this.remaining === 0) this.complete(false);
+    return undefined;
+  }
+
+  /** The response is complete: the connection goes back to the pool, the body is delivered. */
+  complete(extraBytes) {
+    this.state = DONE;
+    this.detach();
+    // Bytes after a complete response were not asked for: that connection is not reused.
+    this.conn.release(this.keepAlive && !extraBytes);
+    const chunks = this.chunks;
+    const buffer = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    const encoding = this.headers['content-encoding'];
+    if (encoding === undefined) {
+      this.settleBody(buffer);
+    } else {
+      decode(encoding, buffer).then(this.settleBody, (err) => this.failBody(fetchFailed(err)));
+    }
+  }
+
+  /** The socket errored or closed while this exchange was on it. */
+  socketGone(err) {
+    if (this.state === DONE) return;
+    if (this.state === UNTIL_CLOSE && err === null) {
+      this.complete(false);
+      return;
+    }
+    const aborted = this.signal && this.signal.aborted;
+    if (!aborted && !this.receivedAny && this.reused && (err === null || err.code === 'ECONNRESET' || err.code === 'EPIPE') && this.resend) {
+      // The server closed an idle keep-alive connection just as this request was written to it:
+      // it never answered, and the request is sent again once, on a new connection. The same
+      // rule as Node's documented pattern for reused sockets.
+      this.state = DONE;
+      this.detach();
+      this.resend();
+      return;
+    }
+    const cause = err || new Error(this.headers === null ? 'the connection closed before a response arrived' : 'the connection closed before the response body was complete');
+    this.fail(aborted ? abortError(this.signal) : fetchFailed(cause), false);
+  }
+
+  /** Ends the exchange with `error`; the connection is closed (`destroy`) if still open. */
+  fail(error, destroy) {
+    if (this.state === DONE) return undefined;
+    this.state = DONE;
+    this.detach();
+    if (destroy) this.conn.destroy();
+    if (this.headers === null) this.refuse(error);
+    else this.failBody(error);
+    return undefined;
+  }
+
+  detach() {
+    if (this.onAbort !== null) this.signal.removeEventListener('abort', this.onAbort);
+    this.onAbort = null;
+  }
+}
+
+function headerLines(headers) {
+  let lines = '';
+  const add = (name, value) => {
+    name = String(name);
+    value = String(value).trim();
+    if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
+    if (BAD_VALUE.test(value)) throw new TypeError(`invalid value for header ${name}`);
+    const lower = name.toLowerCase();
+    if (OWN_HEADERS.has(lower) || lower === 'accept-encoding') return;
+    lines += `${name}: ${value}\r\n`;
+  };
+  if (headers == null) return lines;
+  if (typeof headers.forEach === 'function' && !Array.isArray(headers)) headers.forEach((value, name) => add(name, value));
+  else if (Array.isArray(headers)) for (const [name, value] of headers) add(name, value);
+  else for (const name of Object.keys(headers)) add(name, headers[name]);
+  return lines;
+}
+
+function bodyBytes(body) {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof ArrayBuffer) return Buffer.from(body);
+  if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  throw new TypeError('the request body must be a string, an ArrayBuffer or a typed array');
+}
+
+function send(url, init, mayResend) {
+  const signal = init.signal;
   return new Promise((resolve, reject) => {
     if (signal && signal.aborted) {
       reject(abortError(signal));
       return;
     }
-    let target;
+    let origin;
+    let path;
+    let head;
+    let body;
+    const method = String(init.method || 'GET').toUpperCase();
     try {
-      target = locate(url);
+      ({ origin, path } = locate(url));
+      if (!TOKEN.test(method)) throw new TypeError(`invalid method ${JSON.stringify(method)}`);
+      if (/[\s\0]/.test(path)) throw new TypeError(`invalid URL path: ${JSON.stringify(path)}`);
+      body = bodyBytes(init.body);
+      head = `${method} ${path} HTTP/1.1\r\nHost: ${origin.hostHeader}\r\nConnection: keep-alive\r\nAccept-Encoding: gzip, deflate, br\r\n${headerLines(init.headers)}`;
+      if (body !== undefined) head += `Content-Length: ${body.length}\r\n`;
+      else if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') head += 'Content-Length: 0\r\n';
+      head += '\r\n';
     } catch (err) {
-      reject(err instanceof TypeError ? err : new TypeError(`invalid URL: ${url}`, { cause: err }));
+      reject(err);
       return;
     }
-    const { where, path } = target;
-    const method = (init.method || 'GET').toUpperCase();
-    const headers = { 'accept-encoding': 'gzip, deflate, br', ...init.headers };
-    let body = init.body;
-    if (typeof body === 'string') body = Buffer.from(body, 'utf8');
-    else if (body instanceof ArrayBuffer) body = Buffer.from(body);
-    else if (ArrayBuffer.isView(body)) body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    if (body !== undefined && body !== null) headers['content-length'] = String(body.length);
-    else if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') headers['content-length'] = '0';
-
-    let responded = false;
-    const onAbort = () => req.destroy(abortError(signal));
-    const options = { hostname: where.hostname, port: where.port, path, method, headers, agent: where.agent };
-    const req = where.lib.request(options, (res) => {
-      responded = true;
-      const bodyPromise = readBody(res);
-      // Settled either way when the body is, so the abort listener never outlives the exchange.
-      bodyPromise.then(cleanup, cleanup);
-      bodyPromise.catch(() => {});
-      resolve(new NodeResponse(res.statusCode, res.headers, signal ? rejectOnAbort(bodyPromise, signal) : bodyPromise));
-    });
-    function cleanup() {
-      if (signal) signal.removeEventListener('abort', onAbort);
-    }
-    req.on('error', (err) => {
-      cleanup();
-      if (signal && signal.aborted) {
-        reject(abortError(signal));
-      } else if (!responded && retryOnStaleSocket && req.reusedSocket && err.code === 'ECONNRESET') {
-        // The server closed an idle keep-alive connection just as this request was written to
-        // it; the request never reached the server (Node's documented pattern), so send it again
-        // once, on a fresh connection.
-        send(url, init, false).then(resolve, reject);
-      } else {
-        reject(fetchFailed(err));
-      }
-    });
-    if (signal) signal.addEventListener('abort', onAbort, { once: true });
-    req.end(body === null ? undefined : body);
+    const conn = origin.acquire();
+    const resend = mayResend ? () => send(url, init, false).then(resolve, reject) : null;
+    conn.exchange = new Exchange(conn, method, signal, resolve, reject, resend);
+    conn.uses += 1;
+    conn.socket.ref();
+    if (body === undefined || body.length === 0) conn.socket.write(head, 'latin1');
+    else conn.socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
   });
 }
 
-function rejectOnAbort(bodyPromise, signal) {
-  return bodyPromise.catch((err) => {
-    throw signal.aborted ? abortError(signal) : err;
-  });
-}
-
-/** A fetch-shaped transport over node:http / node:https with keep-alive. */
+/** A fetch-shaped HTTP/1.1 transport over pooled keep-alive node:net / node:tls connections. */
 function nodeFetch(url, init = {}) {
-  return send(String(url), init, true);
+  return send(String(url), init || {}, true);
 }
 
 module.exports = { nodeFetch };

@@ -1,0 +1,271 @@
+// The Node transport's HTTP/1.1 framing and connection pool, against raw TCP servers that write
+// exactly the bytes each test needs: chunked bodies, bodies split at every byte, informational
+// responses, bodies delimited by close, malformed responses, connection reuse and TLS.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import https from 'node:https';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { ROOT } from './helpers/server.mjs';
+
+const require = createRequire(import.meta.url);
+const TRANSPORT = join(ROOT, 'pkg', 'node', 'transport.cjs');
+const { nodeFetch } = require(TRANSPORT);
+
+/**
+ * A TCP server that hands each request head (as text) to `answer(head, socket, info)`; info has
+ * the socket's number and how many requests it carried. Returns the url and a log of requests.
+ */
+async function rawServer(answer) {
+  const log = [];
+  const sockets = new Set();
+  let socketCount = 0;
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    const socketId = ++socketCount;
+    let uses = 0;
+    let pending = '';
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('data', (chunk) => {
+      pending += chunk.toString('latin1');
+      for (;;) {
+        const end = pending.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const head = pending.slice(0, end);
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (pending.length < end + 4 + length) return;
+        const body = pending.slice(end + 4, end + 4 + length);
+        pending = pending.slice(end + 4 + length);
+        uses += 1;
+        log.push({ head, body, socketId, uses });
+        answer(head, socket, { socketId, uses });
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    log,
+    close: () => new Promise((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(r);
+    }),
+  };
+}
+
+const ok = (body, extra = '') => `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+
+test('a request is one well-formed HTTP/1.1 message with the caller\'s headers', async () => {
+  const { url, log, close } = await rawServer((head, socket) => socket.write(ok('{}')));
+  try {
+    await (await nodeFetch(`${url}/v1/x?y=1#frag`, { method: 'post', body: 'héllo', headers: { 'X-Trace': 'abc', 'content-type': 'application/json' } })).text();
+    const [{ head, body }] = log;
+    const lines = head.split('\r\n');
+    assert.equal(lines[0], 'POST /v1/x?y=1 HTTP/1.1', 'the fragment is not sent');
+    assert.ok(lines.includes(`Host: ${new URL(url).host}`));
+    assert.ok(lines.includes('X-Trace: abc'));
+    assert.ok(lines.includes('content-type: application/json'));
+    assert.ok(lines.includes(`Content-Length: ${Buffer.byteLength('héllo')}`));
+    assert.equal(body, Buffer.from('héllo').toString('latin1'), 'the body is UTF-8');
+  } finally {
+    await close();
+  }
+});
+
+test('header values that could split the request, and bad names or methods, are refused before sending', async () => {
+  const { url, log, close } = await rawServer((head, socket) => socket.write(ok('{}')));
+  try {
+    await assert.rejects(nodeFetch(url, { headers: { Authorization: 'Bearer x\r\nX-Evil: 1' } }), (e) => e instanceof TypeError && /invalid value for header Authorization/.test(e.message) && !/Bearer/.test(e.message));
+    await assert.rejects(nodeFetch(url, { headers: { 'bad name': 'v' } }), /invalid header name/);
+    await assert.rejects(nodeFetch(url, { method: 'GET /x' }), /invalid method/);
+    await assert.rejects(nodeFetch('ftp://127.0.0.1/'), /unsupported protocol/);
+    assert.equal(log.length, 0, 'nothing was sent');
+  } finally {
+    await close();
+  }
+});
+
+test('chunked bodies, with extensions and trailers, are reassembled', async () => {
+  const { url, close } = await rawServer((head, socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\n{"a":\r\n3\r\n123\r\nA\r\n,"b":"xyz"\r\n1\r\n}\r\n0\r\nX-Trailer: t\r\n\r\n');
+  });
+  try {
+    const res = await nodeFetch(url);
+    assert.deepEqual(JSON.parse(await res.text()), { a: 123, b: 'xyz' });
+    // The connection is reused after a chunked response (the trailer did not confuse it).
+    assert.deepEqual(JSON.parse(await (await nodeFetch(url)).text()), { a: 123, b: 'xyz' });
+  } finally {
+    await close();
+  }
+});
+
+test('a response split at every byte parses the same as one in one piece', async () => {
+  const body = JSON.stringify({ id: 'snap-1', text: 'é'.repeat(50) });
+  const chunked = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+  const { url, close } = await rawServer(async (head, socket) => {
+    const bytes = Buffer.from(head.includes('/chunked') ? chunked : ok(body, 'X-A: 1\r\n'));
+    socket.setNoDelay(true);
+    for (let i = 0; i < bytes.length; i++) {
+      socket.write(bytes.subarray(i, i + 1));
+      await new Promise((r) => setImmediate(r));
+    }
+  });
+  try {
+    for (const path of ['/length', '/chunked']) {
+      const res = await nodeFetch(url + path);
+      assert.equal(res.headers.get('x-a'), '1');
+      assert.equal(await res.text(), body, path);
+    }
+  } finally {
+    await close();
+  }
+});
+
+test('informational responses are skipped; HEAD, 204 and 304 have no body', async () => {
+  const { url, close } = await rawServer((head, socket) => {
+    if (head.startsWith('GET /early')) socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n' + ok('{"x":1}'));
+    else if (head.startsWith('HEAD')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n');
+    else if (head.startsWith('GET /204')) socket.write('HTTP/1.1 204 No Content\r\n\r\n');
+    else socket.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n');
+  });
+  try {
+    const early = await nodeFetch(`${url}/early`);
+    assert.equal(early.status, 200);
+    assert.equal(await early.text(), '{"x":1}');
+    const headRes = await nodeFetch(url, { method: 'HEAD' });
+    assert.equal(headRes.headers.get('content-length'), '1234');
+    assert.equal(await headRes.text(), '');
+    assert.equal(await (await nodeFetch(`${url}/204`)).text(), '');
+    const notModified = await nodeFetch(`${url}/304`);
+    assert.equal(notModified.status, 304);
+    assert.equal(await notModified.text(), '');
+    assert.equal(await (await nodeFetch(`${url}/early`)).text(), '{"x":1}', 'the connection is still in step');
+  } finally {
+    await close();
+  }
+});
+
+test('a body without length is read to the close; Connection: close is honoured', async () => {
+  const { url, log, close } = await rawServer((head, socket) => {
+    if (head.startsWith('GET /eof')) socket.end('HTTP/1.1 200 OK\r\n\r\n{"until":"close"}');
+    else socket.write(ok('{"c":1}', 'Connection: close\r\n'));
+  });
+  try {
+    assert.equal(await (await nodeFetch(`${url}/eof`)).text(), '{"until":"close"}');
+    assert.equal(await (await nodeFetch(`${url}/c`)).text(), '{"c":1}');
+    assert.equal(await (await nodeFetch(`${url}/c`)).text(), '{"c":1}');
+    assert.deepEqual(log.map((r) => r.uses), [1, 1, 1], 'no connection was reused');
+  } finally {
+    await close();
+  }
+});
+
+test('sequential requests share one connection; concurrent ones get their own', async () => {
+  const { url, log, close } = await rawServer((head, socket) => setTimeout(() => socket.write(ok('{}')), 5));
+  try {
+    for (let i = 0; i < 5; i++) await (await nodeFetch(`${url}/seq`)).text();
+    const sequential = new Set(log.map((r) => r.socketId));
+    assert.equal(sequential.size, 1, 'keep-alive: one connection for sequential requests');
+    log.length = 0;
+    await Promise.all(Array.from({ length: 4 }, async () => (await nodeFetch(`${url}/par`)).text()));
+    assert.equal(new Set(log.map((r) => r.socketId)).size, 4, 'one exchange per connection at a time');
+  } finally {
+    await close();
+  }
+});
+
+test('malformed responses fail as fetch does, and the connection is not reused', async () => {
+  const answers = {
+    '/status': 'HTTP/1.1 abc\r\n\r\n',
+    '/header': 'HTTP/1.1 200 OK\r\nno colon here\r\n\r\n',
+    '/length': 'HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello',
+    '/chunk': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+    '/huge': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`,
+  };
+  const { url, log, close } = await rawServer((head, socket) => {
+    const path = head.split(' ')[1];
+    socket.write(answers[path] ?? ok('{}'));
+  });
+  try {
+    for (const path of Object.keys(answers)) {
+      const err = await nodeFetch(url + path).then((r) => r.text()).catch((e) => e);
+      assert.ok(err instanceof TypeError && err.message === 'fetch failed', `${path}: ${err}`);
+      assert.match(err.cause.message, /invalid HTTP response/, path);
+    }
+    log.length = 0;
+    assert.equal(await (await nodeFetch(`${url}/fine`)).text(), '{}');
+    assert.equal(log[0].uses, 1, 'a new connection after a malformed response');
+  } finally {
+    await close();
+  }
+});
+
+test('a refused connection and a server that closes without answering fail with a cause', async () => {
+  const probe = net.createServer();
+  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  await new Promise((r) => probe.close(r));
+  const refused = await nodeFetch(`http://127.0.0.1:${port}/`).catch((e) => e);
+  assert.ok(refused instanceof TypeError && refused.cause?.code === 'ECONNREFUSED', String(refused?.cause));
+
+  const { url, close } = await rawServer((head, socket) => socket.destroy());
+  try {
+    const err = await nodeFetch(url).catch((e) => e);
+    assert.ok(err instanceof TypeError && /closed before a response/.test(err.cause.message), String(err?.cause));
+  } finally {
+    await close();
+  }
+});
+
+test('idle pooled connections do not keep the process alive', async () => {
+  const { url, close } = await rawServer((head, socket) => socket.write(ok('{"done":true}')));
+  try {
+    const script = `const { nodeFetch } = require(${JSON.stringify(TRANSPORT)});
+      nodeFetch(${JSON.stringify(url)}).then((r) => r.text()).then((t) => console.log(t));`;
+    const started = Date.now();
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const code = await new Promise((r) => child.on('exit', r));
+    assert.equal(code, 0);
+    assert.equal(out.trim(), '{"done":true}');
+    assert.ok(Date.now() - started < 5000, 'exited without waiting for the idle connection');
+  } finally {
+    await close();
+  }
+});
+
+test('https: the certificate is verified, and a trusted one works', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tls-'));
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  const server = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ secure: true, path: req.url }));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `https://localhost:${server.address().port}`;
+  try {
+    const err = await nodeFetch(`${url}/x`).catch((e) => e);
+    assert.ok(err instanceof TypeError && /self[- ]signed/i.test(err.cause?.message ?? ''), `untrusted certificate refused: ${err?.cause?.message}`);
+    // Trusted through NODE_EXTRA_CA_CERTS, which Node reads only at start: a child process.
+    const script = `require(${JSON.stringify(TRANSPORT)}).nodeFetch(${JSON.stringify(`${url}/y`)}).then((r) => r.text()).then((t) => console.log(t), (e) => { console.log('ERR', e.cause?.message); process.exitCode = 1; });`;
+    writeFileSync(join(dir, 'run.cjs'), script);
+    const out = await new Promise((resolve) => {
+      const child = spawn(process.execPath, [join(dir, 'run.cjs')], { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert }, stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.on('data', (d) => (text += d));
+      child.on('exit', () => resolve(text.trim()));
+    });
+    assert.deepEqual(JSON.parse(out), { secure: true, path: '/y' });
+  } finally {
+    server.closeAllConnections?.();
+    await new Promise((r) => server.close(r));
+  }
+});
