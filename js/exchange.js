@@ -11,9 +11,30 @@
 // Keep this file to `export function` declarations: the build derives the CommonJS copy used by
 // the Node entry point by removing that `export` keyword.
 
+const DIRECT = Symbol.for('tensorlake-snapshots.exchange');
+
+// Node keeps one timer list per distinct delay and frees it when its last timer is cleared, so
+// sequential requests each built and tore down a list and re-armed the libuv timer: ~10 us per
+// short call. An idle, unref'd anchor per delay keeps the list alive (it re-arms itself when it
+// fires, and never holds the process open). Harmless where timers work otherwise.
+const ANCHORS = new Map();
+
+function anchor(timeoutMs) {
+  if (ANCHORS.has(timeoutMs) || ANCHORS.size >= 8) return;
+  const timer = setTimeout(() => timer.refresh(), timeoutMs);
+  // Browsers and Deno hand back a number: no lists to keep, and a timer that could hold Deno open.
+  if (typeof timer !== 'object' || typeof timer.unref !== 'function' || typeof timer.refresh !== 'function') {
+    clearTimeout(timer);
+  } else {
+    timer.unref();
+  }
+  ANCHORS.set(timeoutMs, timer);
+}
+
 export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs, wantBytes) {
   const controller = new AbortController();
   let timedOut = false;
+  anchor(timeoutMs);
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort(new DOMException(`no response within ${timeoutMs} ms`, 'TimeoutError'));
@@ -21,7 +42,7 @@ export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs,
   const onAbort = () => controller.abort(signal.reason);
   if (signal) {
     if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    else signal.addEventListener('abort', onAbort);
   }
   const settle = () => {
     clearTimeout(timer);
@@ -29,17 +50,21 @@ export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs,
   };
   let pending;
   try {
-    pending = Promise.resolve((fetchFn || fetch)(url, { method, headers, body, signal: controller.signal }));
+    const send = fetchFn || fetch;
+    // The Node entry's own transport can hand over the parts directly (npm/node/transport.cjs).
+    const direct = send[DIRECT];
+    pending = direct
+      ? direct(url, method, headers, body, controller.signal, wantBytes)
+      : Promise.resolve(send(url, { method, headers, body, signal: controller.signal })).then((res) => {
+        const status = res.status;
+        const ok = status >= 200 && status < 300;
+        const read = ok && wantBytes ? res.arrayBuffer().then((buffer) => new Uint8Array(buffer)) : res.text();
+        return read.then((content) => [status, res.headers.get('content-type'), ok ? null : res.headers.get('retry-after'), content]);
+      });
   } catch (error) {
     pending = Promise.reject(error);
   }
   return pending
-    .then((res) => {
-      const status = res.status;
-      const ok = status >= 200 && status < 300;
-      const read = ok && wantBytes ? res.arrayBuffer().then((buffer) => new Uint8Array(buffer)) : res.text();
-      return read.then((content) => [status, res.headers.get('content-type'), ok ? null : res.headers.get('retry-after'), content]);
-    })
     .then(
       (parts) => {
         settle();

@@ -269,3 +269,46 @@ test('https: the certificate is verified, and a trusted one works', async () => 
     await new Promise((r) => server.close(r));
   }
 });
+
+test('the shortcut js/exchange.js takes gives the same parts a fetch Response would', async () => {
+  const direct = nodeFetch[Symbol.for('tensorlake-snapshots.exchange')];
+  assert.equal(typeof direct, 'function');
+  const { url, close } = await rawServer((head, socket) => {
+    if (head.startsWith('GET /busy')) socket.write('HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nbusy');
+    else if (head.startsWith('GET /bytes')) socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Length: 3\r\n\r\n\x00\x01\xff', 'latin1');
+    else if (head.startsWith('GET /slow')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345');
+    else socket.write(ok('{"id":"é"}'));
+  });
+  try {
+    assert.deepEqual(await direct(`${url}/json`, 'GET', {}, undefined, undefined, false), [200, 'application/json', null, '{"id":"é"}']);
+    assert.deepEqual(await direct(`${url}/busy`, 'GET', {}, undefined, undefined, true), [503, 'text/plain', '7', 'busy'], 'errors come as text, with Retry-After');
+    const bytes = await direct(`${url}/bytes`, 'GET', {}, undefined, undefined, true);
+    assert.ok(bytes[3] instanceof Uint8Array);
+    assert.deepEqual([...bytes[3]], [0, 1, 255]);
+    const controller = new AbortController();
+    const reason = new Error('enough');
+    const slow = direct(`${url}/slow`, 'GET', {}, undefined, controller.signal, false);
+    setTimeout(() => controller.abort(reason), 30);
+    await assert.rejects(slow, (e) => e === reason, 'an abort during the body rejects the one promise with the reason');
+  } finally {
+    await close();
+  }
+});
+
+test('a Node script using the client exits as soon as its work is done', async () => {
+  const { url, close } = await rawServer((head, socket) => socket.write(ok('{"id":"snap-1","status":"completed","created_at":1796032800000}')));
+  try {
+    const script = `const { SandboxClient } = require('tensorlake-snapshots');
+      SandboxClient.forLocalhost({ apiUrl: ${JSON.stringify(url)}, requestTimeout: 300 }).getSnapshot('snap-1').then((s) => console.log(s.snapshotId));`;
+    const started = Date.now();
+    const child = spawn(process.execPath, ['-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const code = await new Promise((r) => child.on('exit', r));
+    assert.equal(code, 0);
+    assert.equal(out.trim(), 'snap-1');
+    assert.ok(Date.now() - started < 5000, 'no request timer or pooled connection held the process open');
+  } finally {
+    await close();
+  }
+});
