@@ -230,7 +230,7 @@ mod facade {
     }
 
     /// Installs the transport clients use when their options name no `fetch`. Called once by the
-    /// Node entry point with its node:http transport; not part of the public API.
+    /// Node entry point with its node:net HTTP/1.1 transport; not part of the public API.
     #[wasm_bindgen(js_name = __setDefaultFetch, skip_typescript)]
     pub fn set_default_fetch(fetch: &JsValue) {
         let function = fetch.clone().dyn_into::<js_sys::Function>().ok();

@@ -5,25 +5,28 @@
 //
 //   node concurrency.mjs '{"impl":"ours|floor","url":...,"namespace":...,"idsFile":...,"pollInterval":0.05}'
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
+import net from 'node:net';
 
 const args = JSON.parse(process.argv[2]);
 const { impl, url, namespace, pollInterval } = args;
 const sandboxIds = JSON.parse(readFileSync(args.idsFile, 'utf8'));
 
-// Counts the requests each client sends: the floor calls the global fetch (undici, which does
-// not go through node:http); our package's Node entry sends through node:http.request, looked up
-// on the module at each call, so wrapping both counts every request exactly once.
+// Counts the requests each client sends: the floor calls the global fetch (undici, which also
+// writes to sockets, so only fetch calls count for it); our package's Node entry writes each
+// request in one net.Socket#write whose data starts with the request line
+// (npm/node/transport.cjs), so for it those writes are counted.
 let requests = 0;
 const realFetch = globalThis.fetch;
 globalThis.fetch = function countedFetch(input, init) {
-  requests += 1;
+  if (impl !== 'ours') requests += 1;
   return realFetch(input, init);
 };
-const realRequest = http.request;
-http.request = function countedRequest(...args) {
-  requests += 1;
-  return realRequest.apply(this, args);
+const REQUEST_LINE = /^(GET|POST|PUT|DELETE|HEAD|PATCH) \S+ HTTP\/1\.1\r\n/;
+const realWrite = net.Socket.prototype.write;
+net.Socket.prototype.write = function countedWrite(data, ...rest) {
+  const start = typeof data === 'string' ? data.slice(0, 300) : Buffer.isBuffer(data) ? data.toString('latin1', 0, 300) : '';
+  if (impl === 'ours' && REQUEST_LINE.test(start)) requests += 1;
+  return realWrite.call(this, data, ...rest);
 };
 
 const READY = new Set(['local_ready', 'completed']);

@@ -6,7 +6,7 @@ const { nodeFetch } = require('./transport.cjs');
 // createError is the wasm module's factory, not part of the API.
 const { createError, ...errors } = require('./errors.cjs');
 
-// In Node, requests go through node:http with keep-alive (see transport.cjs). Bun and Deno also
+// In Node, requests go through our HTTP/1.1 transport over node:net (see transport.cjs). Bun and Deno also
 // load this entry, but their own fetch is native and fast, so they keep it.
 if (!process.versions.bun && typeof Deno === 'undefined') glue.__setDefaultFetch(nodeFetch);
 

@@ -185,6 +185,9 @@ class Connection {
       ? tls.connect({ host: origin.host, port: origin.port, servername: net.isIP(origin.host) ? undefined : origin.host, ALPNProtocols: ['http/1.1'] })
       : net.connect({ host: origin.host, port: origin.port });
     socket.setNoDelay(true);
+    // TCP keep-alive probes, as node:http's keep-alive agent sets them: a long quiet exchange (a
+    // command streaming no output) is not silently dropped by a NAT or load balancer.
+    socket.setKeepAlive(true, 1000);
     socket.on('data', (chunk) => {
       const exchange = this.exchange;
       if (exchange === null) {

@@ -50,7 +50,7 @@ pub enum Auth {
 
 thread_local! {
     /// The transport a client uses when its options name none: set by the Node entry point to
-    /// its node:http transport; empty elsewhere, meaning the global `fetch`.
+    /// its node:net HTTP/1.1 transport; empty elsewhere, meaning the global `fetch`.
     pub static DEFAULT_FETCH: std::cell::RefCell<Option<Function>> = const { std::cell::RefCell::new(None) };
 }
 

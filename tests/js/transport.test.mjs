@@ -1,4 +1,4 @@
-// The Node entry's node:http transport, against small purpose-built HTTP servers: compressed
+// The Node entry's default transport (npm/node/transport.cjs) against node:http servers: compressed
 // bodies, aborts, bodies cut short, and the stale keep-alive connection race.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +20,7 @@ async function serve(handler) {
 
 const SNAPSHOT = { id: 'snap-1', status: 'completed', created_at: 1796032800000 };
 
-test('Node clients use the node:http transport by default, and a fetch option overrides it', async () => {
+test('Node clients use the package transport by default, and a fetch option overrides it', async () => {
   const seen = [];
   const { url, close } = await serve((req, res) => {
     seen.push(req.headers);
@@ -29,7 +29,7 @@ test('Node clients use the node:http transport by default, and a fetch option ov
   });
   try {
     await SandboxClient.forLocalhost({ apiUrl: url }).getSnapshot('snap-1');
-    assert.equal(seen[0]['accept-encoding'], 'gzip, deflate, br', 'sent by the node:http transport');
+    assert.equal(seen[0]['accept-encoding'], 'gzip, deflate, br', 'sent by the package transport');
     assert.equal(seen[0].connection, 'keep-alive');
     let custom = 0;
     await SandboxClient.forLocalhost({ apiUrl: url, fetch: (u, i) => { custom += 1; return fetch(u, i); } }).getSnapshot('snap-1');
