@@ -201,6 +201,11 @@ class Connection {
         exchange.fail(fetchFailed(err), true);
       }
     });
+    // The server half-closed: nothing more may be sent on this connection, so it must not be
+    // handed out again (the 'close' that follows ends any exchange still reading).
+    socket.on('end', () => {
+      this.closed = true;
+    });
     socket.on('error', (err) => this.gone(err));
     socket.on('close', () => this.gone(null));
     this.socket = socket;
