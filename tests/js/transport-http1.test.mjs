@@ -312,3 +312,18 @@ test('a Node script using the client exits as soon as its work is done', async (
     await close();
   }
 });
+
+test('a pooled connection the server closed while idle is replaced, not reused', async () => {
+  const { url, log, close } = await rawServer((head, socket) => {
+    socket.write(ok('{}'));
+    setTimeout(() => socket.end(), 10); // the server's idle timeout, much shortened
+  });
+  try {
+    await (await nodeFetch(url)).text();
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(await (await nodeFetch(url)).text(), '{}');
+    assert.deepEqual(log.map((r) => [r.socketId, r.uses]), [[1, 1], [2, 1]], 'the second request went on a new connection, once');
+  } finally {
+    await close();
+  }
+});
