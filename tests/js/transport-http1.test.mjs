@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import https from 'node:https';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -56,6 +56,16 @@ async function rawServer(answer) {
       server.close(r);
     }),
   };
+}
+
+/** Runs `script` in a fresh Node process (in the repo root); its exit code, stdout and run time. */
+async function runNode(script, env = {}) {
+  const started = Date.now();
+  const child = spawn(process.execPath, ['-e', script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const code = await new Promise((r) => child.on('exit', r));
+  return { code, out: out.trim(), ms: Date.now() - started };
 }
 
 const ok = (body, extra = '') => `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
@@ -227,14 +237,10 @@ test('idle pooled connections do not keep the process alive', async () => {
   try {
     const script = `const { nodeFetch } = require(${JSON.stringify(TRANSPORT)});
       nodeFetch(${JSON.stringify(url)}).then((r) => r.text()).then((t) => console.log(t));`;
-    const started = Date.now();
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const code = await new Promise((r) => child.on('exit', r));
+    const { code, out, ms } = await runNode(script);
     assert.equal(code, 0);
-    assert.equal(out.trim(), '{"done":true}');
-    assert.ok(Date.now() - started < 5000, 'exited without waiting for the idle connection');
+    assert.equal(out, '{"done":true}');
+    assert.ok(ms < 5000, 'exited without waiting for the idle connection');
   } finally {
     await close();
   }
@@ -256,13 +262,7 @@ test('https: the certificate is verified, and a trusted one works', async () => 
     assert.ok(err instanceof TypeError && /self[- ]signed/i.test(err.cause?.message ?? ''), `untrusted certificate refused: ${err?.cause?.message}`);
     // Trusted through NODE_EXTRA_CA_CERTS, which Node reads only at start: a child process.
     const script = `require(${JSON.stringify(TRANSPORT)}).nodeFetch(${JSON.stringify(`${url}/y`)}).then((r) => r.text()).then((t) => console.log(t), (e) => { console.log('ERR', e.cause?.message); process.exitCode = 1; });`;
-    writeFileSync(join(dir, 'run.cjs'), script);
-    const out = await new Promise((resolve) => {
-      const child = spawn(process.execPath, [join(dir, 'run.cjs')], { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert }, stdio: ['ignore', 'pipe', 'inherit'] });
-      let text = '';
-      child.stdout.on('data', (d) => (text += d));
-      child.on('exit', () => resolve(text.trim()));
-    });
+    const { out } = await runNode(script, { NODE_EXTRA_CA_CERTS: cert });
     assert.deepEqual(JSON.parse(out), { secure: true, path: '/y' });
   } finally {
     server.closeAllConnections?.();
@@ -300,14 +300,10 @@ test('a Node script using the client exits as soon as its work is done', async (
   try {
     const script = `const { SandboxClient } = require('tensorlake-snapshots');
       SandboxClient.forLocalhost({ apiUrl: ${JSON.stringify(url)}, requestTimeout: 300 }).getSnapshot('snap-1').then((s) => console.log(s.snapshotId));`;
-    const started = Date.now();
-    const child = spawn(process.execPath, ['-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const code = await new Promise((r) => child.on('exit', r));
+    const { code, out, ms } = await runNode(script);
     assert.equal(code, 0);
-    assert.equal(out.trim(), 'snap-1');
-    assert.ok(Date.now() - started < 5000, 'no request timer or pooled connection held the process open');
+    assert.equal(out, 'snap-1');
+    assert.ok(ms < 5000, 'no request timer or pooled connection held the process open');
   } finally {
     await close();
   }
