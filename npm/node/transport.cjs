@@ -34,6 +34,7 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 // above 0xFF since the head is written as latin1).
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 // Headers this transport writes itself: a caller's copy would contradict the framing.
 const OWN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection']);
 
@@ -80,15 +81,35 @@ class NodeResponse {
   }
 }
 
-function decode(encoding, buffer) {
-  const inflate = {
-    gzip: zlib.gunzip,
-    'x-gzip': zlib.gunzip,
-    deflate: zlib.inflate,
-    br: zlib.brotliDecompress,
-  }[String(encoding).trim().toLowerCase()];
-  if (inflate === undefined || buffer.length === 0) return Promise.resolve(buffer);
-  return new Promise((resolve, reject) => inflate(buffer, (err, out) => (err ? reject(err) : resolve(out))));
+const DECODERS = {
+  gzip: [zlib.gunzip],
+  'x-gzip': [zlib.gunzip],
+  // "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
+  deflate: [zlib.inflate, zlib.inflateRaw],
+  br: [zlib.brotliDecompress],
+};
+
+function inflateWith(decoders, buffer) {
+  return new Promise((resolve, reject) => {
+    decoders[0](buffer, (err, out) => {
+      if (!err) resolve(out);
+      else if (decoders.length > 1) inflateWith(decoders.slice(1), buffer).then(resolve, reject);
+      else reject(err);
+    });
+  });
+}
+
+// Undoes a Content-Encoding list ("gzip, br" means gzip first, then br), last coding first. An
+// unknown coding is an error: its bytes would otherwise pass for the body.
+async function decode(encoding, buffer) {
+  const codings = encoding.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  let body = buffer;
+  for (const coding of codings.reverse()) {
+    const decoders = Object.prototype.hasOwnProperty.call(DECODERS, coding) ? DECODERS[coding] : undefined;
+    if (decoders === undefined) throw new Error(`unsupported Content-Encoding ${JSON.stringify(coding)}`);
+    if (body.length > 0) body = await inflateWith(decoders, body);
+  }
+  return body;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,7 +117,8 @@ function decode(encoding, buffer) {
 
 /** Where an origin is, parsed once, with its idle connections. */
 class Origin {
-  constructor(parsed) {
+  constructor(key, parsed) {
+    this.key = key;
     this.secure = parsed.protocol === 'https:';
     this.host = parsed.hostname.replace(/^\[|\]$/g, '');
     this.port = Number(parsed.port) || (this.secure ? 443 : 80);
@@ -118,9 +140,15 @@ const ORIGINS = new Map();
 
 // A client sends every request to one or two origins, and parsing the URL per request was a
 // measurable part of a short call.
+// A request target this client can write as is: starts with '/', printable ASCII only (no space,
+// no control character, nothing above 0x7E that a latin1 write would mangle), no dot segments.
+const PLAIN_TARGET = /^\/[\x21-\x7e]*$/;
+
 function locate(url) {
-  const slash = url.indexOf('/', url.indexOf('//') + 2);
-  const key = slash === -1 ? url : url.slice(0, slash);
+  const authority = url.indexOf('//') + 2;
+  let end = authority;
+  while (end < url.length && url[end] !== '/' && url[end] !== '?' && url[end] !== '#') end += 1;
+  const key = url.slice(0, end);
   let origin = ORIGINS.get(key);
   if (origin === undefined) {
     let parsed;
@@ -131,16 +159,29 @@ function locate(url) {
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`unsupported protocol ${parsed.protocol}`);
     if (parsed.username || parsed.password) throw new TypeError('a URL with credentials cannot be fetched');
-    origin = new Origin(parsed);
+    origin = new Origin(key, parsed);
     if (ORIGINS.size >= 64) {
       for (const old of ORIGINS.values()) for (const conn of old.idle) conn.destroy();
       ORIGINS.clear();
     }
     ORIGINS.set(key, origin);
   }
-  const path = slash === -1 ? '/' : url.slice(slash);
-  const hash = path.indexOf('#');
-  return { origin, path: hash === -1 ? path : path.slice(0, hash) };
+  const hash = url.indexOf('#', end);
+  let path = url.slice(end, hash === -1 ? url.length : hash);
+  if (path === '' || path[0] === '?') path = `/${path}`;
+  if (!PLAIN_TARGET.test(path) || path.includes('/.')) {
+    // Anything else goes through the URL parser, which percent-encodes and resolves dot
+    // segments exactly as fetch would.
+    let parsed;
+    try {
+      parsed = new URL(url);
+    } catch (cause) {
+      throw new TypeError(`invalid URL: ${url}`, { cause });
+    }
+    path = parsed.pathname + parsed.search;
+    if (!PLAIN_TARGET.test(path)) throw new TypeError(`invalid URL path: ${JSON.stringify(path)}`);
+  }
+  return { origin, path };
 }
 
 let sweeper;
@@ -229,7 +270,8 @@ class Connection {
   release(reusable) {
     this.exchange = null;
     const idle = this.origin.idle;
-    if (!reusable || this.closed || idle.length >= MAX_IDLE_PER_ORIGIN) {
+    // An origin dropped from the cache meanwhile is no longer swept: its connections must not idle.
+    if (!reusable || this.closed || idle.length >= MAX_IDLE_PER_ORIGIN || ORIGINS.get(this.origin.key) !== this.origin) {
       this.destroy();
       return;
     }
@@ -374,7 +416,11 @@ class Exchange {
       const line = lines[i];
       const colon = line.indexOf(':');
       if (colon <= 0) return this.fail(fetchFailed(protocolError(`bad header line ${JSON.stringify(line.slice(0, 40))}`)), true);
-      const name = line.slice(0, colon).trim().toLowerCase();
+      const rawName = line.slice(0, colon);
+      // RFC 9112: no whitespace between a field name and its colon ("Content-Length :" is
+      // refused, not guessed at).
+      if (!TOKEN.test(rawName)) return this.fail(fetchFailed(protocolError(`bad header name ${JSON.stringify(rawName.slice(0, 40))}`)), true);
+      const name = rawName.toLowerCase();
       const value = line.slice(colon + 1).trim();
       const earlier = headers.get(name);
       headers.set(name, earlier === undefined ? value : `${earlier}, ${value}`);
@@ -414,7 +460,7 @@ class Exchange {
       body.catch(() => {}); // a caller that never reads the body must not see an unhandled rejection
       this.respond(new NodeResponse(status, headers, body));
     }
-    if (state === BODY_LENGTH && this.remaining === 0) this.complete(false);
+    // A bodiless response completes in feed(), which can tell whether bytes follow it.
     return undefined;
   }
 
@@ -462,8 +508,8 @@ class Exchange {
     const aborted = this.signal && this.signal.aborted;
     if (!aborted && !this.receivedAny && this.reused && (err === null || err.code === 'ECONNRESET' || err.code === 'EPIPE') && this.resend) {
       // The server closed an idle keep-alive connection just as this request was written to it:
-      // it never answered, and the request is sent again once, on a new connection. The same
-      // rule as Node's documented pattern for reused sockets.
+      // it never answered, and the (idempotent) request is sent again once, on a new
+      // connection, as undici does.
       this.state = DONE;
       this.detach();
       this.resend();
@@ -531,7 +577,6 @@ function send(url, init, mayResend, mode) {
     try {
       ({ origin, path } = locate(url));
       if (!TOKEN.test(method)) throw new TypeError(`invalid method ${JSON.stringify(method)}`);
-      if (/[\s\0]/.test(path)) throw new TypeError(`invalid URL path: ${JSON.stringify(path)}`);
       body = bodyBytes(init.body);
       head = `${method} ${path} HTTP/1.1\r\nHost: ${origin.hostHeader}\r\nConnection: keep-alive\r\nAccept-Encoding: gzip, deflate, br\r\n${headerLines(init.headers)}`;
       if (body !== undefined) head += `Content-Length: ${body.length}\r\n`;
@@ -542,7 +587,9 @@ function send(url, init, mayResend, mode) {
       return;
     }
     const conn = origin.acquire();
-    const resend = mayResend ? () => send(url, init, false, mode).then(resolve, reject) : null;
+    // Only a request that may safely be repeated is sent again after a stale connection: a POST
+    // the server read before the reset must not run twice (the core decides what to do instead).
+    const resend = mayResend && IDEMPOTENT.has(method) ? () => send(url, init, false, mode).then(resolve, reject) : null;
     conn.exchange = new Exchange(conn, method, signal, mode, resolve, reject, resend);
     conn.uses += 1;
     conn.socket.ref();

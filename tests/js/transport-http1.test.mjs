@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import zlib from 'node:zlib';
 import https from 'node:https';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -196,6 +197,7 @@ test('malformed responses fail as fetch does, and the connection is not reused',
     '/length': 'HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello',
     '/chunk': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
     '/huge': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`,
+    '/name': 'HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\n{}',
   };
   const { url, log, close } = await rawServer((head, socket) => {
     const path = head.split(' ')[1];
@@ -319,6 +321,86 @@ test('a pooled connection the server closed while idle is replaced, not reused',
     await new Promise((r) => setTimeout(r, 60));
     assert.equal(await (await nodeFetch(url)).text(), '{}');
     assert.deepEqual(log.map((r) => [r.socketId, r.uses]), [[1, 1], [2, 1]], 'the second request went on a new connection, once');
+  } finally {
+    await close();
+  }
+});
+
+test('request targets are the ones fetch would send: query without a path, fragments, non-ASCII, dot segments', async () => {
+  const { url, log, close } = await rawServer((head, socket) => socket.write(ok('{}')));
+  try {
+    const cases = [
+      [`${url}?a=1`, '/?a=1'],
+      [`${url}?next=/x/y`, '/?next=/x/y'],
+      [`${url}#/frag`, '/'],
+      [`${url}/caf\u00e9?q=\u00e9`, '/caf%C3%A9?q=%C3%A9'],
+      [`${url}/a/../b/./c`, '/b/c'],
+      // Characters whose low byte is CR, LF or space must not split the request when written.
+      [`${url}/a\u0120HTTP/1.1\u010d\u010aX-Injected:\u0120yes`, '/a%C4%A0HTTP/1.1%C4%8D%C4%8AX-Injected:%C4%A0yes'],
+    ];
+    for (const [target] of cases) await (await nodeFetch(target)).text();
+    assert.deepEqual(log.map((r) => r.head.split('\r\n')[0]), cases.map(([, path]) => `GET ${path} HTTP/1.1`));
+    assert.ok(log.every((r) => !/X-Injected/i.test(r.head.split('\r\n').slice(1).join('\n'))), 'no injected header');
+    assert.equal(new Set(log.map((r) => r.socketId)).size, 1, 'all one origin, one pooled connection');
+  } finally {
+    await close();
+  }
+});
+
+test('stacked content codings are undone in reverse order; an unknown one fails', async () => {
+  const body = JSON.stringify({ hello: 'world' });
+  const bodies = {
+    '/stacked': ['gzip, br', zlib.brotliCompressSync(zlib.gzipSync(body))],
+    '/raw-deflate': ['deflate', zlib.deflateRawSync(body)],
+    '/unknown': ['zstd', Buffer.from('not really zstd')],
+  };
+  const { url, close } = await rawServer((head, socket) => {
+    const [encoding, bytes] = bodies[head.split(' ')[1]];
+    socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Encoding: ${encoding}\r\nContent-Length: ${bytes.length}\r\n\r\n`), bytes]));
+  });
+  try {
+    assert.equal(await (await nodeFetch(`${url}/stacked`)).text(), body);
+    assert.equal(await (await nodeFetch(`${url}/raw-deflate`)).text(), body);
+    const err = await nodeFetch(`${url}/unknown`).then((r) => r.text()).catch((e) => e);
+    assert.ok(err instanceof TypeError && /unsupported Content-Encoding "zstd"/.test(err.cause?.message), String(err?.cause));
+  } finally {
+    await close();
+  }
+});
+
+test('bytes after a bodiless response mean the connection is not reused', async () => {
+  const { url, log, close } = await rawServer((head, socket) => {
+    if (head.startsWith('HEAD')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
+    else socket.write('HTTP/1.1 204 No Content\r\n\r\nstray');
+  });
+  try {
+    for (let i = 0; i < 2; i++) {
+      assert.equal(await (await nodeFetch(url, { method: 'HEAD' })).text(), '');
+      assert.equal(await (await nodeFetch(`${url}/204`)).text(), '');
+    }
+    assert.deepEqual(log.map((r) => r.uses), [1, 1, 1, 1], 'a new connection after each response with stray bytes');
+  } finally {
+    await close();
+  }
+});
+
+test('a connection in use when the origin cache is reset is closed when released, not left idle', async () => {
+  let closed = false;
+  const { url, close } = await rawServer((head, socket) => {
+    socket.on('close', () => {
+      closed = true;
+    });
+    setTimeout(() => socket.write(ok('{}')), 100);
+  });
+  try {
+    const pending = nodeFetch(url).then((r) => r.text());
+    // 64 other origins (a refused port; only the cache matters) push this one out of it.
+    const host = 'localhost';
+    const variants = Array.from({ length: 64 }, (_, i) => [...host].map((c, j) => ((i >> j) & 1 ? c.toUpperCase() : c)).join(''));
+    await Promise.all(variants.map((h) => nodeFetch(`http://${h}:1/`).catch(() => {})));
+    assert.equal(await pending, '{}');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(closed, 'the connection was closed rather than pooled under a forgotten origin');
   } finally {
     await close();
   }
