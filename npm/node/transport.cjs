@@ -25,6 +25,8 @@ const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_LINE_BYTES = 8 * 1024;
 /** Idle connections kept per origin; more are closed when released. */
 const MAX_IDLE_PER_ORIGIN = 256;
+/** A connection idle longer than this is not used for a request that cannot be sent twice. */
+const FRESH_FOR_MS = 2_000;
 /** An idle connection is closed after between one and two of these periods unused. */
 const IDLE_PERIOD_MS = 15_000;
 
@@ -127,10 +129,22 @@ class Origin {
     this.idle = [];
   }
 
-  acquire() {
+  /**
+   * The most recently used idle connection, or a new one. A request that must not be sent twice
+   * (see IDEMPOTENT) gets only a connection idle for less than FRESH_FOR_MS: servers close idle
+   * connections after a few seconds to minutes, and a request written just as that happens can
+   * neither be known to have arrived nor be sent again.
+   */
+  acquire(idempotent) {
     while (this.idle.length > 0) {
-      const conn = this.idle.pop();
-      if (!conn.closed) return conn;
+      const conn = this.idle[this.idle.length - 1];
+      if (conn.closed) {
+        this.idle.pop();
+        continue;
+      }
+      if (!idempotent && Date.now() - conn.releasedAt >= FRESH_FOR_MS) break; // older ones stay for GETs
+      this.idle.pop();
+      return conn;
     }
     return new Connection(this);
   }
@@ -220,6 +234,7 @@ class Connection {
     this.closed = false;
     this.uses = 0;
     this.releasedIn = 0;
+    this.releasedAt = 0;
     /** @type {Exchange | null} */
     this.exchange = null;
     const socket = origin.secure
@@ -276,6 +291,7 @@ class Connection {
       return;
     }
     this.releasedIn = period;
+    this.releasedAt = Date.now();
     // An idle connection must not keep the process alive.
     this.socket.unref();
     idle.push(this);
@@ -586,7 +602,7 @@ function send(url, init, mayResend, mode) {
       reject(err);
       return;
     }
-    const conn = origin.acquire();
+    const conn = origin.acquire(IDEMPOTENT.has(method));
     // Only a request that may safely be repeated is sent again after a stale connection: a POST
     // the server read before the reset must not run twice (the core decides what to do instead).
     const resend = mayResend && IDEMPOTENT.has(method) ? () => send(url, init, false, mode).then(resolve, reject) : null;

@@ -405,3 +405,24 @@ test('a connection in use when the origin cache is reset is closed when released
     await close();
   }
 });
+
+test('a POST does not go out on a connection idle for seconds; a GET still reuses it', async () => {
+  // A POST that meets a server's idle-timeout close cannot be sent again, so it avoids the
+  // connections most likely to be closing; a GET can be resent, so it keeps the saving.
+  const { url, log, close } = await rawServer((head, socket) => socket.write(ok('{}')));
+  try {
+    await (await nodeFetch(`${url}/first`)).text();
+    await (await nodeFetch(`${url}/soon`, { method: 'POST', body: '{}' })).text();
+    await new Promise((r) => setTimeout(r, 2200));
+    await (await nodeFetch(`${url}/late`, { method: 'POST', body: '{}' })).text();
+    await (await nodeFetch(`${url}/get`)).text();
+    assert.deepEqual(log.map((r) => [r.head.split(' ').slice(0, 2).join(' '), r.socketId]), [
+      ['GET /first', 1],
+      ['POST /soon', 1],
+      ['POST /late', 2],
+      ['GET /get', 2],
+    ]);
+  } finally {
+    await close();
+  }
+});
