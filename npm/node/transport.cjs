@@ -337,10 +337,11 @@ class Exchange {
     this.remaining = 0;
     this.chunks = [];
     this.settleBody = null;
+    this.decoding = false;
     this.failBody = null;
     this.onAbort = null;
     if (signal) {
-      this.onAbort = () => this.fail(abortError(signal), true);
+      this.onAbort = () => this.onAbortSignal(signal);
       signal.addEventListener('abort', this.onAbort);
     }
   }
@@ -483,17 +484,35 @@ class Exchange {
   /** The response is complete: the connection goes back to the pool, the body is delivered. */
   complete(extraBytes) {
     this.state = DONE;
-    this.detach();
     // Bytes after a complete response were not asked for: that connection is not reused.
     this.conn.release(this.keepAlive && !extraBytes);
     const chunks = this.chunks;
     const buffer = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     const encoding = this.headers.get('content-encoding');
     if (encoding === undefined) {
+      this.detach();
       this.deliver(buffer);
-    } else {
-      decode(encoding, buffer).then((decoded) => this.deliver(decoded), (err) => this.bodyFailed(fetchFailed(err)));
+      return;
     }
+    // Decompressing a large body takes a while; the caller's signal still counts until it ends.
+    this.decoding = true;
+    decode(encoding, buffer).then(
+      (decoded) => this.decoded(() => this.deliver(decoded)),
+      (err) => this.decoded(() => this.bodyFailed(fetchFailed(err))),
+    );
+  }
+
+  /** Ends a decompression with `settle`, unless an abort ended the exchange first. */
+  decoded(settle) {
+    if (!this.decoding) return;
+    this.decoding = false;
+    this.detach();
+    settle();
+  }
+
+  onAbortSignal(signal) {
+    if (this.decoding) this.decoded(() => this.bodyFailed(abortError(signal)));
+    else this.fail(abortError(signal), true);
   }
 
   deliver(buffer) {

@@ -426,3 +426,22 @@ test('a POST does not go out on a connection idle for seconds; a GET still reuse
     await close();
   }
 });
+
+test('an abort while a compressed body is being decoded still rejects with the reason', async () => {
+  // Large enough that decoding takes longer than the abort below, small on the wire.
+  const bytes = zlib.gzipSync(Buffer.alloc(256 * 1024 * 1024, 'a'));
+  const { url, close } = await rawServer((head, socket) => {
+    socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${bytes.length}\r\n\r\n`), bytes]));
+  });
+  try {
+    const direct = nodeFetch[Symbol.for('tensorlake-snapshots.exchange')];
+    const controller = new AbortController();
+    const reason = new Error('no longer wanted');
+    const pending = direct(url, 'GET', {}, undefined, controller.signal, false);
+    // 250 KB arrive over loopback in well under 50 ms; inflating 256 MB takes longer than that.
+    setTimeout(() => controller.abort(reason), 50);
+    await assert.rejects(pending, (e) => e === reason);
+  } finally {
+    await close();
+  }
+});
