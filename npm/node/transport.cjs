@@ -27,8 +27,8 @@ const MAX_LINE_BYTES = 8 * 1024;
 const MAX_IDLE_PER_ORIGIN = 256;
 /** A connection idle longer than this is not used for a request that cannot be sent twice. */
 const FRESH_FOR_MS = 2_000;
-/** An idle connection is closed after between one and two of these periods unused. */
-const IDLE_PERIOD_MS = 15_000;
+/** An idle connection unused this long is closed (checked as often, so after 15 to 30 s). */
+const IDLE_CLOSE_MS = 15_000;
 
 const CRLF = Buffer.from('\r\n');
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -150,10 +150,10 @@ class Origin {
   }
 }
 
-const ORIGINS = new Map();
-
 // A client sends every request to one or two origins, and parsing the URL per request was a
 // measurable part of a short call.
+const ORIGINS = new Map();
+
 // A request target this client can write as is: starts with '/', printable ASCII only (no space,
 // no control character, nothing above 0x7E that a latin1 write would mangle), no dot segments.
 const PLAIN_TARGET = /^\/[\x21-\x7e]*$/;
@@ -199,19 +199,16 @@ function locate(url) {
 }
 
 let sweeper;
-// Counts sweeps; a connection records the count when released. Cheaper than a clock read or a
-// timer per request.
-let period = 0;
 
-// One unref'd timer closes connections idle for a whole period, instead of a timer per release.
+// One unref'd timer closes connections idle for too long, instead of a timer per release.
 function sweepLater() {
   if (sweeper !== undefined) return;
   sweeper = setInterval(() => {
-    period += 1;
+    const now = Date.now();
     let left = 0;
     for (const origin of ORIGINS.values()) {
       origin.idle = origin.idle.filter((conn) => {
-        if (!conn.closed && period - conn.releasedIn < 2) return true;
+        if (!conn.closed && now - conn.releasedAt < IDLE_CLOSE_MS) return true;
         conn.destroy();
         return false;
       });
@@ -221,7 +218,7 @@ function sweepLater() {
       clearInterval(sweeper);
       sweeper = undefined;
     }
-  }, IDLE_PERIOD_MS);
+  }, IDLE_CLOSE_MS);
   sweeper.unref();
 }
 
@@ -233,7 +230,6 @@ class Connection {
     this.origin = origin;
     this.closed = false;
     this.uses = 0;
-    this.releasedIn = 0;
     this.releasedAt = 0;
     /** @type {Exchange | null} */
     this.exchange = null;
@@ -290,7 +286,6 @@ class Connection {
       this.destroy();
       return;
     }
-    this.releasedIn = period;
     this.releasedAt = Date.now();
     // An idle connection must not keep the process alive.
     this.socket.unref();
@@ -621,10 +616,11 @@ function send(url, init, mayResend, mode) {
       reject(err);
       return;
     }
-    const conn = origin.acquire(IDEMPOTENT.has(method));
+    const idempotent = IDEMPOTENT.has(method);
+    const conn = origin.acquire(idempotent);
     // Only a request that may safely be repeated is sent again after a stale connection: a POST
     // the server read before the reset must not run twice (the core decides what to do instead).
-    const resend = mayResend && IDEMPOTENT.has(method) ? () => send(url, init, false, mode).then(resolve, reject) : null;
+    const resend = mayResend && idempotent ? () => send(url, init, false, mode).then(resolve, reject) : null;
     conn.exchange = new Exchange(conn, method, signal, mode, resolve, reject, resend);
     conn.uses += 1;
     conn.socket.ref();
