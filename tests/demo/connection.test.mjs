@@ -1,20 +1,11 @@
 // The connection panel: the status pill tells whether the server answers, a server that wants a
 // key is reported as such until one is typed, the key stays in memory (never in storage or the
 // URL), and the note on keys in a browser is on the page.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assembleSite, launchBrowser, openDemo, screenshot, startServer } from './helpers.mjs';
+import { openDemo, screenshot, startServer, useSiteAndBrowser } from './helpers.mjs';
 
-let browser;
-let site;
-before(async () => {
-  site = assembleSite();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  site?.remove();
-});
+const env = useSiteAndBrowser();
 
 // Chromium prints a "Failed to load resource" line for each 401 a fetch gets, even a handled
 // one; only those, on the list routes the page calls before the key is typed, are tolerated.
@@ -23,8 +14,8 @@ const failedLoad = (status) => (p) => p.text.startsWith(`Failed to load resource
 
 test('a server that requires a key: refused without one, usable once it is typed, and the key is never stored', { timeout: 120_000 }, async () => {
   const key = `demo-key-${Math.random().toString(36).slice(2)}`;
-  const server = await startServer({ args: ['--static', site.dir], env: { TENSORLAKE_LOCAL_API_KEY: key } });
-  const demo = await openDemo(browser, server.url);
+  const server = await startServer({ args: ['--static', env.site.dir], env: { TENSORLAKE_LOCAL_API_KEY: key } });
+  const demo = await openDemo(env.browser, server.url);
   try {
     const { page } = demo;
     const pill = page.locator('#server-pill');
@@ -68,8 +59,8 @@ test('a server that requires a key: refused without one, usable once it is typed
 });
 
 test('an API URL nobody answers on shows the pill as unreachable, and a bad URL is refused inline', { timeout: 120_000 }, async () => {
-  const server = await startServer({ args: ['--static', site.dir] });
-  const demo = await openDemo(browser, server.url);
+  const server = await startServer({ args: ['--static', env.site.dir] });
+  const demo = await openDemo(env.browser, server.url);
   try {
     const { page } = demo;
     await page.locator('#server-pill[data-state="online"]').waitFor();

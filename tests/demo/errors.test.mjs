@@ -2,20 +2,11 @@
 // is stopped cleans up after itself, and server faults and refused arguments are shown inline
 // with their class, status, message and trace id, never as console errors or uncaught
 // rejections.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assembleSite, launchBrowser, openDemo, screenshot, startServer, until } from './helpers.mjs';
+import { openDemo, screenshot, startServer, until, useSiteAndBrowser } from './helpers.mjs';
 
-let browser;
-let site;
-before(async () => {
-  site = assembleSite();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  site?.remove();
-});
+const env = useSiteAndBrowser();
 
 /**
  * Chromium prints "Failed to load resource: the server responded with a status of N" for every
@@ -33,10 +24,10 @@ async function createSandbox(page) {
 }
 
 test('Cancel during a snapshot wait stops the wait, and the page says so', { timeout: 120_000 }, async () => {
-  const server = await startServer({ args: ['--static', site.dir] });
+  const server = await startServer({ args: ['--static', env.site.dir] });
   // Long enough that the wait cannot end on its own during the test.
   await server.timing({ snapshot_local_ready_ms: 120_000 });
-  const demo = await openDemo(browser, server.url);
+  const demo = await openDemo(env.browser, server.url);
   try {
     const { page } = demo;
     const snapshots = page.locator('#snapshots');
@@ -81,9 +72,9 @@ test('Cancel during a snapshot wait stops the wait, and the page says so', { tim
 });
 
 test('Stop during the tour stops it and removes what it had created', { timeout: 120_000 }, async () => {
-  const server = await startServer({ args: ['--static', site.dir] });
+  const server = await startServer({ args: ['--static', env.site.dir] });
   await server.timing({ snapshot_local_ready_ms: 120_000 });
-  const demo = await openDemo(browser, server.url);
+  const demo = await openDemo(env.browser, server.url);
   try {
     const { page } = demo;
     await page.getByRole('button', { name: 'Start the tour' }).click();
@@ -108,8 +99,8 @@ test('Stop during the tour stops it and removes what it had created', { timeout:
 });
 
 test('server faults and refused arguments are shown inline with class, status, message and trace id', { timeout: 120_000 }, async () => {
-  const server = await startServer({ args: ['--static', site.dir] });
-  const demo = await openDemo(browser, server.url);
+  const server = await startServer({ args: ['--static', env.site.dir] });
+  const demo = await openDemo(env.browser, server.url);
   try {
     const { page } = demo;
     const snapshots = page.locator('#snapshots');

@@ -6,6 +6,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { ROOT, startServer } from '../js/helpers/server.mjs';
 
 export { ROOT, startServer };
@@ -43,6 +44,23 @@ export async function buildViteSite() {
     else process.env.DEMO_VITE_OUT = previous;
   }
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * For a test file: one site (built by `makeSite`, the assembled one by default) and one Chromium,
+ * made before its tests and removed after them; tests read `env.site` and `env.browser`.
+ */
+export function useSiteAndBrowser(makeSite = assembleSite) {
+  const env = { site: undefined, browser: undefined };
+  before(async () => {
+    env.site = await makeSite();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    env.site?.remove();
+  });
+  return env;
 }
 
 export function launchBrowser() {

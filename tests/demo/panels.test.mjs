@@ -2,21 +2,12 @@
 // snapshot it, see it in the table, restore it with and without overrides, delete it (after a
 // confirmation that can be declined), terminate the sandboxes. Every step is checked against
 // the server too, so the page cannot pass by only looking right.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assembleSite, launchBrowser, openDemo, screenshot, startServer } from './helpers.mjs';
+import { openDemo, screenshot, startServer, useSiteAndBrowser } from './helpers.mjs';
 import { humanBytes } from '../../www/format.js';
 
-let browser;
-let site;
-before(async () => {
-  site = assembleSite();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  site?.remove();
-});
+const env = useSiteAndBrowser();
 
 /** Runs a shell command from the panel and returns what the page shows. */
 async function runCommand(page, sandboxId, command) {
@@ -36,12 +27,12 @@ async function runCommand(page, sandboxId, command) {
 }
 
 test('sandboxes and snapshots panels: create, run, snapshot, list, restore with overrides, delete, terminate', { timeout: 120_000 }, async () => {
-  const server = await startServer({ args: ['--static', site.dir] });
+  const server = await startServer({ args: ['--static', env.site.dir] });
   const api = async (path) => {
     const res = await fetch(`${server.url}/v1/namespaces/default${path}`);
     return { status: res.status, body: res.status === 200 ? await res.json() : await res.text() };
   };
-  const demo = await openDemo(browser, server.url);
+  const demo = await openDemo(env.browser, server.url);
   try {
     const { page } = demo;
     const sandboxes = page.locator('#sandboxes');

@@ -1,24 +1,15 @@
 // The guided tour, in real headless Chromium, against a real local server serving the site the
 // way `npm start` does: it must complete and show that the restored sandbox has the file.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assembleSite, launchBrowser, openDemo, runTour, screenshot, startServer } from './helpers.mjs';
+import { openDemo, runTour, screenshot, startServer, useSiteAndBrowser } from './helpers.mjs';
 
-let browser;
-let site;
-before(async () => {
-  site = assembleSite();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  site?.remove();
-});
+const env = useSiteAndBrowser();
 
 test('the guided tour runs the whole workflow and shows the restored file equals what was written', { timeout: 120_000 }, async () => {
   // Default (human) timings, so each snapshot status lasts long enough to be seen.
-  const server = await startServer({ args: ['--static', site.dir], fast: false });
-  const demo = await openDemo(browser, server.url);
+  const server = await startServer({ args: ['--static', env.site.dir], fast: false });
+  const demo = await openDemo(env.browser, server.url);
   try {
     const { page } = demo;
     assert.equal(await page.getByLabel('API URL').inputValue(), server.url);
@@ -47,8 +38,8 @@ test('the guided tour runs the whole workflow and shows the restored file equals
 });
 
 test('the page is usable on a narrow window: no sideways scrolling, tour still completes', { timeout: 120_000 }, async () => {
-  const server = await startServer({ args: ['--static', site.dir] });
-  const demo = await openDemo(browser, server.url, { viewport: { width: 390, height: 844 } });
+  const server = await startServer({ args: ['--static', env.site.dir] });
+  const demo = await openDemo(env.browser, server.url, { viewport: { width: 390, height: 844 } });
   try {
     const { page } = demo;
     await runTour(page);

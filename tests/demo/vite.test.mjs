@@ -1,32 +1,23 @@
 // The same page bundled with Vite 7 (the way an application would use the package from npm)
 // passes the same tour test.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildViteSite, launchBrowser, openDemo, runTour, screenshot, startServer } from './helpers.mjs';
+import { buildViteSite, openDemo, runTour, screenshot, startServer, useSiteAndBrowser } from './helpers.mjs';
 
-let browser;
-let site;
-before(async () => {
-  site = await buildViteSite();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  site?.remove();
-});
+const env = useSiteAndBrowser(buildViteSite);
 
 test('the Vite build of the page runs the guided tour to the same result', { timeout: 120_000 }, async () => {
   // It really is a bundle: no import map, no pkg/ folder, the wasm emitted as a hashed asset.
-  const html = readFileSync(join(site.dir, 'index.html'), 'utf8');
+  const html = readFileSync(join(env.site.dir, 'index.html'), 'utf8');
   assert.doesNotMatch(html, /importmap/);
-  const assets = readdirSync(join(site.dir, 'assets'));
+  const assets = readdirSync(join(env.site.dir, 'assets'));
   assert.ok(assets.some((f) => /^tensorlake_snapshots_bg-[\w-]+\.wasm$/.test(f)), `no wasm asset in ${assets}`);
-  assert.deepEqual(readdirSync(site.dir).filter((f) => f === 'pkg'), []);
+  assert.deepEqual(readdirSync(env.site.dir).filter((f) => f === 'pkg'), []);
 
-  const server = await startServer({ args: ['--static', site.dir] });
-  const demo = await openDemo(browser, server.url);
+  const server = await startServer({ args: ['--static', env.site.dir] });
+  const demo = await openDemo(env.browser, server.url);
   try {
     const { page } = demo;
     await runTour(page);
