@@ -1,4 +1,6 @@
-//! `--api-key`: every API and process route requires `Authorization: Bearer <key>`.
+//! `--api-key`: every API, process and `/_admin` route requires `Authorization: Bearer <key>`
+//! (static files and CORS preflights do not). An empty key is refused at start-up
+//! (`Args::check`), so a configured key is never empty here.
 //!
 //! The key is compared in constant time and never echoed, logged or stored in the request log.
 

@@ -57,6 +57,40 @@ pub struct Args {
     pub sandbox_startup_ms: u64,
 }
 
+impl Args {
+    /// Refuses flag values the server must not start with; the message names the flag.
+    ///
+    /// An empty key used to let any `Authorization` header in, so it is an error rather than
+    /// "no key". `env_key` is `TENSORLAKE_LOCAL_API_KEY` as the process saw it: clap treats an
+    /// empty variable as absent, which would silently start an open server for someone who
+    /// meant to set a key.
+    pub fn check(&self, env_key: Option<&std::ffi::OsStr>) -> Result<(), String> {
+        match (&self.api_key, env_key) {
+            (Some(key), _) => api_key_problem(key)
+                .map_or(Ok(()), |p| Err(format!("--api-key / TENSORLAKE_LOCAL_API_KEY {p}"))),
+            (None, Some(v)) if v.is_empty() => Err(
+                "TENSORLAKE_LOCAL_API_KEY is set but empty: an empty key would let every request in. \
+Set it to a real key, or unset it to run without a key"
+                    .into(),
+            ),
+            (None, _) => Ok(()),
+        }
+    }
+}
+
+/// Why `key` cannot be an API key, if it cannot. A key must be presentable in an
+/// `Authorization: Bearer` header as-is (the server trims what it receives), so empty keys,
+/// spaces and control or non-ASCII characters are refused rather than never matching.
+fn api_key_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("is empty: an empty key would let every request in. Pass a real key, or omit the flag and the variable to run without a key")
+    } else if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        Some("contains spaces, control or non-ASCII characters, which cannot be sent in an `Authorization: Bearer` header")
+    } else {
+        None
+    }
+}
+
 /// The three timing knobs, adjustable at run time through `PUT /_admin/timing`.
 ///
 /// Atomics rather than a lock: every snapshot and sandbox creation reads them.
@@ -124,5 +158,20 @@ impl Timing {
             Some(self.defaults[1]),
             Some(self.defaults[2]),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_key_problem;
+
+    #[test]
+    fn keys_that_could_never_match_or_would_match_anything_are_refused() {
+        assert!(api_key_problem("").is_some());
+        assert!(api_key_problem(" ").is_some());
+        assert!(api_key_problem("a b").is_some());
+        assert!(api_key_problem("k\n").is_some());
+        assert!(api_key_problem("ké").is_some());
+        assert!(api_key_problem("tl_apiKey_123-x.y").is_none());
     }
 }

@@ -2,10 +2,12 @@
 //! scripted faults, `traceparent` echo, and the request log.
 //!
 //! Browser safety without an API key: the server runs commands, so a random web page must not be
-//! able to drive it. Requests whose `Host` is not a loopback name are refused (DNS rebinding),
-//! and state-changing requests carrying a disallowed `Origin` are refused (cross-site forms and
-//! `fetch` without preflight); reads from such origins get no CORS headers, so the browser hides
-//! the answer.
+//! able to drive it. Requests are refused with 421 unless their `Host` is `localhost`,
+//! `127.0.0.1` or `[::1]` (any port), or `{sandbox}.local` for a sandbox this server has
+//! (DNS rebinding: a page on `evil.example` that re-points its name at 127.0.0.1 still sends
+//! `Host: evil.example`). State-changing requests carrying a disallowed `Origin` are refused
+//! (cross-site forms and `fetch` without preflight); reads from such origins get no CORS
+//! headers, so the browser hides the answer.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,11 +52,9 @@ pub async fn gateway(
     let origin_ok = origin.as_deref().map(|o| st.cors.allows(o));
 
     let mut fault_id = None;
-    let mut resp = if !host_allowed(headers.get(header::HOST).and_then(|v| v.to_str().ok())) {
-        text(
-            StatusCode::FORBIDDEN,
-            "Host not allowed: tensorlake-local only answers requests for 127.0.0.1, localhost or <sandbox>.local",
-        )
+    let host = headers.get(header::HOST).map(|v| v.to_str().ok());
+    let mut resp = if let Some(refusal) = host.and_then(|h| host_refusal(&st, h)) {
+        text(StatusCode::MISDIRECTED_REQUEST, refusal)
     } else if method == Method::OPTIONS
         && origin.is_some()
         && headers.contains_key("access-control-request-method")
@@ -142,18 +142,66 @@ fn preflight(st: &AppState, origin: &str, headers: &axum::http::HeaderMap) -> Re
     }
 }
 
-/// Whether a `Host` header names this loopback server (or a sandbox, as the SDK addresses it).
-fn host_allowed(host: Option<&str>) -> bool {
-    let Some(host) = host else { return true };
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+/// What a `Host` header names.
+#[derive(Debug, PartialEq, Eq)]
+enum HostName<'a> {
+    /// `localhost`, `127.0.0.1` or `[::1]`, with or without a port.
+    Loopback,
+    /// `{label}.local`, with or without a port: a sandbox id or name, as the SDKs address one.
+    Sandbox(&'a str),
+    /// Anything else.
+    Other,
+}
+
+/// Splits `host[:port]` / `[v6]:port` and says what it names. Loopback names compare without
+/// case; a sandbox label is kept as sent (ids and names are matched exactly).
+fn classify_host(host: &str) -> HostName<'_> {
+    let port_ok = |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return HostName::Other;
+        };
+        let port_fine = after.is_empty() || after.strip_prefix(':').is_some_and(port_ok);
+        return if port_fine && inside == "::1" {
+            HostName::Loopback
+        } else {
+            HostName::Other
+        };
+    }
+    let name = match host.split_once(':') {
+        Some((name, port)) if port_ok(port) => name,
+        Some(_) => return HostName::Other,
+        None => host,
     };
-    let name = name.to_ascii_lowercase();
-    matches!(name.as_str(), "127.0.0.1" | "localhost" | "::1")
-        || name.ends_with(".local")
-        || name.ends_with(".localhost")
+    if name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" {
+        return HostName::Loopback;
+    }
+    let cut = name.len().saturating_sub(".local".len());
+    match (name.get(..cut), name.get(cut..)) {
+        (Some(label), Some(suffix))
+            if !label.is_empty() && !label.contains('.') && suffix.eq_ignore_ascii_case(".local") =>
+        {
+            HostName::Sandbox(label)
+        }
+        _ => HostName::Other,
+    }
+}
+
+/// Why a request with this `Host` header (`None`: not text) is refused, if it is. A request
+/// without `Host` (HTTP/1.0) is not: browsers, the only DNS-rebinding vector, always send one.
+fn host_refusal(st: &AppState, host: Option<&str>) -> Option<&'static str> {
+    const OTHER: &str = "Misdirected request: tensorlake-local only answers `Host: localhost`, `127.0.0.1` or `[::1]` (any port), or `<sandbox-id>.local` for one of its sandboxes; other host names are refused so that a web page cannot reach it through DNS rebinding";
+    match host.map(classify_host) {
+        Some(HostName::Loopback) => None,
+        Some(HostName::Sandbox(label)) => {
+            if st.reg().find_daemon_sandbox(label).is_some() {
+                None
+            } else {
+                Some("Misdirected request: `Host: <sandbox>.local` names no sandbox of this server (use an existing sandbox id, or `Host: 127.0.0.1`)")
+            }
+        }
+        _ => Some(OTHER),
+    }
 }
 
 /// `00-<32 hex>-<16 hex>-<2 hex>`.
@@ -172,13 +220,31 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert!(host_allowed(Some("127.0.0.1:8900")));
-        assert!(host_allowed(Some("localhost:1")));
-        assert!(host_allowed(Some("sbx-abc.local")));
-        assert!(host_allowed(Some("[::1]:8900")));
-        assert!(host_allowed(None));
-        assert!(!host_allowed(Some("evil.example:8900")));
-        assert!(!host_allowed(Some("127.0.0.1.evil.example")));
+        use HostName::*;
+        assert_eq!(classify_host("127.0.0.1:8900"), Loopback);
+        assert_eq!(classify_host("LocalHost:1"), Loopback);
+        assert_eq!(classify_host("localhost"), Loopback);
+        assert_eq!(classify_host("[::1]:8900"), Loopback);
+        assert_eq!(classify_host("[::1]"), Loopback);
+        assert_eq!(classify_host("sbx-abc.local"), Sandbox("sbx-abc"));
+        assert_eq!(classify_host("sbx-abc.LOCAL:8900"), Sandbox("sbx-abc"));
+        for other in [
+            "evil.example:8900",
+            "127.0.0.1.evil.example",
+            "x.localhost",
+            "localhost.",
+            "a.b.local",
+            ".local",
+            "local",
+            "[::2]:1",
+            "[::1]x",
+            "localhost:abc",
+            "localhost:1:2",
+            "127.0.0.2",
+            "",
+        ] {
+            assert_eq!(classify_host(other), Other, "{other}");
+        }
     }
 
     #[test]

@@ -9,12 +9,14 @@ mod archive;
 mod auth;
 mod config;
 mod cors;
+mod datadir;
 mod faults;
 mod fsx;
 mod gateway;
 mod http;
 mod jail;
 mod model;
+mod proc_output;
 mod procs;
 mod reqlog;
 mod routes;
@@ -34,7 +36,13 @@ use crate::state::{recover, AppState, Paths};
 use crate::store::Store;
 
 fn main() -> ExitCode {
+    // Before the runtime starts its threads: everything the server creates is private to its user.
+    datadir::set_private_umask();
     let args = Args::parse();
+    if let Err(e) = args.check(std::env::var_os("TENSORLAKE_LOCAL_API_KEY").as_deref()) {
+        eprintln!("tensorlake-local: {e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -72,6 +80,7 @@ async fn run(args: Args) -> Result<(), String> {
             args.data_dir.display()
         )
     })?;
+    datadir::check_usable(&data)?;
     let paths = Paths::new(data);
     for dir in [&paths.sandboxes, &paths.snapshots, &paths.tmp] {
         std::fs::create_dir_all(dir)
@@ -80,6 +89,13 @@ async fn run(args: Args) -> Result<(), String> {
     // Two servers on one data directory would corrupt each other's view; the lock is released
     // by the kernel however this process ends, SIGKILL included.
     let lock = lock_data_dir(&paths)?;
+    // Before the database opens, so its -wal and -shm files take the database file's mode.
+    let tightened = datadir::tighten(&paths.data)?;
+    if tightened > 0 {
+        eprintln!(
+            "tensorlake-local: made {tightened} entries of the data directory private (0700 directories, 0600 files)"
+        );
+    }
 
     let orphans = jail::kill_orphans(&paths.sandboxes);
     let (store, loaded) = Store::open(&paths.data.join("state.sqlite"))?;

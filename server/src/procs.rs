@@ -1,42 +1,24 @@
 //! Processes run in sandboxes: the per-sandbox process table behind `GET /api/v1/processes`, and
 //! the supervisor that streams a process's output, enforces its timeout and records how it ended.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::process::ExitStatus;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, Notify};
 
 use crate::model::now_ms;
+pub use crate::proc_output::Stream;
+use crate::proc_output::{read_lines, Kept, SANDBOX_BUDGET};
 
-/// Lines kept per process for the output endpoints.
-const KEPT_LINES: usize = 10_000;
-/// Longest line sent as one event; longer output is split.
-const MAX_LINE: usize = 64 * 1024;
-/// Finished processes remembered per sandbox.
+/// Finished processes remembered per sandbox; older ones are forgotten first.
 const KEPT_FINISHED: usize = 200;
-
-/// Which pipe a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    /// Standard output.
-    Stdout,
-    /// Standard error.
-    Stderr,
-}
-
-impl Stream {
-    fn as_str(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
+/// Lines read from a process's pipes and not yet handled; small, since a line can be 192 KiB.
+const LINE_QUEUE: usize = 32;
 
 /// Why the server killed a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +47,7 @@ pub enum Ending {
 struct ProcState {
     ending: Option<Ending>,
     ended_at: Option<i64>,
-    lines: VecDeque<(Stream, String)>,
+    lines: Kept,
     kill: Option<KillReason>,
 }
 
@@ -83,6 +65,8 @@ pub struct ProcEntry {
     state: Mutex<ProcState>,
     kill: Notify,
     finished: Notify,
+    /// The sandbox's table, for its output budget (weak: the table owns its entries).
+    table: Weak<Table>,
 }
 
 impl ProcEntry {
@@ -139,57 +123,116 @@ impl ProcEntry {
 
     /// Output lines kept, optionally of one stream only.
     pub fn lines(&self, only: Option<Stream>) -> Vec<String> {
-        self.state()
-            .lines
-            .iter()
-            .filter(|(s, _)| only.map_or(true, |o| o == *s))
-            .map(|(_, l)| l.clone())
-            .collect()
+        self.state().lines.lines(only)
+    }
+
+    /// Keeps an output line within the process's and then the sandbox's budget.
+    fn keep(&self, stream: Stream, line: String) {
+        let (added, dropped) = self.state().lines.push(stream, line);
+        if let Some(table) = self.table.upgrade() {
+            table.kept.fetch_add(added, Ordering::AcqRel);
+            table.kept.fetch_sub(dropped, Ordering::AcqRel);
+            if table.kept.load(Ordering::Acquire) > SANDBOX_BUDGET {
+                table.trim();
+            }
+        }
     }
 }
 
+/// The processes of one sandbox.
 #[derive(Default)]
-struct SandboxProcs {
+struct Table {
+    list: Mutex<TableList>,
+    /// Cost of the output kept by all its processes (see `proc_output`).
+    kept: AtomicUsize,
+}
+
+#[derive(Default)]
+struct TableList {
     next_pid: u32,
-    list: BTreeMap<u32, Arc<ProcEntry>>,
+    entries: BTreeMap<u32, Arc<ProcEntry>>,
+}
+
+impl Table {
+    /// Lock order: a table's list, then an entry's state; never the other way round.
+    fn list(&self) -> std::sync::MutexGuard<'_, TableList> {
+        self.list.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops the oldest lines of the oldest processes until the sandbox is within its budget.
+    fn trim(&self) {
+        let list = self.list();
+        for entry in list.entries.values() {
+            let mut st = entry.state();
+            while self.kept.load(Ordering::Acquire) > SANDBOX_BUDGET {
+                match st.lines.pop_oldest() {
+                    Some(c) => {
+                        self.kept.fetch_sub(c, Ordering::AcqRel);
+                    }
+                    None => break,
+                }
+            }
+            if self.kept.load(Ordering::Acquire) <= SANDBOX_BUDGET {
+                return;
+            }
+        }
+    }
+
+    /// Removes an entry and its output from the account.
+    fn remove(&self, list: &mut TableList, pid: u32) {
+        if let Some(e) = list.entries.remove(&pid) {
+            self.kept.fetch_sub(e.state().lines.total(), Ordering::AcqRel);
+        }
+    }
 }
 
 /// All process tables.
 #[derive(Default)]
 pub struct Procs {
-    inner: Mutex<HashMap<String, SandboxProcs>>,
+    inner: Mutex<HashMap<String, Arc<Table>>>,
 }
 
 impl Procs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SandboxProcs>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn table(&self, sandbox: &str) -> Option<Arc<Table>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sandbox)
+            .cloned()
     }
 
     /// Registers a new process of `sandbox` and returns its entry.
     pub fn register(&self, sandbox: &str, command: &str, args: &[String]) -> Arc<ProcEntry> {
-        let mut all = self.lock();
-        let table = all.entry(sandbox.to_string()).or_default();
-        table.next_pid += 1;
+        let table = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(sandbox.to_string())
+            .or_default()
+            .clone();
+        let mut list = table.list();
+        list.next_pid += 1;
         let entry = Arc::new(ProcEntry {
-            pid: table.next_pid,
+            pid: list.next_pid,
             command: command.to_string(),
             args: args.to_vec(),
             started_at: now_ms(),
             state: Mutex::new(ProcState::default()),
             kill: Notify::new(),
             finished: Notify::new(),
+            table: Arc::downgrade(&table),
         });
-        table.list.insert(entry.pid, entry.clone());
+        list.entries.insert(entry.pid, entry.clone());
         // Forget the oldest finished processes beyond the limit.
-        let finished: Vec<u32> = table
-            .list
+        let finished: Vec<u32> = list
+            .entries
             .iter()
             .filter(|(_, e)| !e.running())
             .map(|(p, _)| *p)
             .collect();
-        if finished.len() > KEPT_FINISHED {
-            for pid in &finished[..finished.len() - KEPT_FINISHED] {
-                table.list.remove(pid);
+        if let Some(excess) = finished.len().checked_sub(KEPT_FINISHED) {
+            for pid in finished.into_iter().take(excess) {
+                table.remove(&mut list, pid);
             }
         }
         entry
@@ -197,24 +240,23 @@ impl Procs {
 
     /// Removes an entry whose process could not be started.
     pub fn unregister(&self, sandbox: &str, pid: u32) {
-        if let Some(t) = self.lock().get_mut(sandbox) {
-            t.list.remove(&pid);
+        if let Some(t) = self.table(sandbox) {
+            let mut list = t.list();
+            t.remove(&mut list, pid);
         }
     }
 
     /// The processes of `sandbox`, oldest first.
     pub fn list(&self, sandbox: &str) -> Vec<Arc<ProcEntry>> {
-        self.lock()
-            .get(sandbox)
-            .map(|t| t.list.values().cloned().collect())
+        self.table(sandbox)
+            .map(|t| t.list().entries.values().cloned().collect())
             .unwrap_or_default()
     }
 
     /// One process of `sandbox`.
     pub fn get(&self, sandbox: &str, pid: u32) -> Option<Arc<ProcEntry>> {
-        self.lock()
-            .get(sandbox)
-            .and_then(|t| t.list.get(&pid).cloned())
+        self.table(sandbox)
+            .and_then(|t| t.list().entries.get(&pid).cloned())
     }
 
     /// Kills every process of `sandbox` and waits (up to 5 s) for them to end.
@@ -237,13 +279,23 @@ impl Procs {
 
     /// Forgets the table of `sandbox` (after it was terminated).
     pub fn forget(&self, sandbox: &str) {
-        self.lock().remove(sandbox);
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(sandbox);
     }
 
     /// Kills every process of every sandbox (server shutdown).
     pub fn kill_everything(&self) {
-        for table in self.lock().values() {
-            for e in table.list.values() {
+        let tables: Vec<Arc<Table>> = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for table in tables {
+            for e in table.list().entries.values() {
                 e.kill(KillReason::Shutdown);
             }
         }
@@ -271,13 +323,17 @@ pub fn exit_event(ending: Ending) -> Value {
 /// Supervises a started child until it has ended and its pipes are drained: forwards each
 /// output line to `events` (the `run` stream) while anyone reads it, keeps lines for the output
 /// endpoints, kills it on timeout or request, and sends the exit event last.
+///
+/// A `run` has no other consumer than its client, so the process is killed as soon as the
+/// stream's receiver is gone, also while the process prints nothing: hyper drops the response
+/// body when the client closes its connection (it watches a busy connection for EOF).
 pub async fn supervise(
     entry: Arc<ProcEntry>,
     mut child: tokio::process::Child,
     timeout: Option<Duration>,
     mut events: Option<mpsc::Sender<Bytes>>,
 ) {
-    let (line_tx, mut line_rx) = mpsc::channel::<(Stream, String)>(256);
+    let (line_tx, mut line_rx) = mpsc::channel::<(Stream, String)>(LINE_QUEUE);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(read_lines(out, Stream::Stdout, line_tx.clone()));
     }
@@ -305,14 +361,14 @@ pub async fn supervise(
                             entry.kill(KillReason::Disconnected);
                         }
                     }
-                    let mut st = entry.state();
-                    if st.lines.len() == KEPT_LINES {
-                        st.lines.pop_front();
-                    }
-                    st.lines.push_back((stream, text));
+                    entry.keep(stream, text);
                 }
                 None => lines_open = false,
             },
+            _ = receiver_gone(events.as_ref()), if events.is_some() => {
+                events = None;
+                entry.kill(KillReason::Disconnected);
+            }
             s = child.wait(), if status.is_none() => status = Some(s),
             _ = entry.kill.notified(), if status.is_none() && !killing => {
                 killing = true;
@@ -359,44 +415,10 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Splits a pipe into lines (without `\n`, and without a trailing `\r`), cutting lines longer
-/// than [`MAX_LINE`] so output without newlines cannot grow memory without bound.
-async fn read_lines<R: AsyncRead + Unpin>(
-    mut r: R,
-    stream: Stream,
-    tx: mpsc::Sender<(Stream, String)>,
-) {
-    let mut buf: Vec<u8> = Vec::with_capacity(8192);
-    let mut chunk = vec![0u8; 16 * 1024];
-    loop {
-        let n = match r.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let mut start = 0;
-        while let Some(i) = buf[start..].iter().position(|&b| b == b'\n') {
-            let end = start + i;
-            if tx.send((stream, to_line(&buf[start..end]))).await.is_err() {
-                return;
-            }
-            start = end + 1;
-        }
-        buf.drain(..start);
-        while buf.len() >= MAX_LINE {
-            let rest = buf.split_off(MAX_LINE);
-            if tx.send((stream, to_line(&buf))).await.is_err() {
-                return;
-            }
-            buf = rest;
-        }
+/// Resolves when the `run` stream's receiver (the response body) has been dropped.
+async fn receiver_gone(events: Option<&mpsc::Sender<Bytes>>) {
+    match events {
+        Some(tx) => tx.closed().await,
+        None => std::future::pending().await,
     }
-    if !buf.is_empty() {
-        let _ = tx.send((stream, to_line(&buf))).await;
-    }
-}
-
-fn to_line(bytes: &[u8]) -> String {
-    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    String::from_utf8_lossy(bytes).into_owned()
 }

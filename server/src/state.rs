@@ -134,16 +134,32 @@ impl Registry {
         })
     }
 
-    /// Finds a sandbox in any namespace by id or name (process routes carry no namespace).
-    pub fn find_sandbox_any_ns(&self, id_or_name: &str) -> Option<&Sandbox> {
+    /// Finds the sandbox a daemon request (`Host: {x}.local` or `X-Tensorlake-Sandbox-Id: x`)
+    /// names. Such a request carries no namespace, so:
+    /// - an id is found in any namespace: ids are server-issued, unique and unguessable (20
+    ///   random base-36 characters), and the SDKs address a sandbox by id after resolving it
+    ///   through the namespaced lifecycle API;
+    /// - a name is found only among the live sandboxes of namespace [`DAEMON_NAME_NAMESPACE`]
+    ///   (the namespace of bare paths). Names are chosen by users and repeat across namespaces,
+    ///   so a name never reaches another namespace's sandbox.
+    pub fn find_daemon_sandbox(&self, id_or_name: &str) -> Option<&Sandbox> {
         if let Some(sb) = self.sandboxes.get(id_or_name) {
             return Some(sb);
         }
-        self.sandboxes
-            .values()
-            .find(|sb| sb.stage != Stage::Terminated && sb.name.as_deref() == Some(id_or_name))
+        self.sandboxes.values().find(|sb| {
+            sb.namespace == DAEMON_NAME_NAMESPACE
+                && sb.stage != Stage::Terminated
+                && sb.name.as_deref() == Some(id_or_name)
+        })
     }
 }
+
+/// The only namespace whose sandboxes daemon routes find by name (see
+/// [`Registry::find_daemon_sandbox`]).
+pub const DAEMON_NAME_NAMESPACE: &str = "default";
+
+/// `snapshot_uri` is this prefix, `/`, and the archive's file name in `<data-dir>/snapshots/`.
+pub const SNAPSHOT_URI_PREFIX: &str = "tensorlake-local://snapshots";
 
 /// Archives written at the same time.
 pub const ARCHIVE_SLOTS: usize = 4;
@@ -156,7 +172,8 @@ pub struct AppState {
     pub base_url: String,
     /// Data directory layout.
     pub paths: Paths,
-    /// `file://` URL of the archive directory, for `snapshot_uri`.
+    /// Prefix of every `snapshot_uri`: an opaque name, never a host path (the data directory's
+    /// location is nobody else's business).
     pub archive_url: String,
     /// Live timing knobs.
     pub timing: Timing,
@@ -199,7 +216,7 @@ impl AppState {
     ) -> Self {
         let cors = Cors::new(&args.cors_origins, port);
         let timing = Timing::new(&args);
-        let archive_url = format!("file://{}", paths.snapshots.display());
+        let archive_url = SNAPSHOT_URI_PREFIX.to_string();
         AppState {
             base_url: format!("http://127.0.0.1:{port}"),
             archive_url,

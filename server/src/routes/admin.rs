@@ -1,5 +1,5 @@
-//! The test-control API under `/_admin/` (loopback only, no API key; documented in
-//! server/README.md): scripted faults, scripted snapshot failures, timing, the request log,
+//! The test-control API under `/_admin/` (loopback only; the API key when the server has one;
+//! documented in server/README.md): scripted faults, scripted snapshot failures, timing, the request log,
 //! snapshot seeding for benchmarks, and reset.
 //!
 //! Admin requests never match faults and are not kept in the request log, so controlling a test

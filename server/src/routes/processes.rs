@@ -2,7 +2,8 @@
 //! of the sandbox a daemon request is for.
 //!
 //! The sandbox comes from `X-Tensorlake-Sandbox-Id: {id}` (what a browser can send) or else
-//! `Host: {id}.local` (what the official SDK sends on localhost). Errors are JSON
+//! `Host: {id}.local` (what the official SDK sends on localhost): an id in any namespace, a name
+//! only in namespace `default` (see `Registry::find_daemon_sandbox`). Errors are JSON
 //! `{"error","code"}`, like the real daemon.
 
 use std::collections::BTreeMap;
@@ -70,7 +71,7 @@ pub async fn target(st: &AppState, headers: &HeaderMap) -> Result<Target, ApiErr
     };
     let id = {
         let reg = st.reg();
-        let sb = reg.find_sandbox_any_ns(wanted).ok_or_else(|| {
+        let sb = reg.find_daemon_sandbox(wanted).ok_or_else(|| {
             jerr(
                 StatusCode::NOT_FOUND,
                 "SANDBOX_NOT_FOUND",
@@ -125,6 +126,46 @@ struct RunRequest {
     user: Option<Value>,
 }
 
+/// Longest single argument or `NAME=value`: the kernel's `MAX_ARG_STRLEN` (128 KiB) less the NUL.
+const MAX_ARG_BYTES: usize = 128 * 1024 - 1;
+/// Most bytes `command`, `args` and `env` may take together, each string counted with
+/// [`ARG_OVERHEAD`]: half the usual `ARG_MAX` (2 MiB), leaving room for bubblewrap's own
+/// arguments, so that `execve` never fails with E2BIG.
+const MAX_ARGS_TOTAL: usize = 1024 * 1024;
+/// What each argument or variable costs besides its bytes: its NUL and pointer, and for a
+/// variable the `--setenv` bubblewrap is given besides the `NAME=value` the command sees.
+const ARG_OVERHEAD: usize = 32;
+
+/// Refuses arguments and environments `execve` would refuse (E2BIG), with the field to blame.
+fn check_sizes(command: &str, args: &[String], env: &BTreeMap<String, String>) -> Result<(), String> {
+    if let Some((i, a)) = args.iter().enumerate().find(|(_, a)| a.len() > MAX_ARG_BYTES) {
+        return Err(format!(
+            "`args[{i}]` is {} bytes; one argument may be at most {MAX_ARG_BYTES} bytes (pass large data in a file: PUT /api/v1/files)",
+            a.len()
+        ));
+    }
+    if command.len() > MAX_ARG_BYTES {
+        return Err(format!("`command` is {} bytes; at most {MAX_ARG_BYTES}", command.len()));
+    }
+    if let Some((k, v)) = env.iter().find(|(k, v)| k.len() + 1 + v.len() > MAX_ARG_BYTES) {
+        return Err(format!(
+            "environment variable {k:?} in `env` is {} bytes with its name; at most {MAX_ARG_BYTES}",
+            k.len() + 1 + v.len()
+        ));
+    }
+    let total = std::iter::once(command.len())
+        .chain(args.iter().map(String::len))
+        .map(|n| n + ARG_OVERHEAD)
+        .chain(env.iter().map(|(k, v)| 2 * (k.len() + v.len()) + 3 * ARG_OVERHEAD))
+        .sum::<usize>();
+    if total > MAX_ARGS_TOTAL {
+        return Err(format!(
+            "`command`, `args` and `env` are too large together ({total} bytes counted, at most {MAX_ARGS_TOTAL}); pass large data in a file"
+        ));
+    }
+    Ok(())
+}
+
 /// Validates a run request; returns the spec and the timeout.
 fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
     let args = req.args.unwrap_or_default();
@@ -143,6 +184,9 @@ fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
             )));
         }
     }
+    check_sizes(&req.command, &args, &env_map).map_err(|m| {
+        jerr(StatusCode::BAD_REQUEST, "ARGUMENTS_TOO_LARGE", m)
+    })?;
     let working_dir = req.working_dir.unwrap_or_else(|| "/".into());
     if !working_dir.starts_with('/') || working_dir.contains('\0') {
         return Err(bad(format!(
@@ -226,11 +270,21 @@ async fn launch(
         Ok(child) => Ok((entry, child)),
         Err(e) => {
             st.procs.unregister(&t.id, entry.pid);
-            Err(jerr(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SPAWN_FAILED",
-                format!("could not start bubblewrap: {e}"),
-            ))
+            // E2BIG is the request's fault (a stack limit below the usual 8 MiB makes the
+            // check above too generous); anything else is the machine's.
+            Err(if e.raw_os_error() == Some(libc::E2BIG) {
+                jerr(
+                    StatusCode::BAD_REQUEST,
+                    "ARGUMENTS_TOO_LARGE",
+                    "`command`, `args` and `env` are too large for this machine's exec limit; pass large data in a file",
+                )
+            } else {
+                jerr(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SPAWN_FAILED",
+                    format!("could not start bubblewrap: {e}"),
+                )
+            })
         }
     }
 }
