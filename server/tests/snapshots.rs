@@ -87,12 +87,13 @@ fn state_machine_in_progress_local_ready_completed() {
         size > 100_000,
         "size_bytes is the archive's real size: {size}"
     );
-    let file = done["snapshot_uri"]
-        .as_str()
-        .unwrap()
-        .strip_prefix("file://")
-        .unwrap()
-        .to_string();
+    let file = s.data.join("snapshots").join(
+        done["snapshot_uri"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("tensorlake-local://snapshots/")
+            .unwrap(),
+    );
     assert_eq!(std::fs::metadata(&file).unwrap().len(), size);
     assert_eq!(done["rootfs_disk_bytes"], 100_004);
     assert_eq!(
@@ -254,12 +255,13 @@ fn delete_snapshot_removes_its_archive() {
     let sb = s.sandbox();
     let id = s.snapshot(&sb);
     let v = s.wait_snapshot(&id, &["completed"]);
-    let file = v["snapshot_uri"]
-        .as_str()
-        .unwrap()
-        .strip_prefix("file://")
-        .unwrap()
-        .to_string();
+    let file = s.data.join("snapshots").join(
+        v["snapshot_uri"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("tensorlake-local://snapshots/")
+            .unwrap(),
+    );
     assert!(std::path::Path::new(&file).is_file());
     let d = s.delete(&format!("{P}/snapshots/{id}"));
     assert_eq!(d.status, 200);

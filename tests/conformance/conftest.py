@@ -41,6 +41,9 @@ class LocalServer:
 
     def __init__(self, *extra: str, env: dict[str, str] | None = None):
         self.data = tempfile.mkdtemp(prefix="tl-conformance-")
+        # /_admin needs the server's key when it has one (the last --api-key wins).
+        keys = [extra[i + 1] for i, a in enumerate(extra[:-1]) if a == "--api-key"]
+        self.key = keys[-1] if keys else (env or {}).get("TENSORLAKE_LOCAL_API_KEY")
         args = [
             str(_binary()),
             "--port", "0",
@@ -75,6 +78,8 @@ class LocalServer:
         req = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
+        if self.key:
+            req.add_header("Authorization", f"Bearer {self.key}")
         with urllib.request.urlopen(req) as resp:
             text = resp.read()
         return json.loads(text) if text else None

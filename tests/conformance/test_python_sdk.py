@@ -87,7 +87,8 @@ def test_snapshot_and_wait_until_completed(client, server):
     try:
         snap = client.snapshot_and_wait(sandbox.sandbox_id, wait_until="completed", poll_interval=0.1)
         assert snap.status == SnapshotStatus.COMPLETED
-        assert snap.snapshot_uri and snap.snapshot_uri.startswith("file://")
+        # An opaque name: the server's data directory is nobody else's business.
+        assert snap.snapshot_uri and snap.snapshot_uri.startswith("tensorlake-local://snapshots/")
         per_sandbox = [s.snapshot_id for s in client.list_sandbox_snapshots(sandbox.sandbox_id)]
         assert per_sandbox == [snap.snapshot_id]
         # WHL 0.5.163 reads the sandbox's own listing (wire-protocol.md 2.3 inferred this path).

@@ -37,10 +37,15 @@ export async function startServer({ args = [], fast = true, env = {} } = {}) {
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited (${code}): ${stderr}`)); });
   });
   child.removeAllListeners('exit');
+  // /_admin needs the server's key when it has one (the last --api-key wins, as in the server).
+  const keyAt = args.lastIndexOf('--api-key');
+  const key = keyAt >= 0 ? args[keyAt + 1] : env.TENSORLAKE_LOCAL_API_KEY;
   const admin = async (method, path, body) => {
+    const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+    if (key) headers.authorization = `Bearer ${key}`;
     const res = await fetch(url + path, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
