@@ -543,8 +543,9 @@ fn daemon_routes_need_a_known_sandbox() {
         &[("Host", "sbx-unknown.local")],
         None,
     );
-    assert_eq!(r.status, 404);
-    assert_eq!(r.json()["code"], "SANDBOX_NOT_FOUND");
+    // A Host naming no sandbox is refused before routing (DNS rebinding), see hardening.rs.
+    assert_eq!(r.status, 421);
+    assert!(r.text().contains("names no sandbox"), "{}", r.text());
     let r = s.req("GET", "/api/v1/processes", &[], None);
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["code"], "SANDBOX_ID_REQUIRED");
