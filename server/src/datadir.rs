@@ -147,10 +147,12 @@ mod tests {
         std::fs::write(dir.join("state.sqlite"), "").unwrap();
         std::fs::write(dir.join("snapshots/a.tar"), "").unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::set_permissions(dir.join("state.sqlite"), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
-        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            dir.join("state.sqlite"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).unwrap();
         let _ = std::os::unix::fs::symlink(&outside, dir.join("link"));
         assert!(tighten(&dir).unwrap() >= 3);
         let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;

@@ -179,7 +179,9 @@ fn classify_host(host: &str) -> HostName<'_> {
     let cut = name.len().saturating_sub(".local".len());
     match (name.get(..cut), name.get(cut..)) {
         (Some(label), Some(suffix))
-            if !label.is_empty() && !label.contains('.') && suffix.eq_ignore_ascii_case(".local") =>
+            if !label.is_empty()
+                && !label.contains('.')
+                && suffix.eq_ignore_ascii_case(".local") =>
         {
             HostName::Sandbox(label)
         }

@@ -142,7 +142,10 @@ pub async fn read_lines<R: AsyncRead + Unpin>(
         };
         buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
         let mut start = 0;
-        while let Some(i) = buf.get(start..).and_then(|b| b.iter().position(|&b| b == b'\n')) {
+        while let Some(i) = buf
+            .get(start..)
+            .and_then(|b| b.iter().position(|&b| b == b'\n'))
+        {
             let end = start + i;
             let line = to_line(buf.get(start..end).unwrap_or_default());
             if tx.send((stream, line)).await.is_err() {

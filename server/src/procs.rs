@@ -181,7 +181,8 @@ impl Table {
     /// Removes an entry and its output from the account.
     fn remove(&self, list: &mut TableList, pid: u32) {
         if let Some(e) = list.entries.remove(&pid) {
-            self.kept.fetch_sub(e.state().lines.total(), Ordering::AcqRel);
+            self.kept
+                .fetch_sub(e.state().lines.total(), Ordering::AcqRel);
         }
     }
 }

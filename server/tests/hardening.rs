@@ -88,11 +88,17 @@ fn the_admin_api_requires_the_key_when_there_is_one() {
     let ok = s.req(
         "POST",
         "/_admin/faults",
-        &[("Authorization", auth.as_str()), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
         Some(fault),
     );
     assert_eq!(ok.status, 201, "{}", ok.text());
-    assert_eq!(s.req("GET", &format!("{P}/snapshots"), &h, None).status, 503);
+    assert_eq!(
+        s.req("GET", &format!("{P}/snapshots"), &h, None).status,
+        503
+    );
     assert_eq!(s.req("GET", "/_admin/requests", &h, None).status, 200);
     // Without a key the admin API stays open to loopback clients, as the test suites use it.
     let open = Server::start(&[]);
@@ -273,7 +279,10 @@ fn run_in_background(s: &Server, sb: &str, script: &str) -> u64 {
     let r = s.req(
         "POST",
         "/api/v1/processes",
-        &[("X-Tensorlake-Sandbox-Id", sb), ("Content-Type", "application/json")],
+        &[
+            ("X-Tensorlake-Sandbox-Id", sb),
+            ("Content-Type", "application/json"),
+        ],
         Some(body.as_bytes()),
     );
     assert_eq!(r.status, 201, "{}", r.text());
@@ -325,7 +334,11 @@ fn output_of_a_process_is_kept_within_its_budget() {
     let rss = rss_bytes(s.pid());
     assert!(rss < 200 * MIB as u64, "server RSS {} MiB", rss >> 20);
     let out = output(&s, &sb, pid, "stdout");
-    assert!(out.body.len() <= MIB + 64 * 1024, "{} bytes", out.body.len());
+    assert!(
+        out.body.len() <= MIB + 64 * 1024,
+        "{} bytes",
+        out.body.len()
+    );
     let v = out.json();
     let kept: usize = v["lines"]
         .as_array()
@@ -335,7 +348,10 @@ fn output_of_a_process_is_kept_within_its_budget() {
         .sum();
     assert!(kept > MIB / 2 && kept <= MIB, "{kept}");
     assert!(v["lines"][0].as_str().unwrap().starts_with('\u{fffd}'));
-    assert_eq!(output(&s, &sb, pid, "stderr").json()["lines"], json!(["end"]));
+    assert_eq!(
+        output(&s, &sb, pid, "stderr").json()["lines"],
+        json!(["end"])
+    );
 
     // The sandbox as a whole: 20 processes of 1.6 MB each keep at most 16 MiB together.
     let sb = s.sandbox();
@@ -359,7 +375,10 @@ fn output_of_a_process_is_kept_within_its_budget() {
     assert!(total > 8 * MIB, "{total}");
     // The newest process kept its newest lines.
     let last = output(&s, &sb, *pids.last().unwrap(), "stdout").json();
-    assert_eq!(last["lines"].as_array().unwrap().last().unwrap(), &json!(line));
+    assert_eq!(
+        last["lines"].as_array().unwrap().last().unwrap(),
+        &json!(line)
+    );
 }
 
 fn mode(p: &Path) -> u32 {
@@ -393,13 +412,12 @@ fn the_data_directory_is_private() {
         1
     );
     assert_private(&s.data);
-    assert!(
-        s.data.join("state.sqlite-wal").exists() || s.data.join("state.sqlite-shm").exists()
-    );
+    assert!(s.data.join("state.sqlite-wal").exists() || s.data.join("state.sqlite-shm").exists());
 
     // What an older server left world-readable is tightened at the next start.
     let data = s.stop();
-    let loosen = |p: &Path, m: u32| std::fs::set_permissions(p, PermissionsExt::from_mode(m)).unwrap();
+    let loosen =
+        |p: &Path, m: u32| std::fs::set_permissions(p, PermissionsExt::from_mode(m)).unwrap();
     loosen(&data, 0o755);
     for e in std::fs::read_dir(&data).unwrap().flatten() {
         let dir = e.file_type().unwrap().is_dir();
@@ -440,21 +458,31 @@ fn arguments_the_kernel_would_refuse_are_a_4xx() {
         s.req(
             "POST",
             "/api/v1/processes/run",
-            &[("X-Tensorlake-Sandbox-Id", sb.as_str()), ("Content-Type", "application/json")],
+            &[
+                ("X-Tensorlake-Sandbox-Id", sb.as_str()),
+                ("Content-Type", "application/json"),
+            ],
             Some(b.as_bytes()),
         )
     };
     let big = "x".repeat(200_000);
-    let many: serde_json::Map<String, Value> =
-        (0..70_000).map(|i| (format!("v{i:06}"), json!(""))).collect();
+    let many: serde_json::Map<String, Value> = (0..70_000)
+        .map(|i| (format!("v{i:06}"), json!("")))
+        .collect();
     let cases = [
         (json!({"command": "echo", "args": [big]}), "args[0]"),
         (json!({"command": "true", "env": {"BIG": big}}), "BIG"),
         (json!({"command": "true", "env": many}), "too large"),
         (json!({"command": "echo", "args": ["a\u{0}b"]}), "NUL"),
         (json!({"command": "true", "env": {"A\u{0}": "x"}}), "env"),
-        (json!({"command": "true", "working_dir": "/no/such/dir"}), "working_dir"),
-        (json!({"command": "true", "working_dir": "relative"}), "working_dir"),
+        (
+            json!({"command": "true", "working_dir": "/no/such/dir"}),
+            "working_dir",
+        ),
+        (
+            json!({"command": "true", "working_dir": "relative"}),
+            "working_dir",
+        ),
     ];
     for (body, says) in &cases {
         let r = run(body);
@@ -468,7 +496,10 @@ fn arguments_the_kernel_would_refuse_are_a_4xx() {
     }
     // The largest allowed argument still runs.
     let fits = "y".repeat(120_000);
-    let r = s.run_body(&sb, &json!({"command": "sh", "args": ["-c", "echo ${#1}", "sh", fits]}));
+    let r = s.run_body(
+        &sb,
+        &json!({"command": "sh", "args": ["-c", "echo ${#1}", "sh", fits]}),
+    );
     assert_eq!(r.stdout, vec!["120000"]);
     // The sandbox and server are fine afterwards.
     assert_eq!(s.sh(&sb, "echo ok").stdout, vec!["ok"]);

@@ -92,9 +92,7 @@ pub fn router(st: Arc<AppState>) -> Router {
     let app = Router::new()
         .merge(api)
         // The admin API can fail snapshots and rewrite answers: with a key, it needs the key too.
-        .merge(
-            admin::router().route_layer(from_fn_with_state(st.clone(), auth::require_key)),
-        )
+        .merge(admin::router().route_layer(from_fn_with_state(st.clone(), auth::require_key)))
         .fallback(static_files::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(st.clone());

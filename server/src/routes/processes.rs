@@ -137,17 +137,31 @@ const MAX_ARGS_TOTAL: usize = 1024 * 1024;
 const ARG_OVERHEAD: usize = 32;
 
 /// Refuses arguments and environments `execve` would refuse (E2BIG), with the field to blame.
-fn check_sizes(command: &str, args: &[String], env: &BTreeMap<String, String>) -> Result<(), String> {
-    if let Some((i, a)) = args.iter().enumerate().find(|(_, a)| a.len() > MAX_ARG_BYTES) {
+fn check_sizes(
+    command: &str,
+    args: &[String],
+    env: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    if let Some((i, a)) = args
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.len() > MAX_ARG_BYTES)
+    {
         return Err(format!(
             "`args[{i}]` is {} bytes; one argument may be at most {MAX_ARG_BYTES} bytes (pass large data in a file: PUT /api/v1/files)",
             a.len()
         ));
     }
     if command.len() > MAX_ARG_BYTES {
-        return Err(format!("`command` is {} bytes; at most {MAX_ARG_BYTES}", command.len()));
+        return Err(format!(
+            "`command` is {} bytes; at most {MAX_ARG_BYTES}",
+            command.len()
+        ));
     }
-    if let Some((k, v)) = env.iter().find(|(k, v)| k.len() + 1 + v.len() > MAX_ARG_BYTES) {
+    if let Some((k, v)) = env
+        .iter()
+        .find(|(k, v)| k.len() + 1 + v.len() > MAX_ARG_BYTES)
+    {
         return Err(format!(
             "environment variable {k:?} in `env` is {} bytes with its name; at most {MAX_ARG_BYTES}",
             k.len() + 1 + v.len()
@@ -156,7 +170,10 @@ fn check_sizes(command: &str, args: &[String], env: &BTreeMap<String, String>) -
     let total = std::iter::once(command.len())
         .chain(args.iter().map(String::len))
         .map(|n| n + ARG_OVERHEAD)
-        .chain(env.iter().map(|(k, v)| 2 * (k.len() + v.len()) + 3 * ARG_OVERHEAD))
+        .chain(
+            env.iter()
+                .map(|(k, v)| 2 * (k.len() + v.len()) + 3 * ARG_OVERHEAD),
+        )
         .sum::<usize>();
     if total > MAX_ARGS_TOTAL {
         return Err(format!(
@@ -184,9 +201,8 @@ fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
             )));
         }
     }
-    check_sizes(&req.command, &args, &env_map).map_err(|m| {
-        jerr(StatusCode::BAD_REQUEST, "ARGUMENTS_TOO_LARGE", m)
-    })?;
+    check_sizes(&req.command, &args, &env_map)
+        .map_err(|m| jerr(StatusCode::BAD_REQUEST, "ARGUMENTS_TOO_LARGE", m))?;
     let working_dir = req.working_dir.unwrap_or_else(|| "/".into());
     if !working_dir.starts_with('/') || working_dir.contains('\0') {
         return Err(bad(format!(
