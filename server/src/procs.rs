@@ -359,7 +359,9 @@ pub async fn supervise(
                         if tx.send(frame).await.is_err() {
                             // Nobody reads the stream any more: a `run` has no other consumer.
                             events = None;
-                            entry.kill(KillReason::Disconnected);
+                            if status.is_none() {
+                                entry.kill(KillReason::Disconnected);
+                            }
                         }
                     }
                     entry.keep(stream, text);
@@ -368,7 +370,10 @@ pub async fn supervise(
             },
             _ = receiver_gone(events.as_ref()), if events.is_some() => {
                 events = None;
-                entry.kill(KillReason::Disconnected);
+                // A process that already exited keeps its real ending.
+                if status.is_none() {
+                    entry.kill(KillReason::Disconnected);
+                }
             }
             s = child.wait(), if status.is_none() => status = Some(s),
             _ = entry.kill.notified(), if status.is_none() && !killing => {

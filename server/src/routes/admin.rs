@@ -1,6 +1,6 @@
 //! The test-control API under `/_admin/` (loopback only; the API key when the server has one;
-//! documented in server/README.md): scripted faults, scripted snapshot failures, timing, the request log,
-//! snapshot seeding for benchmarks, and reset.
+//! documented in server/README.md): scripted faults, scripted snapshot failures, timing, the
+//! request log, snapshot seeding for benchmarks, and reset.
 //!
 //! Admin requests never match faults and are not kept in the request log, so controlling a test
 //! does not disturb what the test measures.
