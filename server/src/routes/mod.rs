@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod files;
 pub mod processes;
+mod run_request;
 pub mod sandboxes;
 pub mod snapshots;
 pub mod static_files;
