@@ -239,14 +239,6 @@ impl Procs {
         entry
     }
 
-    /// Removes an entry whose process could not be started.
-    pub fn unregister(&self, sandbox: &str, pid: u32) {
-        if let Some(t) = self.table(sandbox) {
-            let mut list = t.list();
-            t.remove(&mut list, pid);
-        }
-    }
-
     /// The processes of `sandbox`, oldest first.
     pub fn list(&self, sandbox: &str) -> Vec<Arc<ProcEntry>> {
         self.table(sandbox)

@@ -121,11 +121,11 @@ async fn launch(
     spec: &RunSpec,
 ) -> Result<(std::sync::Arc<procs::ProcEntry>, tokio::process::Child), ApiError> {
     check_working_dir(t.root.clone(), spec.working_dir.clone()).await?;
-    let entry = st.procs.register(&t.id, &spec.command, &spec.args);
+    // Registered only once started, with no await before its supervisor is spawned: a client
+    // that goes away meanwhile drops the child (killed on drop), never a forever-running entry.
     match st.jail.spawn(&t.bwrap, &t.root, spec).await {
-        Ok(child) => Ok((entry, child)),
+        Ok(child) => Ok((st.procs.register(&t.id, &spec.command, &spec.args), child)),
         Err(e) => {
-            st.procs.unregister(&t.id, entry.pid);
             // E2BIG is the request's fault (a stack limit below the usual 8 MiB makes the
             // check above too generous); anything else is the machine's.
             Err(if e.raw_os_error() == Some(libc::E2BIG) {
