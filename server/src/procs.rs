@@ -339,28 +339,40 @@ pub async fn supervise(
     let mut status: Option<std::io::Result<ExitStatus>> = None;
     let mut lines_open = true;
     let mut killing = false;
+    // A line frame waiting for room in the `run` stream. While one waits no more lines are read
+    // (the process blocks on its pipe), but kills, timeouts and a disconnect are still handled.
+    let mut pending: Option<Bytes> = None;
     loop {
         if status.is_some() && !lines_open {
             break;
         }
         tokio::select! {
-            line = line_rx.recv(), if lines_open => match line {
+            line = line_rx.recv(), if lines_open && pending.is_none() => match line {
                 Some((stream, text)) => {
-                    if let Some(tx) = &events {
-                        let frame = sse_frame(&json!({ "line": text, "timestamp": now_ms(), "stream": stream.as_str() }));
-                        if tx.send(frame).await.is_err() {
-                            // Nobody reads the stream any more: a `run` has no other consumer.
-                            events = None;
-                            if status.is_none() {
-                                entry.kill(KillReason::Disconnected);
-                            }
-                        }
+                    if events.is_some() {
+                        pending = Some(sse_frame(&json!({ "line": text, "timestamp": now_ms(), "stream": stream.as_str() })));
                     }
                     entry.keep(stream, text);
                 }
                 None => lines_open = false,
             },
+            permit = reserve(events.clone()), if pending.is_some() => match permit {
+                Some(permit) => {
+                    if let Some(frame) = pending.take() {
+                        permit.send(frame);
+                    }
+                }
+                None => {
+                    // Nobody reads the stream any more: a `run` has no other consumer.
+                    pending = None;
+                    events = None;
+                    if status.is_none() {
+                        entry.kill(KillReason::Disconnected);
+                    }
+                }
+            },
             _ = receiver_gone(events.as_ref()), if events.is_some() => {
+                pending = None;
                 events = None;
                 // A process that already exited keeps its real ending.
                 if status.is_none() {
@@ -409,6 +421,15 @@ pub async fn supervise(
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Room for one frame in the `run` stream; `None` once its receiver has been dropped. Owned, so
+/// that the supervisor can drop the stream while a reservation is pending.
+async fn reserve(events: Option<mpsc::Sender<Bytes>>) -> Option<mpsc::OwnedPermit<Bytes>> {
+    match events {
+        Some(tx) => tx.reserve_owned().await.ok(),
         None => std::future::pending().await,
     }
 }

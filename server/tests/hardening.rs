@@ -206,6 +206,28 @@ fn a_silent_run_is_killed_when_its_client_disconnects() {
 }
 
 #[test]
+fn a_client_that_stops_reading_does_not_stop_the_timeout() {
+    let s = Server::start(&[]);
+    let sb = s.sandbox();
+    let marker = format!("slow-reader-{}", std::process::id());
+    let client = start_run(
+        &s,
+        &sb,
+        &json!({"command": "yes", "args": [marker], "timeout": 2}),
+    );
+    // The client reads nothing more: the stream fills up and the supervisor waits for room.
+    let prefix = format!("yes {marker}");
+    eventually(10, "the command to start", || process_running(&prefix));
+    let gone = Instant::now() + Duration::from_secs(15);
+    while process_running(&prefix) && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let still = process_running(&prefix);
+    drop(client);
+    assert!(!still, "the timeout did not fire while the client was slow");
+}
+
+#[test]
 fn names_are_found_in_their_own_namespace_only() {
     let s = Server::start(&[]);
     let create = |ns: &str, name: &str| {
