@@ -144,7 +144,7 @@ fn preflight(st: &AppState, origin: &str, headers: &axum::http::HeaderMap) -> Re
 
 /// What a `Host` header names.
 #[derive(Debug, PartialEq, Eq)]
-enum HostName<'a> {
+pub enum HostName<'a> {
     /// `localhost`, `127.0.0.1` or `[::1]`, with or without a port.
     Loopback,
     /// `{label}.local`, with or without a port: a sandbox id or name, as the SDKs address one.
@@ -155,7 +155,7 @@ enum HostName<'a> {
 
 /// Splits `host[:port]` / `[v6]:port` and says what it names. Loopback names compare without
 /// case; a sandbox label is kept as sent (ids and names are matched exactly).
-fn classify_host(host: &str) -> HostName<'_> {
+pub fn classify_host(host: &str) -> HostName<'_> {
     let port_ok = |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = host.strip_prefix('[') {
         let Some((inside, after)) = rest.split_once(']') else {

@@ -154,10 +154,12 @@ fn only_loopback_names_and_existing_sandboxes_are_served() {
         let r = with_host(&s, &format!("{P}/sandboxes"), &host);
         assert_eq!(r.status, 200, "{host}: {}", r.text());
     }
-    // The official SDK's way: the sandbox named by Host alone.
-    let r = with_host(&s, "/api/v1/processes", &format!("{sb}.local"));
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["processes"], json!([]));
+    // The official SDK's way: the sandbox named by Host alone (`.local` in any case).
+    for host in [format!("{sb}.local"), format!("{sb}.LOCAL:{port}")] {
+        let r = with_host(&s, "/api/v1/processes", &host);
+        assert_eq!(r.status, 200, "{host}: {}", r.text());
+        assert_eq!(r.json()["processes"], json!([]));
+    }
 }
 
 /// Sends a `run` on a connection it returns once the `started` event has arrived.

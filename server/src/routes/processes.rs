@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::run_request::{check_run, check_working_dir, RunRequest};
 use super::{param, St};
+use crate::gateway::{classify_host, HostName};
 use crate::http::{self, empty, parse_json, read_body, ApiError, JSON_LIMIT};
 use crate::jail::RunSpec;
 use crate::model::now_ms;
@@ -52,14 +53,9 @@ pub async fn target(st: &AppState, headers: &HeaderMap) -> Result<Target, ApiErr
     let from_host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .and_then(|h| {
-            let host = h
-                .rsplit_once(':')
-                .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-                .map(|(h, _)| h)
-                .unwrap_or(h);
-            host.strip_suffix(".local")
-                .filter(|label| !label.is_empty())
+        .and_then(|h| match classify_host(h) {
+            HostName::Sandbox(label) => Some(label),
+            _ => None,
         });
     let Some(wanted) = from_header.or(from_host) else {
         return Err(jerr(
