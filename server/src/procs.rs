@@ -128,12 +128,19 @@ impl ProcEntry {
 
     /// Keeps an output line within the process's and then the sandbox's budget.
     fn keep(&self, stream: Stream, line: String) {
-        let (added, dropped) = self.state().lines.push(stream, line);
-        if let Some(table) = self.table.upgrade() {
-            table.kept.fetch_add(added, Ordering::AcqRel);
-            table.kept.fetch_sub(dropped, Ordering::AcqRel);
-            if table.kept.load(Ordering::Acquire) > SANDBOX_BUDGET {
-                table.trim();
+        let table = self.table.upgrade();
+        {
+            // Accounted under the entry's lock, before a concurrent trim can drop the line.
+            let mut st = self.state();
+            let (added, dropped) = st.lines.push(stream, line);
+            if let Some(t) = &table {
+                t.kept.fetch_add(added, Ordering::AcqRel);
+                t.kept.fetch_sub(dropped, Ordering::AcqRel);
+            }
+        }
+        if let Some(t) = table {
+            if t.kept.load(Ordering::Acquire) > SANDBOX_BUDGET {
+                t.trim();
             }
         }
     }
