@@ -422,7 +422,7 @@ pub fn run(handle: &Rc<SandboxHandle>, command: &JsValue, options: &JsValue, she
             args,
             env: opts.string_map("env")?,
             working_dir: opts.string("workingDir")?,
-            timeout_s: opts.number("timeout")?.map(|t| args::positive_seconds("timeout", t)).transpose()?,
+            timeout_s: opts.number("timeout")?.map(|t| args::wire_quantity("timeout", t)).transpose()?,
         };
         Ok((spec, opts.signal()?))
     };
