@@ -32,6 +32,9 @@ pub struct Call {
     pub class: RetryClass,
     /// What a 404 means on this route.
     pub not_found: Option<NotFound>,
+    /// A delete: a 404 on a retry that follows an attempt whose outcome is unknown means the
+    /// earlier attempt did the work, so the call succeeded.
+    pub gone_means_done: bool,
 }
 
 impl Call {
@@ -46,7 +49,16 @@ impl Call {
             sandbox_id: None,
             class,
             not_found: None,
+            gone_means_done: false,
         }
+    }
+
+    /// A DELETE of what `not_found` names (see [`Call::gone_means_done`]).
+    pub fn delete(url: String, not_found: NotFound) -> Call {
+        let mut call = Call::new(Method::Delete, url, RetryClass::Idempotent);
+        call.not_found = Some(not_found);
+        call.gone_means_done = true;
+        call
     }
 }
 
@@ -98,6 +110,8 @@ pub async fn send<P: Platform>(
 ) -> Result<Reply<P::Body>, Error<P>> {
     let describe = || describe_request(call.method, &call.url);
     let mut retry = 0u32;
+    // Whether an earlier attempt may have been applied although it failed (no answer, or a 5xx).
+    let mut maybe_applied = false;
     loop {
         let trace = trace::fresh(p);
         let now = p.now_ms();
@@ -114,7 +128,10 @@ pub async fn send<P: Platform>(
             timeout_ms,
         };
         let (error, status) = match p.send(&request).await {
-            Ok(response) if (200..300).contains(&response.status) => {
+            Ok(response)
+                if (200..300).contains(&response.status)
+                    || (response.status == 404 && maybe_applied && call.gone_means_done) =>
+            {
                 return Ok(Reply { response, trace_id: trace.trace_id, method: call.method, url: call.url.clone() });
             }
             Ok(response) => {
@@ -149,6 +166,7 @@ pub async fn send<P: Platform>(
         if retry >= budget.max_retries || !may_retry(call.class, status) {
             return Err(error);
         }
+        maybe_applied |= status.map_or(true, |s| s >= 500);
         let Some(delay) = next_delay_ms(
             retry,
             random_unit(p),
