@@ -38,16 +38,29 @@ pub struct Api<'a, P: Platform> {
     pub p: &'a P,
     /// The client's configuration.
     pub cfg: &'a Config,
+    /// When the whole call must be over (epoch ms), if the caller set a limit such as a wait's
+    /// `timeout`: every request of the call then ends by it, give or take one
+    /// [`http::MIN_ATTEMPT_MS`] for a request that starts right at the deadline.
+    pub deadline_ms: Option<f64>,
 }
 
 impl<'a, P: Platform> Api<'a, P> {
     /// Binds the operations.
     pub fn new(p: &'a P, cfg: &'a Config) -> Self {
-        Api { p, cfg }
+        Api { p, cfg, deadline_ms: None }
+    }
+
+    /// The same operations, each request bounded by `deadline_ms` as well.
+    pub fn until(self, deadline_ms: f64) -> Self {
+        Api { deadline_ms: Some(deadline_ms), ..self }
     }
 
     fn budget(&self) -> Budget {
-        Budget::standard(self.p, self.cfg)
+        let mut budget = Budget::standard(self.p, self.cfg);
+        if let Some(deadline) = self.deadline_ms {
+            budget.deadline_ms = budget.deadline_ms.min(deadline);
+        }
+        budget
     }
 
     async fn json(
@@ -227,7 +240,8 @@ impl<'a, P: Platform> Api<'a, P> {
         startup_timeout_ms: f64,
     ) -> Result<SandboxRecord<P::Json>, Error<P>> {
         let deadline = self.p.now_ms() + startup_timeout_ms;
-        let mut record = self.create_sandbox(spec).await?;
+        let api = Api { deadline_ms: Some(self.deadline_ms.map_or(deadline, |d| d.min(deadline))), ..*self };
+        let mut record = api.create_sandbox(spec).await?;
         let sandbox_id = record.sandbox_id.as_string().unwrap_or_default();
         loop {
             let status = record.status.as_string().unwrap_or_default();
@@ -238,7 +252,7 @@ impl<'a, P: Platform> Api<'a, P> {
                         .map(|d| format!(": {d}"))
                         .unwrap_or_default();
                     if status == "timeout" {
-                        let _ = self.delete_sandbox(&sandbox_id).await;
+                        let _ = api.delete_sandbox(&sandbox_id).await;
                     }
                     return Err(Error::Sandbox {
                         message: format!(
@@ -253,7 +267,7 @@ impl<'a, P: Platform> Api<'a, P> {
             }
             let left = deadline - self.p.now_ms();
             if left <= 0.0 {
-                let _ = self.delete_sandbox(&sandbox_id).await;
+                let _ = api.delete_sandbox(&sandbox_id).await;
                 return Err(Error::Sandbox {
                     message: format!(
                         "Sandbox {sandbox_id} did not start within {}s (last status {status}); it was deleted",
@@ -267,7 +281,7 @@ impl<'a, P: Platform> Api<'a, P> {
             if self.p.sleep(STARTUP_POLL_MS.min(left)).await.is_err() {
                 return Err(Error::Aborted);
             }
-            record = self.get_sandbox(&sandbox_id).await?;
+            record = api.get_sandbox(&sandbox_id).await?;
         }
     }
 
@@ -590,6 +604,27 @@ mod tests {
             let err = block_on(Api::new(&fake, &cfg).run(&target, &run)).unwrap_err();
             assert!(err.message().contains("outcome unknown"), "{}", err.message());
         }
+    }
+
+    #[test]
+    fn a_call_deadline_bounds_the_snapshot_request_and_its_recovery() {
+        // A server that never answers: the POST and the recovery listing both time out.
+        let fake = Fake::with_handler(|_, _| Scripted::timeout());
+        let cfg = config();
+        let start = crate::platform::Platform::now_ms(&fake);
+        let err = block_on(Api::new(&fake, &cfg).until(start + 1_000.0).create_snapshot("sbx-1", None)).unwrap_err();
+        assert!(err.message().contains("outcome unknown"), "{}", err.message());
+        let spent = crate::platform::Platform::now_ms(&fake) - start;
+        assert!(spent <= 1_000.0 + crate::http::MIN_ATTEMPT_MS, "took {spent} ms of a 1 s budget");
+        assert_eq!(fake.sent().len(), 2, "one POST, one recovery listing");
+
+        // createAndConnect's startupTimeout bounds its create the same way.
+        let fake = Fake::with_handler(|_, _| Scripted::timeout());
+        let start = crate::platform::Platform::now_ms(&fake);
+        let spec = crate::routes::SandboxSpec::default();
+        block_on(Api::new(&fake, &cfg).start_sandbox(&spec, 1_000.0)).unwrap_err();
+        let spent = crate::platform::Platform::now_ms(&fake) - start;
+        assert!(spent <= 1_000.0 + crate::http::MIN_ATTEMPT_MS, "took {spent} ms of a 1 s startup budget");
     }
 
     #[test]

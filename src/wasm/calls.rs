@@ -221,7 +221,9 @@ pub fn snapshot_and_wait(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &Js
     };
     call(shared, parse, |host, (id, kind, wait)| async move {
         let started = crate::platform::Platform::now_ms(&host);
-        let created = Api::new(&host, &host.shared.cfg).create_snapshot(&id, kind).await?;
+        // The wait's timeout bounds the whole call, the snapshot request and its recovery included.
+        let deadline = started + wait.options.timeout_s * 1000.0;
+        let created = Api::new(&host, &host.shared.cfg).until(deadline).create_snapshot(&id, kind).await?;
         let snapshot_id = created.snapshot_id.as_string().unwrap_or_default();
         wait_to_end(&host, WaitSpec::for_snapshot(snapshot_id, wait.options), started, wait.on_status).await
     })
