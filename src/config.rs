@@ -29,6 +29,22 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Why this value cannot go into an `Authorization: Bearer` header, if it cannot: HTTP header
+    /// values are visible ASCII and spaces (RFC 9110 §5.5), and `fetch` refuses anything else at
+    /// send time, which would otherwise surface as a network error after every retry. The message
+    /// never repeats the value.
+    pub fn header_problem(&self) -> Option<&'static str> {
+        if self.0.bytes().any(|b| b == b'\r' || b == b'\n') {
+            Some("must not contain line breaks")
+        } else if self.0.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            Some("must not contain control characters")
+        } else if !self.0.is_ascii() {
+            Some("must contain only ASCII characters")
+        } else {
+            None
+        }
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -105,6 +121,9 @@ impl Config {
             .api_key
             .or(env.api_key)
             .filter(|key| !key.expose().trim().is_empty());
+        if let Some(problem) = api_key.as_ref().and_then(Secret::header_problem) {
+            return Err(ArgError::type_error("apiKey", problem));
+        }
         let request_timeout_s = match options.request_timeout_s {
             Some(s) => args::positive_seconds("requestTimeout", s)?,
             None => DEFAULT_REQUEST_TIMEOUT_S,
@@ -186,6 +205,22 @@ mod tests {
             ..Default::default()
         };
         Config::resolve(options, Environment::default()).unwrap()
+    }
+
+    #[test]
+    fn keys_that_cannot_be_sent_are_refused_without_being_repeated() {
+        for (key, why) in [
+            ("tl_key\r\nX-Injected: 1", "line breaks"),
+            ("tl_key\u{7}", "control characters"),
+            ("tl_kéy", "ASCII"),
+            ("tl_key_😀", "ASCII"),
+        ] {
+            let options = ClientOptions { api_key: Some(Secret::new(key.into())), ..Default::default() };
+            let err = Config::resolve(options, Environment::default()).unwrap_err();
+            assert_eq!(err.param, "apiKey");
+            assert!(err.message.contains(why), "{}", err.message);
+            assert!(!err.message.contains("tl_k"), "the key is never repeated: {}", err.message);
+        }
     }
 
     #[test]
