@@ -142,6 +142,14 @@ pub async fn send<P: Platform>(
                 )
             }
             Err(SendError::Aborted) => return Err(Error::Aborted),
+            Err(SendError::Credentials { message }) => {
+                return Err(Error::Sandbox {
+                    message,
+                    code: "CREDENTIALS",
+                    sandbox_id: None,
+                    trace_id: Some(trace.trace_id),
+                })
+            }
             Err(SendError::TimedOut { cause }) => {
                 let message = format!(
                     "no response within {} ms",

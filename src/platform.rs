@@ -306,6 +306,12 @@ pub enum SendError<C> {
         /// The host's error object.
         cause: C,
     },
+    /// No usable credential could be had (a `tokenProvider` threw, or returned something that
+    /// cannot be a bearer token). Nothing was sent, and trying again would not help.
+    Credentials {
+        /// What went wrong, without the credential.
+        message: String,
+    },
 }
 
 /// The caller's `AbortSignal` fired during a sleep.

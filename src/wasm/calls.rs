@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
@@ -27,14 +27,14 @@ use crate::wasm::{env, to_js};
 type Outcome = Result<JsValue, Error<JsHost>>;
 
 /// Runs an async body as a Promise, turning its error into the JS error to reject with.
-fn spawn(signal: Option<AbortSignal>, body: impl Future<Output = Outcome> + 'static) -> Promise {
+fn spawn(shared: Rc<Shared>, signal: Option<AbortSignal>, body: impl Future<Output = Outcome> + 'static) -> Promise {
     // Boxed so that every export shares one promise adapter instead of monomorphising its own
     // (about 25 KB of wasm).
-    run_boxed(signal, Box::pin(body))
+    run_boxed(shared, signal, Box::pin(body))
 }
 
-fn run_boxed(signal: Option<AbortSignal>, body: Pin<Box<dyn Future<Output = Outcome>>>) -> Promise {
-    future_to_promise(async move { body.await.map_err(|err| errors::to_js(err, signal.as_ref())) })
+fn run_boxed(shared: Rc<Shared>, signal: Option<AbortSignal>, body: Pin<Box<dyn Future<Output = Outcome>>>) -> Promise {
+    future_to_promise(async move { body.await.map_err(|err| errors::to_js(err, signal.as_ref(), &shared)) })
 }
 
 /// A promise already rejected with an argument error: async methods never throw synchronously.
@@ -47,6 +47,13 @@ fn host(shared: &Rc<Shared>, signal: &Option<AbortSignal>) -> JsHost {
 }
 
 fn id_arg(value: &JsValue, param: &str) -> Result<String, ArgError> {
+    // Checked before the string is copied into wasm memory: a string of hundreds of millions of
+    // characters would otherwise exhaust it. UTF-16 units never outnumber UTF-8 bytes.
+    if let Some(text) = value.dyn_ref::<js_sys::JsString>() {
+        if text.length() as usize > args::MAX_ID_BYTES {
+            return Err(ArgError::type_error(param, "must be at most 1024 bytes long"));
+        }
+    }
     args::id(param, &options::required_string(value, param)?)
 }
 
@@ -63,7 +70,7 @@ where
     match parse() {
         Ok((args, signal)) => {
             let host = host(shared, &signal);
-            spawn(signal, body(host, args))
+            spawn(shared.clone(), signal, body(host, args))
         }
         Err(e) => reject(e),
     }
@@ -119,7 +126,7 @@ pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsVa
     };
     let bearer = cfg.api_key.as_ref().map(|key| JsValue::from_str(&format!("Bearer {}", key.expose())));
     let user_agent = env::user_agent().map(|agent| JsValue::from_str(&agent));
-    Ok(Rc::new(Shared { cfg, auth, fetch, last_token: RefCell::new(None), user_agent, bearer }))
+    Ok(Rc::new(Shared { cfg, auth, fetch, tokens: RefCell::new(Vec::new()), user_agent, bearer }))
 }
 
 /// `client.toJSON()`: the configuration, with the credential reduced to whether there is one.
@@ -272,7 +279,7 @@ fn iterator_result(value: JsValue, done: bool) -> JsValue {
 pub fn watch_next(watch: &Rc<Watch>) -> Promise {
     let watch = watch.clone();
     let signal = watch.host.signal.clone();
-    spawn(signal, async move {
+    spawn(watch.host.shared.clone(), signal, async move {
         let taken = watch.waiter.borrow_mut().take();
         let Some(mut waiter) = taken else {
             return Err(Error::Sandbox {
