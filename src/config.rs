@@ -4,6 +4,8 @@
 use crate::args::{self, ArgError};
 use crate::url::BaseUrl;
 
+/// Default `maxResponseBytes`: 64 MiB, room for a listing of about 100,000 snapshots.
+pub const DEFAULT_MAX_RESPONSE_BYTES: f64 = 67_108_864.0;
 /// The production API URL, used when neither the options nor the environment name one.
 pub const DEFAULT_API_URL: &str = "https://api.tensorlake.ai";
 /// The namespace the official SDKs use by default.
@@ -70,6 +72,8 @@ pub struct ClientOptions {
     pub request_timeout_s: Option<f64>,
     /// `maxRetries`.
     pub max_retries: Option<f64>,
+    /// `maxResponseBytes`.
+    pub max_response_bytes: Option<f64>,
 }
 
 /// Fallbacks read from the process environment (Node, Deno, Bun); all `None` in a browser.
@@ -104,6 +108,9 @@ pub struct Config {
     pub request_timeout_ms: f64,
     /// Retries after the first attempt for retryable failures.
     pub max_retries: u32,
+    /// The largest response body read, in decoded bytes; past it a call fails with
+    /// `RESPONSE_TOO_LARGE` and the transport stops reading.
+    pub max_response_bytes: f64,
 }
 
 impl Config {
@@ -127,6 +134,11 @@ impl Config {
         let request_timeout_s = match options.request_timeout_s {
             Some(s) => args::positive_seconds("requestTimeout", s)?,
             None => DEFAULT_REQUEST_TIMEOUT_S,
+        };
+        let max_response_bytes = match options.max_response_bytes {
+            Some(n) if n >= 1024.0 => args::positive_integer("maxResponseBytes", n)?,
+            Some(_) => return Err(ArgError::range_error("maxResponseBytes", "must be a whole number of bytes, at least 1024")),
+            None => DEFAULT_MAX_RESPONSE_BYTES,
         };
         let max_retries = match options.max_retries {
             Some(n) => args::small_count("maxRetries", n, 20)?,
@@ -169,6 +181,7 @@ impl Config {
             scope,
             request_timeout_ms: request_timeout_s * 1000.0,
             max_retries,
+            max_response_bytes,
         })
     }
 }

@@ -13,6 +13,10 @@ use crate::trace;
 /// still has a real chance to answer.
 pub const MIN_ATTEMPT_MS: f64 = 500.0;
 
+/// How much of an error response is read into messages. Real error bodies are a line or a small
+/// JSON object; a hostile 100 MB error page is not copied into the client's memory.
+pub const ERROR_BODY_MAX_CHARS: usize = 16 * 1024;
+
 /// Everything about a call except the attempt-specific trace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
@@ -142,6 +146,18 @@ pub async fn send<P: Platform>(
                 )
             }
             Err(SendError::Aborted) => return Err(Error::Aborted),
+            Err(SendError::TooLarge { limit }) => {
+                return Err(Error::Sandbox {
+                    message: format!(
+                        "{}: the response was larger than maxResponseBytes ({} bytes); it was not read further",
+                        describe(),
+                        crate::decimal::format_decimal(limit)
+                    ),
+                    code: "RESPONSE_TOO_LARGE",
+                    sandbox_id: None,
+                    trace_id: Some(trace.trace_id),
+                })
+            }
             Err(SendError::Credentials { message }) => {
                 return Err(Error::Sandbox {
                     message,
@@ -242,7 +258,7 @@ fn api_error<P: Platform>(
     response: Response<P::Body>,
     trace_id: String,
 ) -> ApiError {
-    let text = p.redact(response.body.text());
+    let text = p.redact(response.body.text_prefix(ERROR_BODY_MAX_CHARS));
     let looks_json = text.trim_start().starts_with('{');
     let parsed = if looks_json {
         p.parse_json(&text).ok()
@@ -543,6 +559,17 @@ mod tests {
         assert_eq!(sent.header("X-Forwarded-Organization-Id"), Some("org-1"));
         assert_eq!(sent.header("X-Forwarded-Project-Id"), Some("proj-1"));
         assert_eq!(sent.header("Content-Type"), None, "an empty body has no content type");
+    }
+
+    #[test]
+    fn only_a_prefix_of_a_huge_error_page_is_read() {
+        let page = format!("<html>{}</html>", "x".repeat(5_000_000));
+        let fake = Fake::new(vec![Scripted::status(400, &page)]);
+        let cfg = config();
+        let call = Call::new(Method::Get, "http://127.0.0.1:8900/v1/x".into(), RetryClass::Idempotent);
+        let err = block_on(send(&fake, &cfg, &call, Budget::standard(&fake, &cfg))).unwrap_err();
+        let Error::Api(api) = err else { panic!("an API error") };
+        assert!(api.response_message.len() <= ERROR_BODY_MAX_CHARS, "{} chars", api.response_message.len());
     }
 
     #[test]

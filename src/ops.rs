@@ -467,6 +467,7 @@ fn is_ambiguous<P: Platform>(failure: &Error<P>) -> bool {
     match failure {
         Error::Connection(_) | Error::InvalidResponse { .. } => true,
         Error::Api(api) => api.status >= 500,
+        Error::Sandbox { code, .. } => *code == "RESPONSE_TOO_LARGE",
         _ => false,
     }
 }

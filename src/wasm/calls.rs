@@ -98,6 +98,7 @@ pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsVa
             project_id: opts.string("projectId")?,
             request_timeout_s: opts.number("requestTimeout")?,
             max_retries: opts.number("maxRetries")?,
+            max_response_bytes: opts.number("maxResponseBytes")?,
         };
         let auth = match token_provider {
             Some(provider) => Auth::Provider(provider),
