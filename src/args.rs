@@ -41,10 +41,21 @@ impl std::fmt::Display for ArgError {
     }
 }
 
-/// An id that goes into a URL path: non-empty after trimming, no control characters.
+/// The longest id accepted, in UTF-8 bytes. Real ids are under 64; the limit keeps a runaway
+/// string (hundreds of megabytes) from being percent-encoded, which would exhaust wasm memory.
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// An id that goes into a URL path: non-empty after trimming, at most [`MAX_ID_BYTES`], no control
+/// characters, and not `.` or `..`, which a URL parser would resolve into another route.
 pub fn id(param: &str, value: &str) -> Result<String, ArgError> {
     if value.trim().is_empty() {
         return Err(ArgError::type_error(param, "must be a non-empty string"));
+    }
+    if value.len() > MAX_ID_BYTES {
+        return Err(ArgError::type_error(param, "must be at most 1024 bytes long"));
+    }
+    if value == "." || value == ".." {
+        return Err(ArgError::type_error(param, "must not be '.' or '..'"));
     }
     // C0 controls and DEL in ASCII, C1 controls as their UTF-8 encoding (0xC2 0x80..=0x9F).
     let bytes = value.as_bytes();
@@ -71,7 +82,22 @@ pub fn seconds(param: &str, value: f64) -> Result<f64, ArgError> {
     Ok(value)
 }
 
-/// A duration in seconds that must be above zero (a poll interval or a request timeout).
+/// The smallest poll interval, in seconds: a wait never polls more than 100 times a second.
+pub const MIN_POLL_INTERVAL_S: f64 = 0.01;
+
+/// A poll interval in seconds: finite and at least [`MIN_POLL_INTERVAL_S`].
+pub fn poll_interval(param: &str, value: f64) -> Result<f64, ArgError> {
+    if !value.is_finite() || value < MIN_POLL_INTERVAL_S {
+        return Err(ArgError::range_error(
+            param,
+            "must be a finite number of seconds, at least 0.01",
+        ));
+    }
+    Ok(value)
+}
+
+/// A duration in seconds that must be above zero and stays on this side of the wire (a request
+/// timeout).
 pub fn positive_seconds(param: &str, value: f64) -> Result<f64, ArgError> {
     if !value.is_finite() || value <= 0.0 {
         return Err(ArgError::range_error(
@@ -82,23 +108,44 @@ pub fn positive_seconds(param: &str, value: f64) -> Result<f64, ArgError> {
     Ok(value)
 }
 
-/// A positive quantity such as CPUs.
-pub fn positive(param: &str, value: f64) -> Result<f64, ArgError> {
-    if !value.is_finite() || value <= 0.0 {
+/// The largest number of seconds or whole units sent to the server: numbers go out as written
+/// with at most three decimals, and below this every such value is exact.
+pub const MAX_WIRE_QUANTITY: f64 = 2_147_483_647.0;
+
+/// True when `value` is exactly the double a decimal with at most three decimals names, so the
+/// body (written from the same rounded thousandths) parses back to this very number. Dividing
+/// the integer thousandths by 1000 is one correctly rounded operation, as a JSON parser's is.
+fn has_three_decimals_at_most(value: f64) -> bool {
+    (value * 1000.0).round() / 1000.0 == value
+}
+
+/// A quantity sent in a request body, such as CPUs or a command's timeout in seconds: from 0.001
+/// to [`MAX_WIRE_QUANTITY`], with at most three decimals. Anything else would be rounded on the
+/// way out (`1e-9` would become `0`, which the server reads as "none").
+pub fn wire_quantity(param: &str, value: f64) -> Result<f64, ArgError> {
+    if !value.is_finite() || !(0.001..=MAX_WIRE_QUANTITY).contains(&value) {
         return Err(ArgError::range_error(
             param,
-            "must be a finite number above 0",
+            "must be a number from 0.001 to 2147483647",
         ));
+    }
+    if !has_three_decimals_at_most(value) {
+        return Err(ArgError::range_error(param, "must have at most three decimals"));
     }
     Ok(value)
 }
 
-/// A positive whole number such as megabytes.
+/// A positive quantity such as CPUs (see [`wire_quantity`]).
+pub fn positive(param: &str, value: f64) -> Result<f64, ArgError> {
+    wire_quantity(param, value)
+}
+
+/// A positive whole number such as megabytes, at most [`MAX_WIRE_QUANTITY`].
 pub fn positive_integer(param: &str, value: f64) -> Result<f64, ArgError> {
-    if !value.is_finite() || value <= 0.0 || value.fract() != 0.0 || value > 9.0e15 {
+    if !value.is_finite() || value < 1.0 || value.fract() != 0.0 || value > MAX_WIRE_QUANTITY {
         return Err(ArgError::range_error(
             param,
-            "must be a whole number above 0",
+            "must be a whole number from 1 to 2147483647",
         ));
     }
     Ok(value)
@@ -144,6 +191,26 @@ mod tests {
         assert!(!err.is_range);
         assert!(err.message.starts_with("snapshotId:"));
         assert!(id("sandboxId", "a\nb").is_err());
+        for dots in [".", ".."] {
+            assert!(id("snapshotId", dots).unwrap_err().message.contains("'.' or '..'"));
+        }
+        assert!(id("snapshotId", "...").is_ok());
+        assert!(id("snapshotId", &"a".repeat(MAX_ID_BYTES)).is_ok());
+        assert!(id("snapshotId", &"a".repeat(MAX_ID_BYTES + 1)).unwrap_err().message.contains("1024 bytes"));
+    }
+
+    #[test]
+    fn quantities_sent_on_the_wire_are_exact_or_refused() {
+        // The last one was found by the long property run: within 4 ulps of 1758233028.126.
+        for bad in [1e-9, 0.0004, 1.0005, 1e15, 3e9, -1.0, f64::NAN, 1758233028.1259997] {
+            assert!(wire_quantity("cpus", bad).unwrap_err().is_range, "{bad}");
+        }
+        for good in [0.001, 0.1, 0.5, 1.25, 4.0, 2147483647.0, 1234567.125] {
+            assert_eq!(wire_quantity("cpus", good).unwrap(), good);
+        }
+        assert!(positive_integer("memoryMb", 1e15).is_err());
+        assert!(positive_integer("memoryMb", 2147483648.0).is_err());
+        assert_eq!(positive_integer("memoryMb", 2147483647.0).unwrap(), 2147483647.0);
     }
 
     #[test]
@@ -152,7 +219,9 @@ mod tests {
         for bad in [-1.0, f64::NAN, f64::INFINITY] {
             assert!(seconds("timeout", bad).unwrap_err().is_range);
         }
-        assert!(positive_seconds("pollInterval", 0.0).is_err());
+        assert!(positive_seconds("requestTimeout", 0.0).is_err());
+        assert!(poll_interval("pollInterval", 1e-9).unwrap_err().is_range);
+        assert_eq!(poll_interval("pollInterval", 0.01).unwrap(), 0.01);
         assert!(positive("cpus", 0.0).is_err());
         assert!(positive("cpus", -2.0).is_err());
         assert_eq!(positive("cpus", 0.5).unwrap(), 0.5);

@@ -4,6 +4,8 @@
 use crate::args::{self, ArgError};
 use crate::url::BaseUrl;
 
+/// Default `maxResponseBytes`: 64 MiB, room for a listing of about 100,000 snapshots.
+pub const DEFAULT_MAX_RESPONSE_BYTES: f64 = 67_108_864.0;
 /// The production API URL, used when neither the options nor the environment name one.
 pub const DEFAULT_API_URL: &str = "https://api.tensorlake.ai";
 /// The namespace the official SDKs use by default.
@@ -28,6 +30,22 @@ impl Secret {
     /// The raw value, for the one place that needs it: the `Authorization` header.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Why this value cannot go into an `Authorization: Bearer` header, if it cannot: HTTP header
+    /// values are visible ASCII and spaces (RFC 9110 §5.5), and `fetch` refuses anything else at
+    /// send time, which would otherwise surface as a network error after every retry. The message
+    /// never repeats the value.
+    pub fn header_problem(&self) -> Option<&'static str> {
+        if self.0.bytes().any(|b| b == b'\r' || b == b'\n') {
+            Some("must not contain line breaks")
+        } else if self.0.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            Some("must not contain control characters")
+        } else if !self.0.is_ascii() {
+            Some("must contain only ASCII characters")
+        } else {
+            None
+        }
     }
 }
 
@@ -54,6 +72,8 @@ pub struct ClientOptions {
     pub request_timeout_s: Option<f64>,
     /// `maxRetries`.
     pub max_retries: Option<f64>,
+    /// `maxResponseBytes`.
+    pub max_response_bytes: Option<f64>,
 }
 
 /// Fallbacks read from the process environment (Node, Deno, Bun); all `None` in a browser.
@@ -88,6 +108,9 @@ pub struct Config {
     pub request_timeout_ms: f64,
     /// Retries after the first attempt for retryable failures.
     pub max_retries: u32,
+    /// The largest response body read, in decoded bytes; past it a call fails with
+    /// `RESPONSE_TOO_LARGE` and the transport stops reading.
+    pub max_response_bytes: f64,
 }
 
 impl Config {
@@ -105,9 +128,17 @@ impl Config {
             .api_key
             .or(env.api_key)
             .filter(|key| !key.expose().trim().is_empty());
+        if let Some(problem) = api_key.as_ref().and_then(Secret::header_problem) {
+            return Err(ArgError::type_error("apiKey", problem));
+        }
         let request_timeout_s = match options.request_timeout_s {
             Some(s) => args::positive_seconds("requestTimeout", s)?,
             None => DEFAULT_REQUEST_TIMEOUT_S,
+        };
+        let max_response_bytes = match options.max_response_bytes {
+            Some(n) if n >= 1024.0 => args::positive_integer("maxResponseBytes", n)?,
+            Some(_) => return Err(ArgError::range_error("maxResponseBytes", "must be a whole number of bytes, at least 1024")),
+            None => DEFAULT_MAX_RESPONSE_BYTES,
         };
         let max_retries = match options.max_retries {
             Some(n) => args::small_count("maxRetries", n, 20)?,
@@ -150,6 +181,7 @@ impl Config {
             scope,
             request_timeout_ms: request_timeout_s * 1000.0,
             max_retries,
+            max_response_bytes,
         })
     }
 }
@@ -186,6 +218,22 @@ mod tests {
             ..Default::default()
         };
         Config::resolve(options, Environment::default()).unwrap()
+    }
+
+    #[test]
+    fn keys_that_cannot_be_sent_are_refused_without_being_repeated() {
+        for (key, why) in [
+            ("tl_key\r\nX-Injected: 1", "line breaks"),
+            ("tl_key\u{7}", "control characters"),
+            ("tl_kéy", "ASCII"),
+            ("tl_key_😀", "ASCII"),
+        ] {
+            let options = ClientOptions { api_key: Some(Secret::new(key.into())), ..Default::default() };
+            let err = Config::resolve(options, Environment::default()).unwrap_err();
+            assert_eq!(err.param, "apiKey");
+            assert!(err.message.contains(why), "{}", err.message);
+            assert!(!err.message.contains("tl_k"), "the key is never repeated: {}", err.message);
+        }
     }
 
     #[test]

@@ -13,6 +13,10 @@ use crate::trace;
 /// still has a real chance to answer.
 pub const MIN_ATTEMPT_MS: f64 = 500.0;
 
+/// How much of an error response is read into messages. Real error bodies are a line or a small
+/// JSON object; a hostile 100 MB error page is not copied into the client's memory.
+pub const ERROR_BODY_MAX_CHARS: usize = 16 * 1024;
+
 /// Everything about a call except the attempt-specific trace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
@@ -32,6 +36,9 @@ pub struct Call {
     pub class: RetryClass,
     /// What a 404 means on this route.
     pub not_found: Option<NotFound>,
+    /// A delete: a 404 on a retry that follows an attempt whose outcome is unknown means the
+    /// earlier attempt did the work, so the call succeeded.
+    pub gone_means_done: bool,
 }
 
 impl Call {
@@ -46,7 +53,16 @@ impl Call {
             sandbox_id: None,
             class,
             not_found: None,
+            gone_means_done: false,
         }
+    }
+
+    /// A DELETE of what `not_found` names (see [`Call::gone_means_done`]).
+    pub fn delete(url: String, not_found: NotFound) -> Call {
+        let mut call = Call::new(Method::Delete, url, RetryClass::Idempotent);
+        call.not_found = Some(not_found);
+        call.gone_means_done = true;
+        call
     }
 }
 
@@ -98,6 +114,8 @@ pub async fn send<P: Platform>(
 ) -> Result<Reply<P::Body>, Error<P>> {
     let describe = || describe_request(call.method, &call.url);
     let mut retry = 0u32;
+    // Whether an earlier attempt may have been applied although it failed (no answer, or a 5xx).
+    let mut maybe_applied = false;
     loop {
         let trace = trace::fresh(p);
         let now = p.now_ms();
@@ -114,7 +132,10 @@ pub async fn send<P: Platform>(
             timeout_ms,
         };
         let (error, status) = match p.send(&request).await {
-            Ok(response) if (200..300).contains(&response.status) => {
+            Ok(response)
+                if (200..300).contains(&response.status)
+                    || (response.status == 404 && maybe_applied && call.gone_means_done) =>
+            {
                 return Ok(Reply { response, trace_id: trace.trace_id, method: call.method, url: call.url.clone() });
             }
             Ok(response) => {
@@ -125,6 +146,26 @@ pub async fn send<P: Platform>(
                 )
             }
             Err(SendError::Aborted) => return Err(Error::Aborted),
+            Err(SendError::TooLarge { limit }) => {
+                return Err(Error::Sandbox {
+                    message: format!(
+                        "{}: the response was larger than maxResponseBytes ({} bytes); it was not read further",
+                        describe(),
+                        crate::decimal::format_decimal(limit)
+                    ),
+                    code: "RESPONSE_TOO_LARGE",
+                    sandbox_id: None,
+                    trace_id: Some(trace.trace_id),
+                })
+            }
+            Err(SendError::Credentials { message }) => {
+                return Err(Error::Sandbox {
+                    message,
+                    code: "CREDENTIALS",
+                    sandbox_id: None,
+                    trace_id: Some(trace.trace_id),
+                })
+            }
             Err(SendError::TimedOut { cause }) => {
                 let message = format!(
                     "no response within {} ms",
@@ -149,6 +190,7 @@ pub async fn send<P: Platform>(
         if retry >= budget.max_retries || !may_retry(call.class, status) {
             return Err(error);
         }
+        maybe_applied |= status.map_or(true, |s| s >= 500);
         let Some(delay) = next_delay_ms(
             retry,
             random_unit(p),
@@ -216,7 +258,7 @@ fn api_error<P: Platform>(
     response: Response<P::Body>,
     trace_id: String,
 ) -> ApiError {
-    let text = p.redact(response.body.text());
+    let text = p.redact(response.body.text_prefix(ERROR_BODY_MAX_CHARS));
     let looks_json = text.trim_start().starts_with('{');
     let parsed = if looks_json {
         p.parse_json(&text).ok()
@@ -517,6 +559,17 @@ mod tests {
         assert_eq!(sent.header("X-Forwarded-Organization-Id"), Some("org-1"));
         assert_eq!(sent.header("X-Forwarded-Project-Id"), Some("proj-1"));
         assert_eq!(sent.header("Content-Type"), None, "an empty body has no content type");
+    }
+
+    #[test]
+    fn only_a_prefix_of_a_huge_error_page_is_read() {
+        let page = format!("<html>{}</html>", "x".repeat(5_000_000));
+        let fake = Fake::new(vec![Scripted::status(400, &page)]);
+        let cfg = config();
+        let call = Call::new(Method::Get, "http://127.0.0.1:8900/v1/x".into(), RetryClass::Idempotent);
+        let err = block_on(send(&fake, &cfg, &call, Budget::standard(&fake, &cfg))).unwrap_err();
+        let Error::Api(api) = err else { panic!("an API error") };
+        assert!(api.response_message.len() <= ERROR_BODY_MAX_CHARS, "{} chars", api.response_message.len());
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub use facade::*;
 #[cfg(test)]
 mod testing;
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod proptests;
+
 #[cfg(target_arch = "wasm32")]
 mod facade {
     use std::rc::Rc;

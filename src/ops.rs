@@ -38,16 +38,29 @@ pub struct Api<'a, P: Platform> {
     pub p: &'a P,
     /// The client's configuration.
     pub cfg: &'a Config,
+    /// When the whole call must be over (epoch ms), if the caller set a limit such as a wait's
+    /// `timeout`: every request of the call then ends by it, give or take one
+    /// [`http::MIN_ATTEMPT_MS`] for a request that starts right at the deadline.
+    pub deadline_ms: Option<f64>,
 }
 
 impl<'a, P: Platform> Api<'a, P> {
     /// Binds the operations.
     pub fn new(p: &'a P, cfg: &'a Config) -> Self {
-        Api { p, cfg }
+        Api { p, cfg, deadline_ms: None }
+    }
+
+    /// The same operations, each request bounded by `deadline_ms` as well.
+    pub fn until(self, deadline_ms: f64) -> Self {
+        Api { deadline_ms: Some(deadline_ms), ..self }
     }
 
     fn budget(&self) -> Budget {
-        Budget::standard(self.p, self.cfg)
+        let mut budget = Budget::standard(self.p, self.cfg);
+        if let Some(deadline) = self.deadline_ms {
+            budget.deadline_ms = budget.deadline_ms.min(deadline);
+        }
+        budget
     }
 
     async fn json(
@@ -99,12 +112,10 @@ impl<'a, P: Platform> Api<'a, P> {
 
     /// `DELETE {P}/snapshots/{id}`.
     pub async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), Error<P>> {
-        let mut call = Call::new(
-            Method::Delete,
+        let call = Call::delete(
             routes::snapshot(self.cfg, snapshot_id),
-            RetryClass::Idempotent,
+            NotFound::Snapshot(snapshot_id.to_string()),
         );
-        call.not_found = Some(NotFound::Snapshot(snapshot_id.to_string()));
         http::send(self.p, self.cfg, &call, self.budget())
             .await
             .map(|_| ())
@@ -136,12 +147,7 @@ impl<'a, P: Platform> Api<'a, P> {
             },
             Err(err) => err,
         };
-        let ambiguous = match &failure {
-            Error::Connection(_) | Error::InvalidResponse { .. } => true,
-            Error::Api(api) => api.status >= 500,
-            _ => false,
-        };
-        if !ambiguous {
+        if !is_ambiguous(&failure) {
             return Err(failure);
         }
         let skew = if self.cfg.is_local { LOCAL_CLOCK_SKEW_MS } else { REMOTE_CLOCK_SKEW_MS };
@@ -200,10 +206,17 @@ impl<'a, P: Platform> Api<'a, P> {
             // The cloud answers a create that outlived its start-up budget with 504 and the
             // sandbox as JSON (wire-protocol §3.1); that is an answer, not a lost request.
             Err(Error::Api(api)) if api.status == 504 => return Err(self.create_timeout(*api)),
+            Err(err) if is_ambiguous(&err) => {
+                return Err(outcome_unknown(
+                    err,
+                    "outcome unknown: the sandbox may or may not have been created; check listSandboxes() before retrying"
+                        .into(),
+                ))
+            }
             Err(err) => return Err(err),
         };
-        let json = http::json(&reply)?;
-        models::sandbox(&json).map_err(|why| http::invalid(&reply, &why))
+        let json = http::json(&reply).map_err(|err| outcome_unknown(err, SANDBOX_CREATED_NOTE.into()))?;
+        models::sandbox(&json).map_err(|why| outcome_unknown(http::invalid(&reply, &why), SANDBOX_CREATED_NOTE.into()))
     }
 
     fn create_timeout(&self, api: crate::error::ApiError) -> Error<P> {
@@ -227,7 +240,8 @@ impl<'a, P: Platform> Api<'a, P> {
         startup_timeout_ms: f64,
     ) -> Result<SandboxRecord<P::Json>, Error<P>> {
         let deadline = self.p.now_ms() + startup_timeout_ms;
-        let mut record = self.create_sandbox(spec).await?;
+        let api = Api { deadline_ms: Some(self.deadline_ms.map_or(deadline, |d| d.min(deadline))), ..*self };
+        let mut record = api.create_sandbox(spec).await?;
         let sandbox_id = record.sandbox_id.as_string().unwrap_or_default();
         loop {
             let status = record.status.as_string().unwrap_or_default();
@@ -238,7 +252,7 @@ impl<'a, P: Platform> Api<'a, P> {
                         .map(|d| format!(": {d}"))
                         .unwrap_or_default();
                     if status == "timeout" {
-                        let _ = self.delete_sandbox(&sandbox_id).await;
+                        let _ = api.delete_sandbox(&sandbox_id).await;
                     }
                     return Err(Error::Sandbox {
                         message: format!(
@@ -253,7 +267,7 @@ impl<'a, P: Platform> Api<'a, P> {
             }
             let left = deadline - self.p.now_ms();
             if left <= 0.0 {
-                let _ = self.delete_sandbox(&sandbox_id).await;
+                let _ = api.delete_sandbox(&sandbox_id).await;
                 return Err(Error::Sandbox {
                     message: format!(
                         "Sandbox {sandbox_id} did not start within {}s (last status {status}); it was deleted",
@@ -267,7 +281,7 @@ impl<'a, P: Platform> Api<'a, P> {
             if self.p.sleep(STARTUP_POLL_MS.min(left)).await.is_err() {
                 return Err(Error::Aborted);
             }
-            record = self.get_sandbox(&sandbox_id).await?;
+            record = api.get_sandbox(&sandbox_id).await?;
         }
     }
 
@@ -296,12 +310,10 @@ impl<'a, P: Platform> Api<'a, P> {
 
     /// `DELETE {P}/sandboxes/{id}` (terminate).
     pub async fn delete_sandbox(&self, sandbox_id: &str) -> Result<(), Error<P>> {
-        let mut call = Call::new(
-            Method::Delete,
+        let call = Call::delete(
             routes::sandbox(self.cfg, sandbox_id),
-            RetryClass::Idempotent,
+            NotFound::Sandbox(sandbox_id.to_string()),
         );
-        call.not_found = Some(NotFound::Sandbox(sandbox_id.to_string()));
         http::send(self.p, self.cfg, &call, self.budget())
             .await
             .map(|_| ())
@@ -344,16 +356,22 @@ impl<'a, P: Platform> Api<'a, P> {
                 .max(self.cfg.request_timeout_ms),
             ..self.cfg.clone()
         };
-        let reply = http::send(self.p, &cfg, &call, budget).await?;
+        let reply = http::send(self.p, &cfg, &call, budget).await.map_err(|err| {
+            if is_ambiguous(&err) {
+                outcome_unknown(err, COMMAND_RAN_NOTE.into())
+            } else {
+                err
+            }
+        })?;
         let is_sse = reply
             .response
             .content_type
             .as_deref()
             .is_some_and(|t| crate::text::contains(t, "text/event-stream"));
         if !is_sse {
-            return Err(http::invalid(
-                &reply,
-                "expected a text/event-stream response",
+            return Err(outcome_unknown(
+                http::invalid(&reply, "expected a text/event-stream response"),
+                COMMAND_RAN_NOTE.into(),
             ));
         }
         sse::fold_run_stream(self.p, &crate::platform::Body::text(&reply.response.body)).map_err(
@@ -364,7 +382,7 @@ impl<'a, P: Platform> Api<'a, P> {
                     trace_id: reply.trace_id.clone(),
                     timed_out: false,
                     request: reply.describe(),
-                    outcome_unknown: None,
+                    outcome_unknown: Some(COMMAND_RAN_NOTE.into()),
                 }))
             },
         )
@@ -432,6 +450,25 @@ impl<'a, P: Platform> Api<'a, P> {
         );
         let (json, reply) = self.json(&call, self.budget()).await?;
         models::directory(&json).map_err(|why| http::invalid(&reply, &why))
+    }
+}
+
+/// What a create whose answer could not be read says: the server answered 2xx, so it did.
+const SANDBOX_CREATED_NOTE: &str =
+    "outcome unknown: the server accepted the request, so the sandbox was probably created; check listSandboxes()";
+
+/// What a run whose outcome is unclear says.
+const COMMAND_RAN_NOTE: &str =
+    "outcome unknown: the command may or may not have run; check the sandbox before running it again";
+
+/// Whether a failed request that changes something may have been applied anyway: no answer, an
+/// unreadable answer, or a server error.
+fn is_ambiguous<P: Platform>(failure: &Error<P>) -> bool {
+    match failure {
+        Error::Connection(_) | Error::InvalidResponse { .. } => true,
+        Error::Api(api) => api.status >= 500,
+        Error::Sandbox { code, .. } => *code == "RESPONSE_TOO_LARGE",
+        _ => false,
     }
 }
 
@@ -526,6 +563,69 @@ mod tests {
             err.message()
         );
         assert!(err.message().contains("503"));
+    }
+
+    #[test]
+    fn a_delete_whose_first_attempt_was_applied_resolves() {
+        let cfg = config();
+        for first in [Scripted::network("connection reset"), Scripted::status(502, "bad gateway"), Scripted::status(503, "unavailable")] {
+            let fake = Fake::new(vec![first.clone(), Scripted::status(404, "Snapshot not found: snap-1")]);
+            block_on(Api::new(&fake, &cfg).delete_snapshot("snap-1")).unwrap();
+            assert_eq!(fake.sent().len(), 2);
+            let fake = Fake::new(vec![first, Scripted::status(404, "Sandbox not found: sbx-1")]);
+            block_on(Api::new(&fake, &cfg).delete_sandbox("sbx-1")).unwrap();
+        }
+        // A 404 with no earlier doubt, or after a 429 (which guarantees nothing happened), is real.
+        let fake = Fake::new(vec![Scripted::status(404, "Snapshot not found: snap-1")]);
+        let err = block_on(Api::new(&fake, &cfg).delete_snapshot("snap-1")).unwrap_err();
+        assert_eq!(err.class_name(), "SnapshotNotFoundError");
+        let fake = Fake::new(vec![Scripted::status(429, "slow down"), Scripted::status(404, "Snapshot not found")]);
+        let err = block_on(Api::new(&fake, &cfg).delete_snapshot("snap-1")).unwrap_err();
+        assert_eq!(err.class_name(), "SnapshotNotFoundError");
+    }
+
+    #[test]
+    fn ambiguous_creates_and_runs_say_the_outcome_is_unknown() {
+        let cfg = config();
+        let spec = crate::routes::SandboxSpec::default();
+        for failure in [Scripted::network("connection reset"), Scripted::status(500, "oops"), Scripted::timeout(), Scripted::json(200, "<html>")] {
+            let fake = Fake::new(vec![failure.clone()]);
+            let err = block_on(Api::new(&fake, &cfg).create_sandbox(&spec)).unwrap_err();
+            assert!(err.message().contains("outcome unknown"), "{}", err.message());
+            assert_eq!(fake.sent().len(), 1, "a create is never repeated");
+        }
+        let fake = Fake::new(vec![Scripted::status(400, "bad image")]);
+        let err = block_on(Api::new(&fake, &cfg).create_sandbox(&spec)).unwrap_err();
+        assert!(!err.message().contains("outcome unknown"), "a 400 is definite: {}", err.message());
+
+        let target = SandboxTarget { sandbox_id: "sbx-1".into(), base: "http://127.0.0.1:8900".into() };
+        let run = crate::routes::RunSpec { command: "true".into(), ..Default::default() };
+        for failure in [Scripted::network("connection reset"), Scripted::status(502, "bad gateway"), Scripted::json(200, "<html>")] {
+            let fake = Fake::new(vec![failure]);
+            let err = block_on(Api::new(&fake, &cfg).run(&target, &run)).unwrap_err();
+            assert!(err.message().contains("outcome unknown"), "{}", err.message());
+        }
+    }
+
+    #[test]
+    fn a_call_deadline_bounds_the_snapshot_request_and_its_recovery() {
+        // A server that never answers: the POST and the recovery listing both time out.
+        let fake = Fake::with_handler(|_, _| Scripted::timeout());
+        let cfg = config();
+        let start = crate::platform::Platform::now_ms(&fake);
+        let err = block_on(Api::new(&fake, &cfg).until(start + 1_000.0).create_snapshot("sbx-1", None)).unwrap_err();
+        assert!(err.message().contains("outcome unknown"), "{}", err.message());
+        let spent = crate::platform::Platform::now_ms(&fake) - start;
+        assert!(spent <= 1_000.0 + crate::http::MIN_ATTEMPT_MS, "took {spent} ms of a 1 s budget");
+        assert_eq!(fake.sent().len(), 2, "one POST, one recovery listing");
+
+        // createAndConnect's startupTimeout bounds its create the same way.
+        let fake = Fake::with_handler(|_, _| Scripted::timeout());
+        let start = crate::platform::Platform::now_ms(&fake);
+        let spec = crate::routes::SandboxSpec::default();
+        block_on(Api::new(&fake, &cfg).start_sandbox(&spec, 1_000.0)).unwrap_err();
+        let spent = crate::platform::Platform::now_ms(&fake) - start;
+        assert!(spent <= 1_000.0 + crate::http::MIN_ATTEMPT_MS, "took {spent} ms of a 1 s startup budget");
     }
 
     #[test]

@@ -202,6 +202,11 @@ pub trait Body {
     type Json: Json;
     /// The body as text (invalid UTF-8 replaced), for error messages and SSE streams.
     fn text(&self) -> String;
+    /// At most the first `max_chars` characters of the body as text: what an error message
+    /// needs, without copying a whole error page into the client's memory.
+    fn text_prefix(&self, max_chars: usize) -> String {
+        self.text().chars().take(max_chars).collect()
+    }
     /// The body parsed as JSON; the error says why it is not JSON.
     fn parse_json(&self) -> Result<Self::Json, String>;
 }
@@ -305,6 +310,18 @@ pub enum SendError<C> {
         message: String,
         /// The host's error object.
         cause: C,
+    },
+    /// The response was larger than the client accepts (`maxResponseBytes`). The transport
+    /// stopped reading it at the limit.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: f64,
+    },
+    /// No usable credential could be had (a `tokenProvider` threw, or returned something that
+    /// cannot be a bearer token). Nothing was sent, and trying again would not help.
+    Credentials {
+        /// What went wrong, without the credential.
+        message: String,
     },
 }
 

@@ -4,19 +4,30 @@
 //! 3339 strings, and `Retry-After` may be an HTTP date. All of it is parsed here, by hand, because
 //! a date library would be most of the wasm binary.
 
+/// The largest time a JavaScript `Date` can hold, in epoch milliseconds (ECMA-262 §21.4.1.1).
+/// A timestamp beyond it would become `Invalid Date`, so it is treated as absent instead.
+pub const MAX_DATE_MS: f64 = 8.64e15;
+
 /// Converts an epoch timestamp of unknown unit to milliseconds, by magnitude: below 1e11 it is
-/// seconds (1e11 s is the year 5138), below 1e14 milliseconds, otherwise microseconds.
+/// seconds (1e11 s is the year 5138), below 1e14 milliseconds, otherwise microseconds. `None`
+/// for negative, non-finite or out-of-`Date`-range values.
 pub fn epoch_number_to_ms(value: f64) -> Option<f64> {
     if !value.is_finite() || value < 0.0 {
         return None;
     }
-    Some(if value < 1e11 {
+    let ms = if value < 1e11 {
         value * 1000.0
     } else if value < 1e14 {
         value
     } else {
         value / 1000.0
-    })
+    };
+    in_date_range(ms)
+}
+
+/// `ms` when a JavaScript `Date` can represent it.
+fn in_date_range(ms: f64) -> Option<f64> {
+    (ms.is_finite() && ms.abs() <= MAX_DATE_MS).then_some(ms)
 }
 
 /// Parses a timestamp string: a number in any of the units above, or RFC 3339
@@ -26,7 +37,7 @@ pub fn epoch_text_to_ms(text: &str) -> Option<f64> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return epoch_number_to_ms(parse_plain_decimal(text)?);
     }
-    parse_rfc3339(text)
+    in_date_range(parse_rfc3339(text)?)
 }
 
 /// Parses a `Retry-After` value: delay seconds, or an HTTP date compared with `now_ms`.
@@ -73,7 +84,9 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 fn epoch_ms(year: i64, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Option<f64> {
-    if !(1..=12).contains(&month)
+    // Years a `Date` can hold (±275,760); beyond them the arithmetic below could overflow.
+    if !(-275_760..=275_760).contains(&year)
+        || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
         || hour > 23
         || minute > 59

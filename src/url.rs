@@ -21,7 +21,12 @@ impl BaseUrl {
     /// them and silently dropping them would hide a configuration mistake.
     pub fn parse(input: &str) -> Result<BaseUrl, String> {
         let trimmed = input.trim();
-        let bad = |why: &str| format!("\"{trimmed}\" {why}");
+        // What messages quote: never the part before an `@`, which would be a user and password.
+        let shown = match trimmed.rfind('@') {
+            Some(at) => format!("[redacted]{}", trimmed.get(at..).unwrap_or("")),
+            None => trimmed.to_string(),
+        };
+        let bad = |why: &str| format!("\"{shown}\" {why}");
         let (scheme, rest) = crate::text::find(trimmed, "://")
             .and_then(|i| Some((trimmed.get(..i)?, trimmed.get(i + 3..)?)))
             .ok_or_else(|| bad("is not an absolute http(s) URL"))?;
@@ -145,10 +150,13 @@ mod tests {
             "http://host:notaport",
             "http://host:99999",
             "http://user:pw@host",
+            "http://user:pw@host/?q",
+            "user:pw@host",
             "http://host/?q=1",
             "http://host/#f",
         ] {
-            assert!(BaseUrl::parse(bad).is_err(), "{bad} should be refused");
+            let err = BaseUrl::parse(bad).expect_err("should be refused");
+            assert!(!err.contains("pw"), "the password is never repeated: {err}");
         }
     }
 

@@ -88,7 +88,7 @@ impl WaitOptions {
                 None => WaitUntil::LocalReady,
             },
             timeout_s: args::seconds("timeout", timeout_s.unwrap_or(DEFAULT_TIMEOUT_S))?,
-            poll_interval_ms: args::positive_seconds("pollInterval", poll_interval_s.unwrap_or(DEFAULT_POLL_INTERVAL_S))? * 1000.0,
+            poll_interval_ms: args::poll_interval("pollInterval", poll_interval_s.unwrap_or(DEFAULT_POLL_INTERVAL_S))? * 1000.0,
         })
     }
 }

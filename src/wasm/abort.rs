@@ -5,7 +5,7 @@
 //! aborted wait leaves nothing behind that would keep a Node process alive.
 
 use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
@@ -82,6 +82,34 @@ pub async fn sleep(ms: f64, signal: Option<&AbortSignal>) -> Result<(), Aborted>
         }
         1 => Poll::Ready(Ok(())),
         _ => Poll::Ready(Err(Aborted)),
+    })
+    .await
+}
+
+/// How [`race`] ended.
+pub enum Raced<T> {
+    /// The future finished first.
+    Done(T),
+    /// The time ran out first.
+    TimedOut,
+    /// The signal fired first.
+    Aborted,
+}
+
+/// Runs `future` until it finishes, `ms` milliseconds pass, or `signal` fires, whichever comes
+/// first. Used for the caller's own promises (a `tokenProvider`), which nothing else bounds.
+pub async fn race<F: Future>(future: F, ms: f64, signal: Option<&AbortSignal>) -> Raced<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut timer = std::pin::pin!(sleep(ms, signal));
+    poll_fn(|cx| {
+        if let Poll::Ready(value) = future.as_mut().poll(cx) {
+            return Poll::Ready(Raced::Done(value));
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Raced::TimedOut),
+            Poll::Ready(Err(Aborted)) => Poll::Ready(Raced::Aborted),
+            Poll::Pending => Poll::Pending,
+        }
     })
     .await
 }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
@@ -27,14 +27,14 @@ use crate::wasm::{env, to_js};
 type Outcome = Result<JsValue, Error<JsHost>>;
 
 /// Runs an async body as a Promise, turning its error into the JS error to reject with.
-fn spawn(signal: Option<AbortSignal>, body: impl Future<Output = Outcome> + 'static) -> Promise {
+fn spawn(shared: Rc<Shared>, signal: Option<AbortSignal>, body: impl Future<Output = Outcome> + 'static) -> Promise {
     // Boxed so that every export shares one promise adapter instead of monomorphising its own
     // (about 25 KB of wasm).
-    run_boxed(signal, Box::pin(body))
+    run_boxed(shared, signal, Box::pin(body))
 }
 
-fn run_boxed(signal: Option<AbortSignal>, body: Pin<Box<dyn Future<Output = Outcome>>>) -> Promise {
-    future_to_promise(async move { body.await.map_err(|err| errors::to_js(err, signal.as_ref())) })
+fn run_boxed(shared: Rc<Shared>, signal: Option<AbortSignal>, body: Pin<Box<dyn Future<Output = Outcome>>>) -> Promise {
+    future_to_promise(async move { body.await.map_err(|err| errors::to_js(err, signal.as_ref(), &shared)) })
 }
 
 /// A promise already rejected with an argument error: async methods never throw synchronously.
@@ -47,6 +47,13 @@ fn host(shared: &Rc<Shared>, signal: &Option<AbortSignal>) -> JsHost {
 }
 
 fn id_arg(value: &JsValue, param: &str) -> Result<String, ArgError> {
+    // Checked before the string is copied into wasm memory: a string of hundreds of millions of
+    // characters would otherwise exhaust it. UTF-16 units never outnumber UTF-8 bytes.
+    if let Some(text) = value.dyn_ref::<js_sys::JsString>() {
+        if text.length() as usize > args::MAX_ID_BYTES {
+            return Err(ArgError::type_error(param, "must be at most 1024 bytes long"));
+        }
+    }
     args::id(param, &options::required_string(value, param)?)
 }
 
@@ -63,7 +70,7 @@ where
     match parse() {
         Ok((args, signal)) => {
             let host = host(shared, &signal);
-            spawn(signal, body(host, args))
+            spawn(shared.clone(), signal, body(host, args))
         }
         Err(e) => reject(e),
     }
@@ -91,6 +98,7 @@ pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsVa
             project_id: opts.string("projectId")?,
             request_timeout_s: opts.number("requestTimeout")?,
             max_retries: opts.number("maxRetries")?,
+            max_response_bytes: opts.number("maxResponseBytes")?,
         };
         let auth = match token_provider {
             Some(provider) => Auth::Provider(provider),
@@ -119,7 +127,7 @@ pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsVa
     };
     let bearer = cfg.api_key.as_ref().map(|key| JsValue::from_str(&format!("Bearer {}", key.expose())));
     let user_agent = env::user_agent().map(|agent| JsValue::from_str(&agent));
-    Ok(Rc::new(Shared { cfg, auth, fetch, last_token: RefCell::new(None), user_agent, bearer }))
+    Ok(Rc::new(Shared { cfg, auth, fetch, tokens: RefCell::new(Vec::new()), user_agent, bearer }))
 }
 
 /// `client.toJSON()`: the configuration, with the credential reduced to whether there is one.
@@ -221,7 +229,9 @@ pub fn snapshot_and_wait(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &Js
     };
     call(shared, parse, |host, (id, kind, wait)| async move {
         let started = crate::platform::Platform::now_ms(&host);
-        let created = Api::new(&host, &host.shared.cfg).create_snapshot(&id, kind).await?;
+        // The wait's timeout bounds the whole call, the snapshot request and its recovery included.
+        let deadline = started + wait.options.timeout_s * 1000.0;
+        let created = Api::new(&host, &host.shared.cfg).until(deadline).create_snapshot(&id, kind).await?;
         let snapshot_id = created.snapshot_id.as_string().unwrap_or_default();
         wait_to_end(&host, WaitSpec::for_snapshot(snapshot_id, wait.options), started, wait.on_status).await
     })
@@ -270,7 +280,7 @@ fn iterator_result(value: JsValue, done: bool) -> JsValue {
 pub fn watch_next(watch: &Rc<Watch>) -> Promise {
     let watch = watch.clone();
     let signal = watch.host.signal.clone();
-    spawn(signal, async move {
+    spawn(watch.host.shared.clone(), signal, async move {
         let taken = watch.waiter.borrow_mut().take();
         let Some(mut waiter) = taken else {
             return Err(Error::Sandbox {
@@ -422,7 +432,7 @@ pub fn run(handle: &Rc<SandboxHandle>, command: &JsValue, options: &JsValue, she
             args,
             env: opts.string_map("env")?,
             working_dir: opts.string("workingDir")?,
-            timeout_s: opts.number("timeout")?.map(|t| args::positive_seconds("timeout", t)).transpose()?,
+            timeout_s: opts.number("timeout")?.map(|t| args::wire_quantity("timeout", t)).transpose()?,
         };
         Ok((spec, opts.signal()?))
     };

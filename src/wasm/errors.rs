@@ -8,7 +8,8 @@ use web_sys::{AbortSignal, DomException};
 
 use crate::args::ArgError;
 use crate::error::{Error, NotFound};
-use crate::wasm::host::JsHost;
+use crate::models::SnapshotRecord;
+use crate::wasm::host::{JsHost, Shared};
 use crate::wasm::to_js;
 
 #[wasm_bindgen(module = "/js/errors.js")]
@@ -67,10 +68,34 @@ pub fn abort_reason(signal: Option<&AbortSignal>) -> JsValue {
         .unwrap_or_else(|_| js_sys::Error::new("The operation was aborted").into())
 }
 
-/// Converts a core error into the JS value the call rejects with.
-pub fn to_js(err: Error<JsHost>, signal: Option<&AbortSignal>) -> JsValue {
+/// A snapshot record with every text field redacted: a failed snapshot's `error` is the server's
+/// own words, and a server may echo a credential in any of them.
+fn redact_record(mut record: SnapshotRecord<JsValue>, shared: &Shared) -> SnapshotRecord<JsValue> {
+    let redact = |field: &mut Option<JsValue>| {
+        if let Some(text) = field.as_ref().and_then(JsValue::as_string) {
+            *field = Some(shared.redact(text).into());
+        }
+    };
+    for field in [
+        &mut record.namespace,
+        &mut record.sandbox_id,
+        &mut record.base_image,
+        &mut record.snapshot_type,
+        &mut record.error,
+        &mut record.snapshot_uri,
+        &mut record.snapshot_format_version,
+    ] {
+        redact(field);
+    }
+    record
+}
+
+/// Converts a core error into the JS value the call rejects with. Every string built from a
+/// response or from the caller's input passes through `shared.redact` here, at the one exit, so
+/// no path can forget it.
+pub fn to_js(err: Error<JsHost>, signal: Option<&AbortSignal>, shared: &Shared) -> JsValue {
     let class = err.class_name();
-    let message = err.message();
+    let message = shared.redact(err.message());
     let fields = Object::new();
     opt_str(&fields, "traceId", err.trace_id());
     match err {
@@ -79,8 +104,8 @@ pub fn to_js(err: Error<JsHost>, signal: Option<&AbortSignal>) -> JsValue {
         Error::Callback(thrown) => return thrown,
         Error::Api(api) => {
             set(&fields, "statusCode", &JsValue::from(api.status));
-            set(&fields, "responseMessage", &api.response_message.as_str().into());
-            opt_str(&fields, "code", api.code.as_deref());
+            set(&fields, "responseMessage", &shared.redact(api.response_message).into());
+            opt_str(&fields, "code", api.code.map(|c| shared.redact(c)).as_deref());
             set(&fields, "retryable", &api.retryable.into());
             if let Some(ms) = api.retry_after_ms {
                 set(&fields, "retryAfter", &JsValue::from_f64(ms / 1000.0));
@@ -105,13 +130,13 @@ pub fn to_js(err: Error<JsHost>, signal: Option<&AbortSignal>) -> JsValue {
         }
         Error::SnapshotFailed { snapshot, snapshot_id, server_message, .. } => {
             set(&fields, "snapshotId", &snapshot_id.as_str().into());
-            set(&fields, "snapshot", &to_js::snapshot(*snapshot));
-            opt_str(&fields, "responseMessage", server_message.as_deref());
+            set(&fields, "snapshot", &to_js::snapshot(redact_record(*snapshot, shared)));
+            opt_str(&fields, "responseMessage", server_message.map(|m| shared.redact(m)).as_deref());
         }
         Error::WaitTimeout { snapshot_id, wait_until, last_status, timeout_s, .. } => {
             set(&fields, "snapshotId", &snapshot_id.as_str().into());
             set(&fields, "waitUntil", &wait_until.into());
-            opt_str(&fields, "lastStatus", last_status.as_deref());
+            opt_str(&fields, "lastStatus", last_status.map(|s| shared.redact(s)).as_deref());
             set(&fields, "timeout", &JsValue::from_f64(timeout_s));
         }
         Error::Sandbox { code, sandbox_id, .. } => {

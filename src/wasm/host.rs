@@ -67,13 +67,47 @@ pub struct Shared {
     pub auth: Auth,
     /// A caller-supplied `fetch`, used instead of the global one.
     pub fetch: Option<Function>,
-    /// The last token a provider returned, kept only to redact it from server messages.
-    pub last_token: RefCell<Option<String>>,
+    /// Every distinct token a provider returned (the newest [`MAX_REMEMBERED_TOKENS`]), kept
+    /// only to redact them from anything the client builds: a server may echo an old one.
+    pub tokens: RefCell<Vec<String>>,
     /// The `User-Agent` to send, outside browsers (which refuse to let pages set it), as a JS
     /// string made once.
     pub user_agent: Option<JsValue>,
     /// `Bearer <apiKey>` as a JS string made once, when the credential is a fixed key.
     pub bearer: Option<JsValue>,
+}
+
+/// How many of a rotating provider's tokens are remembered for redaction. A token is rotated at
+/// most every few minutes in practice, so this covers days of a long-lived client.
+pub const MAX_REMEMBERED_TOKENS: usize = 1024;
+
+impl Shared {
+    /// `text` with the API key and every remembered token replaced by `[redacted]`.
+    pub fn redact(&self, text: String) -> String {
+        let mut text = text;
+        if let Auth::Key(key) = &self.auth {
+            if !key.expose().is_empty() {
+                text = crate::text::replace_all(&text, key.expose(), "[redacted]");
+            }
+        }
+        for token in self.tokens.borrow().iter() {
+            if !token.is_empty() {
+                text = crate::text::replace_all(&text, token, "[redacted]");
+            }
+        }
+        text
+    }
+
+    fn remember(&self, token: &str) {
+        let mut tokens = self.tokens.borrow_mut();
+        if tokens.iter().any(|t| t == token) {
+            return;
+        }
+        if tokens.len() >= MAX_REMEMBERED_TOKENS {
+            tokens.remove(0);
+        }
+        tokens.push(token.to_string());
+    }
 }
 
 thread_local! {
@@ -107,24 +141,41 @@ pub struct JsHost {
 }
 
 impl JsHost {
-    async fn authorization(&self) -> Result<Option<JsValue>, SendError<JsValue>> {
+    /// The `Authorization` value for one attempt. A provider runs under the call's signal and
+    /// the attempt's timeout, and what it returns is checked before it is used: a provider that
+    /// throws or returns something unusable fails the call with a typed error, never retried.
+    async fn authorization(&self, timeout_ms: f64) -> Result<Option<JsValue>, SendError<JsValue>> {
         match &self.shared.auth {
             Auth::None => Ok(None),
             Auth::Key(_) => Ok(self.shared.bearer.clone()),
             Auth::Provider(provider) => {
-                let failed = |e: JsValue| SendError::Network { message: format!("tokenProvider failed: {}", describe(&e)), cause: e };
-                let value = provider.call0(&JsValue::UNDEFINED).map_err(failed)?;
-                let value = JsFuture::from(Promise::resolve(&value)).await.map_err(failed)?;
+                let failed = |e: &JsValue| SendError::Credentials {
+                    message: self.shared.redact(format!("tokenProvider failed: {}", describe(e))),
+                };
+                let value = provider.call0(&JsValue::UNDEFINED).map_err(|e| failed(&e))?;
+                let value = match abort::race(JsFuture::from(Promise::resolve(&value)), timeout_ms, self.signal.as_ref()).await {
+                    abort::Raced::Done(result) => result.map_err(|e| failed(&e))?,
+                    abort::Raced::Aborted => return Err(SendError::Aborted),
+                    abort::Raced::TimedOut => {
+                        let message = format!(
+                            "tokenProvider did not return a token within {} ms",
+                            crate::decimal::format_decimal(timeout_ms)
+                        );
+                        return Err(SendError::Credentials { message });
+                    }
+                };
                 if value.is_null_or_undefined() {
                     return Ok(None);
                 }
-                let token = value.as_string().ok_or_else(|| SendError::Network {
+                // Deliberately no `cause`: an object such as `{ token }` would carry the secret.
+                let token = value.as_string().ok_or_else(|| SendError::Credentials {
                     message: "tokenProvider must return a string (or a promise of one)".into(),
-                    cause: value.clone(),
                 })?;
-                let header = JsValue::from_str(&format!("Bearer {token}"));
-                *self.shared.last_token.borrow_mut() = Some(token);
-                Ok(Some(header))
+                self.shared.remember(&token);
+                if let Some(problem) = Secret::new(token.clone()).header_problem() {
+                    return Err(SendError::Credentials { message: format!("the token from tokenProvider {problem}") });
+                }
+                Ok(Some(JsValue::from_str(&format!("Bearer {token}"))))
             }
         }
     }
@@ -204,7 +255,7 @@ impl Platform for JsHost {
         if self.user_aborted() {
             return Err(SendError::Aborted);
         }
-        let authorization = self.authorization().await?;
+        let authorization = self.authorization(request.timeout_ms).await?;
         if self.user_aborted() {
             return Err(SendError::Aborted);
         }
@@ -241,18 +292,7 @@ impl Platform for JsHost {
     }
 
     fn redact(&self, text: String) -> String {
-        let mut text = text;
-        if let Auth::Key(key) = &self.shared.auth {
-            if !key.expose().is_empty() {
-                text = crate::text::replace_all(&text, key.expose(), "[redacted]");
-            }
-        }
-        if let Some(token) = self.shared.last_token.borrow().as_deref() {
-            if !token.is_empty() {
-                text = crate::text::replace_all(&text, token, "[redacted]");
-            }
-        }
-        text
+        self.shared.redact(text)
     }
 }
 

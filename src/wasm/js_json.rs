@@ -130,6 +130,17 @@ impl Body for JsBody {
         }
     }
 
+    fn text_prefix(&self, max_chars: usize) -> String {
+        match self {
+            // Sliced on the JS side, so only the prefix is copied into wasm memory.
+            JsBody::Text(text) if text.length() as usize > max_chars => String::from(text.slice(0, max_chars as u32)),
+            JsBody::Bytes(bytes) if bytes.length() as usize > max_chars * 4 => {
+                String::from_utf8_lossy(&bytes.subarray(0, (max_chars * 4) as u32).to_vec()).chars().take(max_chars).collect()
+            }
+            _ => self.text(),
+        }
+    }
+
     fn parse_json(&self) -> Result<JsValue, String> {
         match self {
             JsBody::Text(text) => parse(text),

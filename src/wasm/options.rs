@@ -97,7 +97,13 @@ pub fn strings(value: &JsValue) -> Option<Vec<String>> {
 
 /// A required string argument.
 pub fn required_string(value: &JsValue, param: &str) -> Result<String, ArgError> {
-    value.as_string().ok_or_else(|| ArgError::type_error(param, "must be a string"))
+    let text = value.dyn_ref::<js_sys::JsString>().ok_or_else(|| ArgError::type_error(param, "must be a string"))?;
+    // A lone surrogate has no UTF-8 form: the copy would turn it into U+FFFD, and the call would
+    // name another resource than the caller's.
+    if !text.is_valid_utf16() {
+        return Err(ArgError::type_error(param, "must not contain unpaired surrogates (invalid UTF-16)"));
+    }
+    Ok(String::from(text))
 }
 
 /// File contents: a string (written as UTF-8), a `Uint8Array` (or any typed-array view), or an

@@ -53,9 +53,9 @@ export interface ListSnapshotsOptions extends CallOptions {
 }
 
 export interface WaitOptions extends CallOptions {
-  /** Seconds before the wait gives up with `WaitTimeoutError`. Default 300. */
+  /** Seconds before the wait gives up with `WaitTimeoutError`. Default 300. It bounds the whole call: a `snapshotAndWait` whose snapshot request or recovery listing hangs ends by then too, give or take 0.5 s. */
   timeout?: number;
-  /** Seconds between polls. Default 1. */
+  /** Seconds between polls. Default 1, at least 0.01. */
   pollInterval?: number;
   /** Default `local_ready`. */
   waitUntil?: WaitUntil;
@@ -163,7 +163,7 @@ export interface DirectoryEntry {
 export class SandboxError extends Error {
   /** Trace id (W3C) of the request that failed, for the server's logs. */
   traceId?: string;
-  /** A stable code for errors without an HTTP status, e.g. `INVALID_RESPONSE`, `BROWSER_API_KEY`. */
+  /** A stable code for errors without an HTTP status: `INVALID_RESPONSE`, `BROWSER_API_KEY`, `CREDENTIALS` (a tokenProvider threw, timed out or returned an unusable token; not retried), `SANDBOX_START_TIMEOUT`, `SANDBOX_TERMINATED`, `OUTCOME_UNKNOWN`. */
   code?: string;
 }
 /** The API answered with an error status. */
@@ -175,7 +175,7 @@ export class RemoteAPIError extends SandboxError {
   retryable: boolean;
   /** Seconds the server asked to wait (`Retry-After`). */
   retryAfter?: number;
-  /** True when a create request failed so that it is unknown whether it took effect. */
+  /** True when a request that creates something (a snapshot, a sandbox, a command run) failed so that it is unknown whether it took effect. */
   outcomeUnknown: boolean;
 }
 /** HTTP 404 on a route about one sandbox. */
@@ -189,7 +189,7 @@ export class SnapshotNotFoundError extends RemoteAPIError {
 /** No usable response: connection refused or lost, or the request timed out. `cause` is the host's error. */
 export class SandboxConnectionError extends SandboxError {
   timedOut: boolean;
-  /** True when a create request failed so that it is unknown whether it took effect. */
+  /** True when a request that creates something (a snapshot, a sandbox, a command run) failed so that it is unknown whether it took effect. */
   outcomeUnknown: boolean;
 }
 /** The snapshot waited for ended `failed`. */

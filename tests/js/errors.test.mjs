@@ -184,7 +184,9 @@ test('the API key never appears in errors, logs, strings or JSON', async () => {
     assert.ok(Array.isArray(await tokenClient.listSnapshots()), 'tokenProvider supplies the bearer token');
     const failingProvider = new SandboxClient({ apiUrl: guarded.url, maxRetries: 0, tokenProvider: () => { throw new Error('vault unreachable'); } });
     const providerErr = await failingProvider.listSnapshots().catch((e) => e);
-    assert.ok(providerErr instanceof SandboxConnectionError);
+    // A provider failure is a credentials problem, typed and not retried, not a network error.
+    assert.ok(providerErr instanceof SandboxError && !(providerErr instanceof SandboxConnectionError));
+    assert.equal(providerErr.code, 'CREDENTIALS');
     assert.match(providerErr.message, /tokenProvider failed: Error: vault unreachable/);
 
     const texts = [unauthorized, echoed, missing, providerErr].flatMap((e) => [
