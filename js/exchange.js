@@ -8,8 +8,8 @@
 // No decision is made here: the timeout, retries and error mapping are decided in Rust
 // (src/http.rs, src/wasm/host.rs).
 //
-// Keep this file to `export function` declarations: the build derives the CommonJS copy used by
-// the Node entry point by removing that `export` keyword.
+// An ES module, as wasm-bindgen's web glue imports it; scripts/build.sh compiles a CommonJS copy
+// (TypeScript's compiler) for the nodejs glue, which `require`s it.
 
 const DIRECT = Symbol.for('tensorlake-snapshots.exchange');
 

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { ROOT } from './helpers/server.mjs';
 
 const PKG = join(ROOT, 'pkg');
-const WASM_GZIP_BUDGET = 60 * 1024;
-const TARBALL_BUDGET = 100 * 1024;
+const WASM_GZIP_BUDGET = 80 * 1024;
+const TARBALL_BUDGET = 150 * 1024;
 
 test(`the wasm is at most ${WASM_GZIP_BUDGET / 1024} KB gzipped`, () => {
   const wasm = readFileSync(join(PKG, 'tensorlake_snapshots_bg.wasm'));
