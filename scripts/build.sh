@@ -63,13 +63,14 @@ exports=$(node -e 'console.log(Object.keys(require("./pkg/node/index.cjs")).filt
 } > pkg/node/index.mjs
 
 # Types: the generated declarations (with the custom section of src/wasm/types.rs) for ".", and
-# the same plus init()/initSync() for "./web".
+# the web glue's for "./web" (npm/web/index.d.ts re-exports them with its own init()).
 # `[Symbol.dispose]` members are dropped from the declarations: they need TypeScript's esnext
 # lib, which would break `tsc --strict` for users on an ES2022 lib (free() does the same thing).
 strip_types() { grep -v -e '^/\* @ts-self-types' -e '\[Symbol\.dispose\]()' "$1"; }
 strip_types "$GEN/node/$NAME.d.ts" > pkg/index.d.ts
-strip_types "$GEN/web/$NAME.d.ts" > pkg/web/index.d.ts
-grep -q 'export default function __wbg_init' pkg/web/index.d.ts
+strip_types "$GEN/web/$NAME.d.ts" > "pkg/web/$NAME.d.ts"
+grep -q 'export type InitInput' "pkg/web/$NAME.d.ts"
+cp npm/web/index.d.ts pkg/web/
 
 cp npm/package.json pkg/package.json
 cp README.md pkg/README.md 2>/dev/null || true

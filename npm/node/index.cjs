@@ -3,14 +3,15 @@
 // ready at once.
 'use strict';
 const glue = require('../tensorlake_snapshots.js');
-const { nodeFetch } = require('./transport.cjs');
+const { nodeFetch, transport } = require('./transport.cjs');
 // createError is the wasm module's factory, not part of the API.
 const { createError, ...errors } = require('./errors.cjs');
 
-// In Node, requests go through node:http / node:https with a keep-alive agent (see
+// In Node, requests go through node:http / node:https with keep-alive agents (see
 // transport.cjs). Bun and Deno also load this entry, but their own fetch is native and fast, so
-// they keep it.
-if (!process.versions.bun && typeof Deno === 'undefined') glue.__setDefaultFetch(nodeFetch);
+// they keep it; a client given `httpAgent` goes through node:http in all three.
+const native = process.versions.bun !== undefined || typeof Deno !== 'undefined';
+glue.__setDefaultFetch(native ? undefined : nodeFetch, transport);
 
 const { __setDefaultFetch, ...api } = glue;
 module.exports = { ...api, ...errors };
