@@ -50,7 +50,10 @@ const NODE_COMPETITORS = [
   { key: 'floor-node22', label: 'hand-written fetch + JSON.parse', runtime: 'Node 22', cmd: RUNTIMES.node22, impl: 'floor' },
   { key: 'ours-node22', label: 'tensorlake-snapshots (this package)', runtime: 'Node 22', cmd: RUNTIMES.node22, impl: 'ours' },
   { key: 'floor-headers-node20', label: 'reference: fetch + JSON.parse with the protocol\'s request headers', runtime: 'Node 20', cmd: RUNTIMES.node20, impl: 'floor-headers', only: ['percall'] },
-  { key: 'floor-http-node20', label: 'reference: node:http (keep-alive) + JSON.parse, no fetch', runtime: 'Node 20', cmd: RUNTIMES.node20, impl: 'floor-http' },
+  { key: 'floor-http-node20', label: 'hand-written node:http (keep-alive) + JSON.parse', runtime: 'Node 20', cmd: RUNTIMES.node20, impl: 'floor-http' },
+  { key: 'floor-http-node22', label: 'hand-written node:http (keep-alive) + JSON.parse', runtime: 'Node 22', cmd: RUNTIMES.node22, impl: 'floor-http' },
+  { key: 'floor-http-map-node20', label: 'hand-written node:http + JSON.parse + a plain JS mapping', runtime: 'Node 20', cmd: RUNTIMES.node20, impl: 'floor-http-map', only: ['list'] },
+  { key: 'floor-http-map-node22', label: 'hand-written node:http + JSON.parse + a plain JS mapping', runtime: 'Node 22', cmd: RUNTIMES.node22, impl: 'floor-http-map', only: ['list'] },
 ];
 const competitorsFor = (section) => NODE_COMPETITORS.filter((c) => !c.only || c.only.includes(section));
 
@@ -228,8 +231,9 @@ function sizes() {
       files: ours.entryCount,
       wasm: wasm.length,
       wasmGzip: gzipSync(wasm, { level: 9 }).length,
-      nodeJsGzip: gz('node/glue.cjs') + gz('node/errors.cjs') + gz('node/index.cjs') + gz('node/index.mjs'),
-      webJsGzip: gz('web/glue.js') + gz('web/errors.js') + gz('web/auto.js'),
+      // What each environment loads: its glue, the glue's JS snippets, the entry files.
+      nodeJsGzip: ours.files.map((f) => f.path).filter((f) => /^(tensorlake_snapshots\.js|snippets\/.*\.js|node\/.*\.c?m?js)$/.test(f)).reduce((n, f) => n + gz(f), 0),
+      webJsGzip: ours.files.map((f) => f.path).filter((f) => /^web\/.*\.js$/.test(f)).reduce((n, f) => n + gz(f), 0),
     },
     official: { version: official.version, tarball: official.size, unpacked: official.unpackedSize, files: official.entryCount, source: officialSource },
   };
