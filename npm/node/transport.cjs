@@ -83,9 +83,10 @@ function bodyBytes(body) {
   throw new TypeError('the request body must be a string, an ArrayBuffer or a typed array');
 }
 
-// One exchange. `mode` 0 resolves to a fetch Response once the head is in; TEXT and BYTES resolve
-// to js/exchange.js's parts once the whole body is in.
-function send(url, init, agent, mode, mayResend) {
+// One exchange. RESPONSE resolves to a fetch Response once the head is in; TEXT and BYTES resolve
+// to js/exchange.js's parts once the whole body is in, and `timeoutMs` (TEXT and BYTES only)
+// bounds it with a TimeoutError.
+function send(url, init, agent, mode, mayResend, timeoutMs) {
   const { signal } = init;
   return new Promise((resolve, reject) => {
     if (signal && signal.aborted) return reject(abortReason(signal));
@@ -95,7 +96,11 @@ function send(url, init, agent, mode, mayResend) {
     let settled = false;
     let failBody; // once a Response is out, a failure rejects its body
     const onAbort = () => fail(abortReason(signal));
-    const detach = () => signal && signal.removeEventListener('abort', onAbort);
+    const timer = timeoutMs > 0 ? setTimeout(() => fail(new DOMException(`no response within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs) : undefined;
+    const detach = () => {
+      clearTimeout(timer);
+      if (signal) signal.removeEventListener('abort', onAbort);
+    };
     function fail(error) {
       if (settled) return;
       settled = true;
@@ -119,7 +124,8 @@ function send(url, init, agent, mode, mayResend) {
         res.on('data', (chunk) => chunks.push(chunk));
         res.on('error', (err) => fail(fetchFailed(err)));
         res.on('close', () => res.complete || fail(fetchFailed(new Error('the connection closed before the response body was complete'))));
-        res.on('end', () => decode(res.headers['content-encoding'], chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).then((buffer) => {
+        const encoding = res.headers['content-encoding'];
+        res.on('end', () => (encoding === undefined ? Promise.resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)) : decode(encoding, Buffer.concat(chunks))).then((buffer) => {
           if (settled) return; // aborted while decoding
           settled = true;
           detach();
@@ -139,13 +145,14 @@ function send(url, init, agent, mode, mayResend) {
         if (stale && mayResend && IDEMPOTENT.has(method) && !settled && !(signal && signal.aborted)) {
           settled = true;
           detach();
-          send(url, init, agent, mode, false).then(resolve, reject);
+          send(url, init, agent, mode, false, timeoutMs).then(resolve, reject);
         } else fail(fetchFailed(err));
       });
       if (signal) signal.addEventListener('abort', onAbort);
       req.end(body);
     } catch (err) {
       settled = true;
+      detach();
       reject(err);
     }
   });
@@ -154,7 +161,7 @@ function send(url, init, agent, mode, mayResend) {
 /** A fetch-shaped transport over node:http / node:https through `agent` (default: keep-alive agents of its own). */
 function transport(agent) {
   const fetchFn = (url, init) => send(String(url), init || {}, agent, RESPONSE, true);
-  fetchFn[DIRECT] = (url, method, headers, body, signal, wantBytes) => send(url, { method, headers, body, signal }, agent, wantBytes ? BYTES : TEXT, true);
+  fetchFn[DIRECT] = (url, method, headers, body, signal, wantBytes, timeoutMs) => send(url, { method, headers, body, signal }, agent, wantBytes ? BYTES : TEXT, true, timeoutMs);
   return fetchFn;
 }
 
