@@ -55,10 +55,17 @@ const NODE_COMPETITORS = [
   { key: 'floor-http-map-node20', label: 'hand-written node:http + JSON.parse + a plain JS mapping', runtime: 'Node 20', cmd: RUNTIMES.node20, impl: 'floor-http-map', only: ['list'] },
   { key: 'floor-http-map-node22', label: 'hand-written node:http + JSON.parse + a plain JS mapping', runtime: 'Node 22', cmd: RUNTIMES.node22, impl: 'floor-http-map', only: ['list'] },
 ];
+// BENCH_OLD_PKG=/path/to/another/pkg adds that build as a competitor (the same calls, in the same
+// rounds): before/after figures of a change, measured side by side.
+if (process.env.BENCH_OLD_PKG) {
+  for (const [node, cmd] of [['Node 20', RUNTIMES.node20], ['Node 22', RUNTIMES.node22]]) {
+    NODE_COMPETITORS.push({ key: `old-${node === 'Node 20' ? 'node20' : 'node22'}`, label: `before: ${process.env.BENCH_OLD_LABEL ?? process.env.BENCH_OLD_PKG}`, runtime: node, cmd, impl: 'ours', pkg: process.env.BENCH_OLD_PKG });
+  }
+}
 const competitorsFor = (section) => NODE_COMPETITORS.filter((c) => !c.only || c.only.includes(section));
 
 function callArgs(c, payload) {
-  return c.impl === 'python' ? [CALLS_PY, JSON.stringify(payload)] : [CALLS, JSON.stringify({ ...payload, impl: c.impl })];
+  return c.impl === 'python' ? [CALLS_PY, JSON.stringify(payload)] : [CALLS, JSON.stringify({ ...payload, impl: c.impl, pkg: c.pkg })];
 }
 
 async function main() {
@@ -195,7 +202,7 @@ async function main() {
   log(`done in ${results.durationS.toFixed(0)} s; results in bench/results/${stamp}.json`);
 }
 
-function strip({ cmd, only, ...c }) {
+function strip({ cmd, only, pkg, ...c }) {
   return c;
 }
 

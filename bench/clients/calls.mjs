@@ -98,7 +98,8 @@ if (impl === 'floor') {
     list: async () => (await getJson('/snapshots')).snapshots.map(info).length,
   };
 } else if (impl === 'ours') {
-  const { SandboxClient } = await import('tensorlake-snapshots');
+  // `pkg`: another build of the package (BENCH_OLD_PKG, for before/after figures in one run).
+  const { SandboxClient } = await import(args.pkg ? new URL(`file://${args.pkg}/node/index.mjs`).href : 'tensorlake-snapshots');
   const c = SandboxClient.forLocalhost({ apiUrl: url, namespace });
   client = {
     get: async (id) => (await c.getSnapshot(id)).snapshotId,

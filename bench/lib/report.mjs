@@ -78,6 +78,11 @@ export function renderMarkdown(res) {
       L.push('');
     }
     for (const node of ['node20', 'node22']) {
+      if (k[`old-${node}`] && k[`floor-http-${node}`]) {
+        const before = sameRound(sec.rounds, `old-${node}`, `floor-http-${node}`);
+        L.push(`Before this change (${labelOf(sec, `old-${node}`).label}), against the same loop on ${node === 'node20' ? 'Node 20' : 'Node 22'}: ${ratioCell(before)} ×.`);
+        L.push('');
+      }
       if (!k[`ours-${node}`] || !k[`floor-http-${node}`]) continue;
       const r = sameRound(sec.rounds, `ours-${node}`, `floor-http-${node}`);
       L.push(`Against the hand-written \`node:http\` keep-alive + \`JSON.parse\` loop on the same runtime (${node === 'node20' ? 'Node 20' : 'Node 22'}), per round: ${ratioCell(r)} ×.`);
@@ -110,6 +115,11 @@ export function renderMarkdown(res) {
     }
     L.push('');
     for (const node of ['node20', 'node22']) {
+      if (k[`old-${node}`] && k[`floor-http-map-${node}`]) {
+        const before = sameRound(sec.rounds, `old-${node}`, `floor-http-map-${node}`);
+        L.push(`Before this change, against the same floor on ${node === 'node20' ? 'Node 20' : 'Node 22'}: ${ratioCell(before)} ×.`);
+        L.push('');
+      }
       if (!k[`ours-${node}`] || !k[`floor-http-map-${node}`]) continue;
       const r = sameRound(sec.rounds, `ours-${node}`, `floor-http-map-${node}`);
       L.push(`Against node:http + \`JSON.parse\` + a plain JS mapping to the same records on the same runtime (${node === 'node20' ? 'Node 20' : 'Node 22'}), per round: ${ratioCell(r)} ×.`);

@@ -296,6 +296,13 @@ test('a client given httpAgent sends every request through that agent; a bad one
   }
 });
 
+test('httpAgent is refused, naming the alternative, where the entry has no node:http transport (browsers)', async () => {
+  // The ./web entry is what browsers load; in Node it has no transport through node:http either.
+  const web = await import('tensorlake-snapshots/web');
+  web.initSync({ module: readFileSync(join(ROOT, 'pkg', 'tensorlake_snapshots_bg.wasm')) });
+  assert.throws(() => web.SandboxClient.forLocalhost({ httpAgent: new http.Agent() }), (e) => e instanceof TypeError && /^httpAgent: works only with the package's Node entry/.test(e.message) && /pass fetch/.test(e.message));
+});
+
 test('https: the certificate is verified, and a trusted one works', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tls-'));
   const key = join(dir, 'key.pem');
