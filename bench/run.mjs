@@ -3,7 +3,7 @@
 // median and spread. Writes bench/results/<time>.json and latest.json, prints the table, and
 // (unless --no-write) replaces the generated section of BENCHMARKS.md.
 //
-//   node bench/run.mjs [--quick] [--only percall,list,concurrency,cold,size,browser] [--no-write]
+//   node bench/run.mjs [--quick] [--only percall,pairs,list,concurrency,cold,size,browser] [--no-write]
 //
 // --quick shrinks every workload (for checking the harness, not for numbers).
 import { mkdirSync, writeFileSync, readFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
@@ -26,17 +26,18 @@ const only = onlyArg ? new Set((onlyArg.includes('=') ? onlyArg.split('=')[1] : 
 const want = (section) => !only || only.has(section);
 
 const CFG = quick
-  ? { rounds: 2, calls: 200, warmup: 20, listSize: 10_000, lists: 2, listWarmup: 1, concurrency: 100, concRounds: 1, coldRounds: 2, browserRounds: 1, browserWarmup: 20, pollInterval: 0.05 }
+  ? { rounds: 2, calls: 200, warmup: 20, listSize: 10_000, lists: 2, listWarmup: 1, concurrency: 100, concRounds: 1, coldRounds: 2, browserRounds: 1, browserWarmup: 20, pollInterval: 0.05, pairBlocks: 4, pairBlockCalls: 50, pairListBlocks: 2 }
   // warmup 3000: Node's fetch (undici) needs a few thousand calls before its JIT-compiled steady
   // state (in a fresh Node 20 process the floor runs ~900 µs/call for the first 1,000 calls and
   // ~450 µs/call after 3,000), and per-call latency is about the steady state; cold start is
   // measured separately.
-  : { rounds: 5, calls: 2000, warmup: 3000, listSize: 10_000, lists: 5, listWarmup: 3, concurrency: 1000, concRounds: 3, coldRounds: 10, browserRounds: 5, browserWarmup: 200, pollInterval: 0.05 };
+  : { rounds: 5, calls: 2000, warmup: 3000, listSize: 10_000, lists: 5, listWarmup: 3, concurrency: 1000, concRounds: 3, coldRounds: 10, browserRounds: 5, browserWarmup: 200, pollInterval: 0.05, pairBlocks: 30, pairBlockCalls: 200, pairListBlocks: 15 };
 
 const log = (...a) => console.error('[bench]', ...a);
 const CALLS = join(BENCH, 'clients', 'calls.mjs');
 const CALLS_PY = join(BENCH, 'clients', 'calls.py');
 const CONC = join(BENCH, 'clients', 'concurrency.mjs');
+const PAIRS = join(BENCH, 'clients', 'pairs.mjs');
 const COLD = join(BENCH, 'clients', 'cold');
 
 // The competitors of the per-call and big-list measurements. `floor` on Node 20 is the baseline
@@ -121,6 +122,24 @@ async function main() {
         log(`big-list round ${r + 1}/${CFG.rounds}: ${fmtRound(round, (ms) => `${ms.toFixed(1)}ms`)}`);
       }
       results.sections.list = { size: CFG.listSize, competitors: competitorsFor('list').map(strip), rounds };
+    }
+
+    if (want('pairs')) {
+      // Ours against the node:http floor in one process, alternating blocks (bench/clients/pairs.mjs).
+      const runs = [];
+      for (const [runtime, cmd] of [['Node 20', RUNTIMES.node20], ['Node 22', RUNTIMES.node22]]) {
+        for (const mode of ['get', 'list']) {
+          const payload = mode === 'get'
+            ? { mode, url: server.url, namespace: getNs, snapshotId, blocks: CFG.pairBlocks, blockCalls: CFG.pairBlockCalls, warmup: CFG.warmup }
+            : { mode, url: server.url, namespace: listNs, blocks: CFG.pairListBlocks, warmup: CFG.listWarmup, expect: CFG.listSize };
+          if (process.env.BENCH_OLD_PKG) payload.oldPkg = process.env.BENCH_OLD_PKG;
+          const out = await runJson(cmd, [PAIRS, JSON.stringify(payload)], { timeoutMs: 600_000 });
+          runs.push({ runtime, ...out });
+          const ratios = out.blocks.map((b) => b.ours / b.floor).sort((a, b) => a - b);
+          log(`pairs ${runtime} ${mode}: ours/floor median ${ratios[ratios.length >> 1].toFixed(2)} over ${ratios.length} blocks`);
+        }
+      }
+      results.sections.pairs = { oldLabel: process.env.BENCH_OLD_PKG ? (process.env.BENCH_OLD_LABEL ?? process.env.BENCH_OLD_PKG) : undefined, runs };
     }
 
     if (want('concurrency')) {

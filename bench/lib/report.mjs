@@ -135,6 +135,31 @@ export function renderMarkdown(res) {
     }
   }
 
+  if (s.pairs) {
+    const sec = s.pairs;
+    L.push('### 1b. In one process: our package against the node:http floor, alternating blocks');
+    L.push('');
+    L.push('Both clients in one process, alternating (per-call: blocks of sequential `getSnapshot` calls; listing: one listing each), the order rotating from block to block, so both see the same load. The ratio is the median of per-block ratios. This is the measure a busy shared machine does not skew; the goals below use it.');
+    L.push('');
+    L.push(`| Runtime | Measurement | node:http floor (median) | ours (median) | ours × floor |${sec.oldLabel ? ' before × floor |' : ''}`);
+    L.push(`|---|---|---:|---:|---:|${sec.oldLabel ? '---:|' : ''}`);
+    for (const run of sec.runs) {
+      const col = (name) => summary(run.blocks.map((b) => b[name]));
+      const ratio = (name) => summary(run.blocks.map((b) => b[name] / b.floor));
+      const fmt = run.unit === 'us' ? (x) => `${f0(x)} µs` : (x) => `${f1(x)} ms`;
+      const what = run.mode === 'get' ? `per call (${run.blocks.length} blocks)` : `listing 10,000 (${run.blocks.length} listings each)`;
+      L.push(`| ${run.runtime} | ${what} | ${fmt(col('floor').median)} | ${fmt(col('ours').median)} | ${ratioCell(ratio('ours'))} |${sec.oldLabel ? ` ${ratioCell(ratio('old'))} |` : ''}`);
+      const goal = run.mode === 'get' ? GOALS.percallHttp : GOALS.listMapped;
+      const r = ratio('ours');
+      goals.push([`${run.mode === 'get' ? 'Per-call' : 'Big list'} ≤ ${goal} × node:http floor${run.mode === 'get' ? '' : ' + JS mapping'} (${run.runtime}, one process)`, `${f2(r.median)} (${f2(r.min)}–${f2(r.max)})`, r.median <= goal]);
+    }
+    L.push('');
+    if (sec.oldLabel) {
+      L.push(`*before*: ${sec.oldLabel}, loaded in the same process.`);
+      L.push('');
+    }
+  }
+
   if (s.concurrency) {
     const sec = s.concurrency;
     const keys = sec.competitors.map((c) => c.key);
