@@ -34,10 +34,10 @@ function defaultAgent(secure, idempotent) {
 const abortReason = (signal) => (signal.reason !== undefined ? signal.reason : new DOMException('This operation was aborted', 'AbortError'));
 // A fetch failure looks like undici's: a TypeError whose cause is what went wrong.
 const fetchFailed = (cause) => new TypeError('fetch failed', { cause });
-const header = (headers, name) => {
+function header(headers, name) {
   const value = headers[String(name).toLowerCase()];
   return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
-};
+}
 
 // "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
 const DECODERS = { gzip: [zlib.gunzip], 'x-gzip': [zlib.gunzip], deflate: [zlib.inflate, zlib.inflateRaw], br: [zlib.brotliDecompress] };
@@ -124,8 +124,7 @@ function send(url, init, agent, mode, mayResend, timeoutMs) {
         res.on('data', (chunk) => chunks.push(chunk));
         res.on('error', (err) => fail(fetchFailed(err)));
         res.on('close', () => res.complete || fail(fetchFailed(new Error('the connection closed before the response body was complete'))));
-        const encoding = res.headers['content-encoding'];
-        res.on('end', () => (encoding === undefined ? Promise.resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)) : decode(encoding, Buffer.concat(chunks))).then((buffer) => {
+        const deliver = (buffer) => {
           if (settled) return; // aborted while decoding
           settled = true;
           detach();
@@ -133,14 +132,19 @@ function send(url, init, agent, mode, mayResend, timeoutMs) {
           const status = res.statusCode;
           const ok = status >= 200 && status < 300;
           const content = ok && mode === BYTES ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) : buffer.toString('utf8');
-          resolve([status, header(res.headers, 'content-type'), ok ? null : header(res.headers, 'retry-after'), content]);
-        }, (err) => fail(fetchFailed(err))));
+          return resolve([status, header(res.headers, 'content-type'), ok ? null : header(res.headers, 'retry-after'), content]);
+        };
+        const encoding = res.headers['content-encoding'];
+        res.on('end', () => {
+          // An identity body is delivered at once: no promise, no extra turn of the microtask queue.
+          if (encoding === undefined) deliver(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+          else decode(encoding, Buffer.concat(chunks)).then(deliver, (err) => fail(fetchFailed(err)));
+        });
       });
       req.on('error', (err) => {
-        // The server closed an idle keep-alive connection just as this request was written to it:
-        // it never answered, and an idempotent request is sent once more, on another connection.
-        // A POST the server may have read is not: the core decides (for a snapshot, it looks for
-        // one created since the call began).
+        // The server closed an idle keep-alive connection as this request was written to it: it never
+        // answered, and an idempotent request is sent once more, on another connection. A POST it may
+        // have read is not: the core decides (for a snapshot, it looks for one made since the call).
         const stale = req.reusedSocket && !answered && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
         if (stale && mayResend && IDEMPOTENT.has(method) && !settled && !(signal && signal.aborted)) {
           settled = true;
