@@ -3,7 +3,7 @@
 // median and spread. Writes bench/results/<time>.json and latest.json, prints the table, and
 // (unless --no-write) replaces the generated section of BENCHMARKS.md.
 //
-//   node bench/run.mjs [--quick] [--only percall,list,concurrency,cold,size,browser] [--no-write]
+//   node bench/run.mjs [--quick] [--only percall,pairs,list,concurrency,cold,size,browser] [--no-write]
 //
 // --quick shrinks every workload (for checking the harness, not for numbers).
 import { mkdirSync, writeFileSync, readFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
@@ -26,17 +26,18 @@ const only = onlyArg ? new Set((onlyArg.includes('=') ? onlyArg.split('=')[1] : 
 const want = (section) => !only || only.has(section);
 
 const CFG = quick
-  ? { rounds: 2, calls: 200, warmup: 20, listSize: 10_000, lists: 2, listWarmup: 1, concurrency: 100, concRounds: 1, coldRounds: 2, browserRounds: 1, browserWarmup: 20, pollInterval: 0.05 }
+  ? { rounds: 2, calls: 200, warmup: 20, listSize: 10_000, lists: 2, listWarmup: 1, concurrency: 100, concRounds: 1, coldRounds: 2, browserRounds: 1, browserWarmup: 20, pollInterval: 0.05, pairBlocks: 4, pairBlockCalls: 50, pairListBlocks: 2 }
   // warmup 3000: Node's fetch (undici) needs a few thousand calls before its JIT-compiled steady
   // state (in a fresh Node 20 process the floor runs ~900 µs/call for the first 1,000 calls and
   // ~450 µs/call after 3,000), and per-call latency is about the steady state; cold start is
   // measured separately.
-  : { rounds: 5, calls: 2000, warmup: 3000, listSize: 10_000, lists: 5, listWarmup: 3, concurrency: 1000, concRounds: 3, coldRounds: 10, browserRounds: 5, browserWarmup: 200, pollInterval: 0.05 };
+  : { rounds: 5, calls: 2000, warmup: 3000, listSize: 10_000, lists: 5, listWarmup: 3, concurrency: 1000, concRounds: 3, coldRounds: 10, browserRounds: 5, browserWarmup: 200, pollInterval: 0.05, pairBlocks: 30, pairBlockCalls: 200, pairListBlocks: 15 };
 
 const log = (...a) => console.error('[bench]', ...a);
 const CALLS = join(BENCH, 'clients', 'calls.mjs');
 const CALLS_PY = join(BENCH, 'clients', 'calls.py');
 const CONC = join(BENCH, 'clients', 'concurrency.mjs');
+const PAIRS = join(BENCH, 'clients', 'pairs.mjs');
 const COLD = join(BENCH, 'clients', 'cold');
 
 // The competitors of the per-call and big-list measurements. `floor` on Node 20 is the baseline
@@ -50,12 +51,22 @@ const NODE_COMPETITORS = [
   { key: 'floor-node22', label: 'hand-written fetch + JSON.parse', runtime: 'Node 22', cmd: RUNTIMES.node22, impl: 'floor' },
   { key: 'ours-node22', label: 'tensorlake-snapshots (this package)', runtime: 'Node 22', cmd: RUNTIMES.node22, impl: 'ours' },
   { key: 'floor-headers-node20', label: 'reference: fetch + JSON.parse with the protocol\'s request headers', runtime: 'Node 20', cmd: RUNTIMES.node20, impl: 'floor-headers', only: ['percall'] },
-  { key: 'floor-http-node20', label: 'reference: node:http (keep-alive) + JSON.parse, no fetch', runtime: 'Node 20', cmd: RUNTIMES.node20, impl: 'floor-http' },
+  { key: 'floor-http-node20', label: 'hand-written node:http (keep-alive) + JSON.parse', runtime: 'Node 20', cmd: RUNTIMES.node20, impl: 'floor-http' },
+  { key: 'floor-http-node22', label: 'hand-written node:http (keep-alive) + JSON.parse', runtime: 'Node 22', cmd: RUNTIMES.node22, impl: 'floor-http' },
+  { key: 'floor-http-map-node20', label: 'hand-written node:http + JSON.parse + a plain JS mapping', runtime: 'Node 20', cmd: RUNTIMES.node20, impl: 'floor-http-map', only: ['list'] },
+  { key: 'floor-http-map-node22', label: 'hand-written node:http + JSON.parse + a plain JS mapping', runtime: 'Node 22', cmd: RUNTIMES.node22, impl: 'floor-http-map', only: ['list'] },
 ];
+// BENCH_OLD_PKG=/path/to/another/pkg adds that build as a competitor (the same calls, in the same
+// rounds): before/after figures of a change, measured side by side.
+if (process.env.BENCH_OLD_PKG) {
+  for (const [node, cmd] of [['Node 20', RUNTIMES.node20], ['Node 22', RUNTIMES.node22]]) {
+    NODE_COMPETITORS.push({ key: `old-${node === 'Node 20' ? 'node20' : 'node22'}`, label: `before: ${process.env.BENCH_OLD_LABEL ?? process.env.BENCH_OLD_PKG}`, runtime: node, cmd, impl: 'ours', pkg: process.env.BENCH_OLD_PKG });
+  }
+}
 const competitorsFor = (section) => NODE_COMPETITORS.filter((c) => !c.only || c.only.includes(section));
 
 function callArgs(c, payload) {
-  return c.impl === 'python' ? [CALLS_PY, JSON.stringify(payload)] : [CALLS, JSON.stringify({ ...payload, impl: c.impl })];
+  return c.impl === 'python' ? [CALLS_PY, JSON.stringify(payload)] : [CALLS, JSON.stringify({ ...payload, impl: c.impl, pkg: c.pkg })];
 }
 
 async function main() {
@@ -111,6 +122,24 @@ async function main() {
         log(`big-list round ${r + 1}/${CFG.rounds}: ${fmtRound(round, (ms) => `${ms.toFixed(1)}ms`)}`);
       }
       results.sections.list = { size: CFG.listSize, competitors: competitorsFor('list').map(strip), rounds };
+    }
+
+    if (want('pairs')) {
+      // Ours against the node:http floor in one process, alternating blocks (bench/clients/pairs.mjs).
+      const runs = [];
+      for (const [runtime, cmd] of [['Node 20', RUNTIMES.node20], ['Node 22', RUNTIMES.node22]]) {
+        for (const mode of ['get', 'list']) {
+          const payload = mode === 'get'
+            ? { mode, url: server.url, namespace: getNs, snapshotId, blocks: CFG.pairBlocks, blockCalls: CFG.pairBlockCalls, warmup: CFG.warmup }
+            : { mode, url: server.url, namespace: listNs, blocks: CFG.pairListBlocks, warmup: CFG.listWarmup, expect: CFG.listSize };
+          if (process.env.BENCH_OLD_PKG) payload.oldPkg = process.env.BENCH_OLD_PKG;
+          const out = await runJson(cmd, [PAIRS, JSON.stringify(payload)], { timeoutMs: 600_000 });
+          runs.push({ runtime, ...out });
+          const ratios = out.blocks.map((b) => b.ours / b.floor).sort((a, b) => a - b);
+          log(`pairs ${runtime} ${mode}: ours/floor median ${ratios[ratios.length >> 1].toFixed(2)} over ${ratios.length} blocks`);
+        }
+      }
+      results.sections.pairs = { oldLabel: process.env.BENCH_OLD_PKG ? (process.env.BENCH_OLD_LABEL ?? process.env.BENCH_OLD_PKG) : undefined, runs };
     }
 
     if (want('concurrency')) {
@@ -192,7 +221,7 @@ async function main() {
   log(`done in ${results.durationS.toFixed(0)} s; results in bench/results/${stamp}.json`);
 }
 
-function strip({ cmd, only, ...c }) {
+function strip({ cmd, only, pkg, ...c }) {
   return c;
 }
 
@@ -228,8 +257,9 @@ function sizes() {
       files: ours.entryCount,
       wasm: wasm.length,
       wasmGzip: gzipSync(wasm, { level: 9 }).length,
-      nodeJsGzip: gz('node/glue.cjs') + gz('node/errors.cjs') + gz('node/index.cjs') + gz('node/index.mjs'),
-      webJsGzip: gz('web/glue.js') + gz('web/errors.js') + gz('web/auto.js'),
+      // What each environment loads: its glue, the glue's JS snippets, the entry files.
+      nodeJsGzip: ours.files.map((f) => f.path).filter((f) => /^(tensorlake_snapshots\.js|snippets\/.*\.js|node\/.*\.c?m?js)$/.test(f)).reduce((n, f) => n + gz(f), 0),
+      webJsGzip: ours.files.map((f) => f.path).filter((f) => /^web\/.*\.js$/.test(f)).reduce((n, f) => n + gz(f), 0),
     },
     official: { version: official.version, tarball: official.size, unpacked: official.unpackedSize, files: official.entryCount, source: officialSource },
   };

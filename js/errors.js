@@ -3,8 +3,8 @@
 // JavaScript. The wasm module creates them through `createError`; the package entry points
 // re-export the classes from this same module, so `instanceof` holds for what the calls throw.
 //
-// Keep this file to `export class` and `export function` declarations: the build derives the
-// CommonJS copy used by the Node entry point by removing those two `export` keywords.
+// An ES module, as wasm-bindgen's web glue imports it; scripts/build.sh compiles a CommonJS copy
+// (TypeScript's compiler) for the nodejs glue, which `require`s it.
 
 /** Base class of every error this package throws, except argument errors (TypeError/RangeError) and aborts. */
 export class SandboxError extends Error {

@@ -8,8 +8,8 @@
 // No decision is made here: the timeout, retries and error mapping are decided in Rust
 // (src/http.rs, src/wasm/host.rs).
 //
-// Keep this file to `export function` declarations: the build derives the CommonJS copy used by
-// the Node entry point by removing that `export` keyword.
+// An ES module, as wasm-bindgen's web glue imports it; scripts/build.sh compiles a CommonJS copy
+// (TypeScript's compiler) for the nodejs glue, which `require`s it.
 
 const DIRECT = Symbol.for('tensorlake-snapshots.exchange');
 
@@ -32,9 +32,19 @@ function anchor(timeoutMs) {
 }
 
 export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs, wantBytes) {
+  anchor(timeoutMs);
+  const send = fetchFn || fetch;
+  // The Node entry's own transport (npm/node/transport.cjs) hands over the parts directly and
+  // bounds the exchange itself: a timer and the caller's signal, no AbortController, no listener
+  // per request. Its timeout rejects with a TimeoutError DOMException, which nothing else makes.
+  const direct = send[DIRECT];
+  if (direct) {
+    return direct(url, method, headers, body, signal, wantBytes, timeoutMs).catch((error) => {
+      throw [signal && signal.aborted ? 'abort' : error instanceof DOMException && error.name === 'TimeoutError' ? 'timeout' : 'network', error];
+    });
+  }
   const controller = new AbortController();
   let timedOut = false;
-  anchor(timeoutMs);
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort(new DOMException(`no response within ${timeoutMs} ms`, 'TimeoutError'));
@@ -50,17 +60,12 @@ export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs,
   };
   let pending;
   try {
-    const send = fetchFn || fetch;
-    // The Node entry's own transport can hand over the parts directly (npm/node/transport.cjs).
-    const direct = send[DIRECT];
-    pending = direct
-      ? direct(url, method, headers, body, controller.signal, wantBytes)
-      : Promise.resolve(send(url, { method, headers, body, signal: controller.signal })).then((res) => {
-        const status = res.status;
-        const ok = status >= 200 && status < 300;
-        const read = ok && wantBytes ? res.arrayBuffer().then((buffer) => new Uint8Array(buffer)) : res.text();
-        return read.then((content) => [status, res.headers.get('content-type'), ok ? null : res.headers.get('retry-after'), content]);
-      });
+    pending = Promise.resolve(send(url, { method, headers, body, signal: controller.signal })).then((res) => {
+      const status = res.status;
+      const ok = status >= 200 && status < 300;
+      const read = ok && wantBytes ? res.arrayBuffer().then((buffer) => new Uint8Array(buffer)) : res.text();
+      return read.then((content) => [status, res.headers.get('content-type'), ok ? null : res.headers.get('retry-after'), content]);
+    });
   } catch (error) {
     pending = Promise.reject(error);
   }

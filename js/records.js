@@ -7,8 +7,8 @@
 // Rust (src/models.rs, tested natively); these functions only implement `Json::string_field` and
 // `Json::number_field` as src/platform.rs defines them.
 //
-// Keep this file to `export function` declarations: the build derives the CommonJS copy used by
-// the Node entry point by removing that `export` keyword.
+// An ES module, as wasm-bindgen's web glue imports it; scripts/build.sh compiles a CommonJS copy
+// (TypeScript's compiler) for the nodejs glue, which `require`s it.
 
 // `value[key]` if it is a string, else undefined. `value` is never null (see src/platform.rs).
 export function stringField(value, key) {

@@ -10,15 +10,10 @@ TENSORLAKE_PY_VERSION=0.5.163  # the official Python SDK, the conformance refere
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  say "adding the wasm32-unknown-unknown target"
-  rustup target add wasm32-unknown-unknown
-fi
-
-if ! rustup component list --installed | grep -q '^rust-src'; then
-  say "adding the rust-src component (the wasm build compiles std from source)"
-  rustup component add rust-src
-fi
+# The toolchain pinned in rust-toolchain.toml, with its wasm32 target and components
+# (`rustup toolchain install` with no name reads that file; with everything present it returns at
+# once). rustup would also install it on the first cargo command; here a fresh machine fails early.
+rustup --quiet toolchain install
 
 if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes)"

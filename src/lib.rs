@@ -232,12 +232,15 @@ mod facade {
         }
     }
 
-    /// Installs the transport clients use when their options name no `fetch`. Called once by the
-    /// Node entry point with its node:net HTTP/1.1 transport; not part of the public API.
+    /// Installs the transport clients use when their options name no `fetch` (`undefined` keeps
+    /// the global `fetch`), and the factory of the transport through a caller's `httpAgent`.
+    /// Called once by the Node entry point; not part of the public API.
     #[wasm_bindgen(js_name = __setDefaultFetch, skip_typescript)]
-    pub fn set_default_fetch(fetch: &JsValue) {
+    pub fn set_default_fetch(fetch: &JsValue, with_agent: &JsValue) {
         let function = fetch.clone().dyn_into::<js_sys::Function>().ok();
         crate::wasm::host::DEFAULT_FETCH.with(|slot| *slot.borrow_mut() = function);
+        let factory = with_agent.clone().dyn_into::<js_sys::Function>().ok();
+        crate::wasm::host::AGENT_FETCH.with(|slot| *slot.borrow_mut() = factory);
     }
 
     /// A handle to a running sandbox: run commands, move files, snapshot it, terminate it.

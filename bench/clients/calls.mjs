@@ -63,8 +63,43 @@ if (impl === 'floor') {
     get: async (id) => (await getJson(`/snapshots/${id}`)).id,
     list: async () => (await getJson('/snapshots')).snapshots.length,
   };
+} else if (impl === 'floor-http-map') {
+  // The listing floor of the issue's goal: node:http (keep-alive) + JSON.parse + a plain JS
+  // mapping to what our listSnapshots returns (camelCase keys, a Date). The same transport as our
+  // package's in Node, so the ratio is what the library adds.
+  const http = await import('node:http');
+  const agent = new http.Agent({ keepAlive: true });
+  const base = `${url}/v1/namespaces/${namespace}`;
+  const getJson = (path) => new Promise((resolve, reject) => {
+    http.get(base + path, { agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('error', reject);
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
+    }).on('error', reject);
+  });
+  const info = (s) => ({
+    snapshotId: s.id,
+    namespace: s.namespace,
+    sandboxId: s.sandbox_id,
+    baseImage: s.base_image,
+    status: s.status,
+    snapshotType: s.snapshot_type,
+    error: s.error,
+    snapshotUri: s.snapshot_uri,
+    snapshotFormatVersion: s.snapshot_format_version,
+    sizeBytes: s.size_bytes,
+    rootfsDiskBytes: s.rootfs_disk_bytes,
+    createdAt: s.created_at === undefined ? undefined : new Date(s.created_at),
+  });
+  client = {
+    get: async (id) => info(await getJson(`/snapshots/${id}`)).snapshotId,
+    list: async () => (await getJson('/snapshots')).snapshots.map(info).length,
+  };
 } else if (impl === 'ours') {
-  const { SandboxClient } = await import('tensorlake-snapshots');
+  // `pkg`: another build of the package (BENCH_OLD_PKG, for before/after figures in one run).
+  const { SandboxClient } = await import(args.pkg ? new URL(`file://${args.pkg}/node/index.mjs`).href : 'tensorlake-snapshots');
   const c = SandboxClient.forLocalhost({ apiUrl: url, namespace });
   client = {
     get: async (id) => (await c.getSnapshot(id)).snapshotId,

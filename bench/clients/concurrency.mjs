@@ -12,9 +12,9 @@ const { impl, url, namespace, pollInterval } = args;
 const sandboxIds = JSON.parse(readFileSync(args.idsFile, 'utf8'));
 
 // Counts the requests each client sends: the floor calls the global fetch (undici, which also
-// writes to sockets, so only fetch calls count for it); our package's Node entry writes each
-// request in one net.Socket#write whose data starts with the request line
-// (npm/node/transport.cjs), so for it those writes are counted.
+// writes to sockets, so only fetch calls count for it); our package's Node entry goes through
+// node:http (npm/node/transport.cjs), which writes each request head with a net.Socket#write whose
+// data starts with the request line, so for it those writes are counted.
 let requests = 0;
 const realFetch = globalThis.fetch;
 globalThis.fetch = function countedFetch(input, init) {

@@ -22,7 +22,7 @@ function area(cf) {
   if (functionName === '(garbage collector)') return 'GC';
   if (functionName === '(program)') return 'program (V8/native, unattributed)';
   if (url.startsWith('wasm://') || /^\$?func\d+|wasm-function/.test(functionName)) return 'wasm (ours)';
-  if (/glue\.(c?js)$|errors\.(c?js)$|tensorlake-snapshots|pkg\//.test(url)) return 'JS glue (ours)';
+  if (/tensorlake_snapshots\.js$|snippets\/|transport\.cjs$|errors\.(c?js)$|tensorlake-snapshots|pkg\//.test(url)) return 'JS glue (ours)';
   if (/undici/.test(url)) return 'fetch (undici)';
   if (url.startsWith('node:')) return 'other Node internals';
   if (/tensorlake\/dist/.test(url)) return 'official SDK JS';

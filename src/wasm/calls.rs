@@ -105,7 +105,12 @@ pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsVa
             None => Auth::None,
         };
         let allow_browser = opts.boolean("dangerouslyAllowBrowser")?.unwrap_or(false);
-        let fetch = opts.function("fetch")?.or_else(crate::wasm::host::default_fetch);
+        let fetch = match (opts.function("fetch")?, opts.raw("httpAgent")) {
+            (Some(_), Some(_)) => return Err(ArgError::type_error("httpAgent", "give either fetch or httpAgent, not both")),
+            (Some(fetch), None) => Some(fetch),
+            (None, Some(agent)) => Some(crate::wasm::host::fetch_with_agent(&agent)?),
+            (None, None) => crate::wasm::host::default_fetch(),
+        };
         Ok((client_options, auth, fetch, allow_browser))
     };
     let (client_options, auth, fetch, allow_browser) = read().map_err(|e| arg_error(&e))?;

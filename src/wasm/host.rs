@@ -12,6 +12,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
+use crate::args::ArgError;
 use crate::config::{Config, Secret};
 
 use crate::platform::{Aborted, Expect, Platform, Request, RequestBody, Response, SendError};
@@ -50,13 +51,31 @@ pub enum Auth {
 
 thread_local! {
     /// The transport a client uses when its options name none: set by the Node entry point to
-    /// its node:net HTTP/1.1 transport; empty elsewhere, meaning the global `fetch`.
+    /// its node:http transport; empty elsewhere, meaning the global `fetch`.
     pub static DEFAULT_FETCH: std::cell::RefCell<Option<Function>> = const { std::cell::RefCell::new(None) };
+    /// Makes the transport of a client given `httpAgent` (the agent in, a fetch-shaped function
+    /// out): set by the Node entry point; empty elsewhere, where `httpAgent` is refused.
+    pub static AGENT_FETCH: std::cell::RefCell<Option<Function>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The default transport, if an entry point installed one.
 pub fn default_fetch() -> Option<Function> {
     DEFAULT_FETCH.with(|slot| slot.borrow().clone())
+}
+
+/// The transport for the `httpAgent` option: the Node entry's transport through that agent.
+pub fn fetch_with_agent(agent: &JsValue) -> Result<Function, ArgError> {
+    let factory = AGENT_FETCH.with(|slot| slot.borrow().clone());
+    let factory = factory.ok_or_else(|| {
+        ArgError::type_error("httpAgent", "works only with the package's Node entry (Node, Bun, Deno); elsewhere pass fetch")
+    })?;
+    // What node:http itself calls on an agent: anything else would fail on the first request.
+    let is_agent = agent.is_object() && Reflect::get(agent, &"addRequest".into()).is_ok_and(|f| f.is_function());
+    if !is_agent {
+        return Err(ArgError::type_error("httpAgent", "must be an http.Agent or https.Agent (a proxy agent, for one)"));
+    }
+    let made = factory.call1(&JsValue::UNDEFINED, agent).ok().and_then(|f| f.dyn_into::<Function>().ok());
+    made.ok_or_else(|| ArgError::type_error("httpAgent", "could not make a transport through this agent"))
 }
 
 /// What every call of one client shares.

@@ -14,6 +14,15 @@ export type WaitUntil = "local_ready" | "completed";
 /** Sandbox statuses; any other string a newer server sends is passed through. */
 export type SandboxStatus = "pending" | "running" | "snapshotting" | "suspending" | "suspended" | "terminated" | "timeout" | "failed" | (string & {});
 
+/**
+ * What the `httpAgent` option needs of Node's `http.Agent` / `https.Agent` (typed structurally so
+ * that the declarations do not require `@types/node`; any agent, a proxy agent too, fits).
+ */
+export interface HttpAgent {
+  maxSockets: number;
+  destroy(): void;
+}
+
 export interface SandboxClientOptions {
   /** API URL. Default: `TENSORLAKE_API_URL` (Node, Deno, Bun), else `https://api.tensorlake.ai`. */
   apiUrl?: string;
@@ -33,6 +42,12 @@ export interface SandboxClientOptions {
   tokenProvider?: () => string | null | undefined | Promise<string | null | undefined>;
   /** A fetch implementation to use instead of the global one. */
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
+  /**
+   * Node (and Bun, Deno): the `http.Agent` or `https.Agent` requests go through, for example a
+   * proxy agent (`new HttpsProxyAgent(process.env.HTTPS_PROXY)`). Default: keep-alive agents of
+   * the package's own. Not with `fetch`; refused in browsers.
+   */
+  httpAgent?: HttpAgent;
   /** Allow `apiKey` in a browser, where every visitor can read it. */
   dangerouslyAllowBrowser?: boolean;
 }

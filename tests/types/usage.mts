@@ -16,6 +16,7 @@ import {
   type CommandResult,
   type DirectoryEntry,
   type CreateSnapshotResult,
+  type HttpAgent,
 } from 'tensorlake-snapshots';
 
 export async function everything(): Promise<void> {
@@ -31,6 +32,9 @@ export async function everything(): Promise<void> {
     dangerouslyAllowBrowser: false,
   });
   const viaToken = new SandboxClient({ tokenProvider: async () => 'token' });
+  // Any http.Agent fits (typed structurally, so no @types/node is needed to compile this).
+  const agent: HttpAgent = { maxSockets: 16, destroy: () => undefined };
+  const viaAgent = new SandboxClient({ httpAgent: agent });
   const local: SandboxClient = SandboxClient.forLocalhost({ apiUrl: 'http://127.0.0.1:8900', namespace: 'default' });
   const controller = new AbortController();
   const signal = controller.signal;
@@ -93,7 +97,7 @@ export async function everything(): Promise<void> {
     if (e instanceof WaitTimeoutError) { const last: SnapshotStatus | undefined = e.lastStatus; const t: number = e.timeout; console.log(last, t, e.waitUntil); }
     if (e instanceof SandboxError) { const trace: string | undefined = e.traceId; const c: string | undefined = e.code; console.log(trace, c, e.message, e.name); }
   }
-  console.log(viaToken, local, status, when, size, list, nothing, waited, cpus, all, code, bytes, isDir, mine, described);
+  console.log(viaToken, viaAgent, local, status, when, size, list, nothing, waited, cpus, all, code, bytes, isDir, mine, described);
 }
 
 // @ts-expect-error: snapshotType is a closed union.
