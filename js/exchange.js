@@ -31,16 +31,86 @@ function anchor(timeoutMs) {
   ANCHORS.set(timeoutMs, timer);
 }
 
-export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs, wantBytes) {
+// Callers often share one AbortSignal among many concurrent calls, and Node warns
+// (MaxListenersExceededWarning) past ten listeners on one signal. So each signal gets one real
+// listener, which fans out to the callbacks of the calls that currently follow it.
+const FOLLOWERS = new WeakMap();
+
+/** Calls `callback` once when `signal` fires; returns a function that stops following it. */
+export function onAbort(signal, callback) {
+  if (!signal || typeof signal.addEventListener !== 'function') return () => {};
+  let followers = FOLLOWERS.get(signal);
+  if (!followers) {
+    followers = new Set();
+    FOLLOWERS.set(signal, followers);
+    signal.addEventListener('abort', () => {
+      const now = [...followers];
+      followers.clear();
+      for (const follower of now) follower();
+    }, { once: true });
+  }
+  followers.add(callback);
+  return () => followers.delete(callback);
+}
+
+/** The error a transport rejects with when a body passes `maxBytes`. */
+export function tooLarge(maxBytes) {
+  const error = new RangeError(`the response is larger than maxResponseBytes (${maxBytes} bytes)`);
+  error.name = 'ResponseTooLargeError';
+  return error;
+}
+
+// Reads a fetch Response's body, stopping at `maxBytes` decoded bytes (fetch has undone any
+// Content-Encoding): a hostile server's bomb costs at most that much memory.
+async function readCapped(res, asBytes, maxBytes) {
+  const declared = Number(res.headers.get('content-length'));
+  if (declared > maxBytes) {
+    if (res.body && typeof res.body.cancel === 'function') res.body.cancel().catch(() => {});
+    throw tooLarge(maxBytes);
+  }
+  let bytes;
+  if (res.body && typeof res.body.getReader === 'function') {
+    const reader = res.body.getReader();
+    const chunks = [];
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        reader.cancel().catch(() => {});
+        throw tooLarge(maxBytes);
+      }
+      chunks.push(value);
+    }
+    bytes = chunks.length === 1 ? chunks[0] : new Uint8Array(total);
+    if (chunks.length !== 1) {
+      let at = 0;
+      for (const chunk of chunks) { bytes.set(chunk, at); at += chunk.byteLength; }
+    }
+  } else {
+    // A caller's fetch without a streaming body: checked once it is whole.
+    bytes = new Uint8Array(await res.arrayBuffer());
+    if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
+  }
+  return asBytes ? bytes : new TextDecoder().decode(bytes);
+}
+
+const kindOf = (signal, timedOut, error) => (signal && signal.aborted ? 'abort'
+  : error && error.name === 'ResponseTooLargeError' ? 'too_large'
+    : timedOut ? 'timeout' : 'network');
+
+export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs, wantBytes, maxBytes) {
   anchor(timeoutMs);
   const send = fetchFn || fetch;
   // The Node entry's own transport (npm/node/transport.cjs) hands over the parts directly and
-  // bounds the exchange itself: a timer and the caller's signal, no AbortController, no listener
-  // per request. Its timeout rejects with a TimeoutError DOMException, which nothing else makes.
+  // bounds the exchange itself: a timer, the caller's signal (followed through onAbort) and
+  // maxBytes, no AbortController per request. Its timeout rejects with a TimeoutError
+  // DOMException, which nothing else makes.
   const direct = send[DIRECT];
   if (direct) {
-    return direct(url, method, headers, body, signal, wantBytes, timeoutMs).catch((error) => {
-      throw [signal && signal.aborted ? 'abort' : error instanceof DOMException && error.name === 'TimeoutError' ? 'timeout' : 'network', error];
+    return direct(url, method, headers, body, signal, wantBytes, timeoutMs, maxBytes, onAbort).catch((error) => {
+      throw [kindOf(signal, error instanceof DOMException && error.name === 'TimeoutError', error), error];
     });
   }
   const controller = new AbortController();
@@ -49,22 +119,22 @@ export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs,
     timedOut = true;
     controller.abort(new DOMException(`no response within ${timeoutMs} ms`, 'TimeoutError'));
   }, timeoutMs);
-  const onAbort = () => controller.abort(signal.reason);
+  let unfollow = () => {};
   if (signal) {
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort);
+    if (signal.aborted) controller.abort(signal.reason);
+    else unfollow = onAbort(signal, () => controller.abort(signal.reason));
   }
   const settle = () => {
     clearTimeout(timer);
-    if (signal) signal.removeEventListener('abort', onAbort);
+    unfollow();
   };
   let pending;
   try {
     pending = Promise.resolve(send(url, { method, headers, body, signal: controller.signal })).then((res) => {
       const status = res.status;
       const ok = status >= 200 && status < 300;
-      const read = ok && wantBytes ? res.arrayBuffer().then((buffer) => new Uint8Array(buffer)) : res.text();
-      return read.then((content) => [status, res.headers.get('content-type'), ok ? null : res.headers.get('retry-after'), content]);
+      return readCapped(res, ok && wantBytes, maxBytes)
+        .then((content) => [status, res.headers.get('content-type'), ok ? null : res.headers.get('retry-after'), content]);
     });
   } catch (error) {
     pending = Promise.reject(error);
@@ -77,7 +147,7 @@ export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs,
       },
       (error) => {
         settle();
-        throw [signal && signal.aborted ? 'abort' : timedOut ? 'timeout' : 'network', error];
+        throw [kindOf(signal, timedOut, error), error];
       },
     );
 }

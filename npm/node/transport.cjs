@@ -41,17 +41,31 @@ function header(headers, name) {
 
 // "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
 const DECODERS = { gzip: [zlib.gunzip], 'x-gzip': [zlib.gunzip], deflate: [zlib.inflate, zlib.inflateRaw], br: [zlib.brotliDecompress] };
-const inflate = ([first, ...rest], buffer) => new Promise((resolve, reject) => first(buffer, (err, out) => (
-  err && rest.length > 0 ? inflate(rest, buffer).then(resolve, reject) : err ? reject(err) : resolve(out))));
+// `maxOutputLength` stops a decompression bomb inside zlib, before the output exists.
+const TOO_BIG = 'ERR_BUFFER_TOO_LARGE';
+const inflate = ([first, ...rest], buffer, options) => new Promise((resolve, reject) => first(buffer, options, (err, out) => (
+  err && err.code !== TOO_BIG && rest.length > 0 ? inflate(rest, buffer, options).then(resolve, reject) : err ? reject(err) : resolve(out))));
+
+// What js/exchange.js reads as "the body passed maxResponseBytes".
+function tooLarge(maxBytes) {
+  const error = new RangeError(`the response is larger than maxResponseBytes (${maxBytes} bytes)`);
+  error.name = 'ResponseTooLargeError';
+  return error;
+}
 
 // Undoes a Content-Encoding list ("gzip, br" means gzip first, then br), last coding first. An
 // unknown coding is an error: its bytes would otherwise pass for the body.
-async function decode(encoding, buffer) {
+async function decode(encoding, buffer, maxBytes) {
+  const options = maxBytes ? { maxOutputLength: maxBytes } : {};
   let body = buffer;
   for (const coding of (encoding || '').split(',').map((c) => c.trim().toLowerCase()).reverse()) {
     if (coding === '' || coding === 'identity') continue;
     if (!Object.prototype.hasOwnProperty.call(DECODERS, coding)) throw new Error(`unsupported Content-Encoding ${JSON.stringify(coding)}`);
-    if (body.length > 0) body = await inflate(DECODERS[coding], body);
+    if (body.length > 0) {
+      body = await inflate(DECODERS[coding], body, options).catch((err) => {
+        throw err.code === TOO_BIG ? tooLarge(maxBytes) : err;
+      });
+    }
   }
   return body;
 }
@@ -83,10 +97,17 @@ function bodyBytes(body) {
   throw new TypeError('the request body must be a string, an ArrayBuffer or a typed array');
 }
 
+// Follows a signal with a listener of its own (the plain fetch shape).
+const follow = (signal, callback) => {
+  signal.addEventListener('abort', callback);
+  return () => signal.removeEventListener('abort', callback);
+};
+
 // One exchange. RESPONSE resolves to a fetch Response once the head is in; TEXT and BYTES resolve
-// to js/exchange.js's parts once the whole body is in, and `timeoutMs` (TEXT and BYTES only)
-// bounds it with a TimeoutError.
-function send(url, init, agent, mode, mayResend, timeoutMs) {
+// to js/exchange.js's parts once the whole body is in. For TEXT and BYTES, `timeoutMs` bounds the
+// exchange with a TimeoutError, `maxBytes` bounds the body (on the wire and decoded) with a
+// ResponseTooLargeError, and `onAbort` is js/exchange.js's shared follower of the signal.
+function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = follow) {
   const { signal } = init;
   return new Promise((resolve, reject) => {
     if (signal && signal.aborted) return reject(abortReason(signal));
@@ -95,11 +116,11 @@ function send(url, init, agent, mode, mayResend, timeoutMs) {
     let answered = false; // a response head arrived
     let settled = false;
     let failBody; // once a Response is out, a failure rejects its body
-    const onAbort = () => fail(abortReason(signal));
+    let unfollow = () => {};
     const timer = timeoutMs > 0 ? setTimeout(() => fail(new DOMException(`no response within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs) : undefined;
     const detach = () => {
       clearTimeout(timer);
-      if (signal) signal.removeEventListener('abort', onAbort);
+      unfollow();
     };
     function fail(error) {
       if (settled) return;
@@ -121,7 +142,13 @@ function send(url, init, agent, mode, mayResend, timeoutMs) {
           pending.catch(() => {}); // a caller that never reads the body must not see an unhandled rejection
           resolve(response(res, pending));
         }
-        res.on('data', (chunk) => chunks.push(chunk));
+        let received = 0;
+        if (maxBytes && Number(res.headers['content-length']) > maxBytes) return fail(tooLarge(maxBytes));
+        res.on('data', (chunk) => {
+          received += chunk.length;
+          if (maxBytes && received > maxBytes) fail(tooLarge(maxBytes));
+          else chunks.push(chunk);
+        });
         res.on('error', (err) => fail(fetchFailed(err)));
         res.on('close', () => res.complete || fail(fetchFailed(new Error('the connection closed before the response body was complete'))));
         const deliver = (buffer) => {
@@ -138,7 +165,7 @@ function send(url, init, agent, mode, mayResend, timeoutMs) {
         res.on('end', () => {
           // An identity body is delivered at once: no promise, no extra turn of the microtask queue.
           if (encoding === undefined) deliver(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-          else decode(encoding, Buffer.concat(chunks)).then(deliver, (err) => fail(fetchFailed(err)));
+          else decode(encoding, Buffer.concat(chunks), maxBytes).then(deliver, (err) => fail(err.name === 'ResponseTooLargeError' ? err : fetchFailed(err)));
         });
       });
       req.on('error', (err) => {
@@ -149,10 +176,10 @@ function send(url, init, agent, mode, mayResend, timeoutMs) {
         if (stale && mayResend && IDEMPOTENT.has(method) && !settled && !(signal && signal.aborted)) {
           settled = true;
           detach();
-          send(url, init, agent, mode, false, timeoutMs).then(resolve, reject);
+          send(url, init, agent, mode, false, timeoutMs, maxBytes, onAbort).then(resolve, reject);
         } else fail(fetchFailed(err));
       });
-      if (signal) signal.addEventListener('abort', onAbort);
+      if (signal) unfollow = onAbort(signal, () => fail(abortReason(signal)));
       req.end(body);
     } catch (err) {
       settled = true;
@@ -165,7 +192,8 @@ function send(url, init, agent, mode, mayResend, timeoutMs) {
 /** A fetch-shaped transport over node:http / node:https through `agent` (default: keep-alive agents of its own). */
 function transport(agent) {
   const fetchFn = (url, init) => send(String(url), init || {}, agent, RESPONSE, true);
-  fetchFn[DIRECT] = (url, method, headers, body, signal, wantBytes, timeoutMs) => send(url, { method, headers, body, signal }, agent, wantBytes ? BYTES : TEXT, true, timeoutMs);
+  fetchFn[DIRECT] = (url, method, headers, body, signal, wantBytes, timeoutMs, maxBytes, onAbort) => (
+    send(url, { method, headers, body, signal }, agent, wantBytes ? BYTES : TEXT, true, timeoutMs, maxBytes, onAbort));
   return fetchFn;
 }
 

@@ -10,38 +10,42 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use gloo_timers::callback::Timeout;
+use js_sys::Function;
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
-use web_sys::{AbortSignal, AddEventListenerOptions};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::AbortSignal;
 
 use crate::platform::Aborted;
 
+#[wasm_bindgen(module = "/js/exchange.js")]
+extern "C" {
+    // One real listener per signal, however many calls follow it (see js/exchange.js).
+    #[wasm_bindgen(js_name = onAbort)]
+    fn follow_abort(signal: &AbortSignal, callback: &Function) -> Function;
+}
+
 /// Runs a callback when a signal fires, until dropped.
 pub struct AbortLink {
-    signal: AbortSignal,
-    listener: Closure<dyn FnMut()>,
+    unfollow: Function,
+    // Kept alive while the signal may call it.
+    _listener: Closure<dyn FnMut()>,
 }
 
 impl AbortLink {
     /// Calls `on_abort` once if `signal` fires while the link lives.
     pub fn new(signal: &AbortSignal, on_abort: impl FnMut() + 'static) -> AbortLink {
         let listener = Closure::<dyn FnMut()>::new(on_abort);
-        let options = AddEventListenerOptions::new();
-        options.set_once(true);
         // A signal-like object without addEventListener simply never notifies; the explicit
         // `aborted` checks before each step still honour it.
-        let _ = signal.add_event_listener_with_callback_and_add_event_listener_options(
-            "abort",
-            listener.as_ref().unchecked_ref(),
-            &options,
-        );
-        AbortLink { signal: signal.clone(), listener }
+        let unfollow = follow_abort(signal, listener.as_ref().unchecked_ref());
+        AbortLink { unfollow, _listener: listener }
     }
 }
 
 impl Drop for AbortLink {
     fn drop(&mut self) {
-        let _ = self.signal.remove_event_listener_with_callback("abort", self.listener.as_ref().unchecked_ref());
+        let _ = self.unfollow.call0(&JsValue::UNDEFINED);
     }
 }
 

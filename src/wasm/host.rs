@@ -35,6 +35,7 @@ extern "C" {
         signal: Option<AbortSignal>,
         timeout_ms: u32,
         want_bytes: bool,
+        max_bytes: f64,
     ) -> Promise;
 }
 
@@ -226,7 +227,7 @@ impl JsHost {
         let want_bytes = request.expect == Expect::Bytes;
         // The longest delay a JS timer honours is 2^31 - 1 ms; longer ones fire at once in Node.
         let timeout_ms = request.timeout_ms.clamp(1.0, 2_147_483_647.0) as u32;
-        let pending = exchange(&fetch, request.url, &interned(request.method.as_str()), &headers, &body, self.signal.clone(), timeout_ms, want_bytes);
+        let pending = exchange(&fetch, request.url, &interned(request.method.as_str()), &headers, &body, self.signal.clone(), timeout_ms, want_bytes, self.shared.cfg.max_response_bytes);
         let parts: Array = match JsFuture::from(pending).await {
             Ok(parts) => parts.unchecked_into(),
             Err(rejection) => return Err(self.classify(rejection)),
@@ -255,6 +256,7 @@ impl JsHost {
         match kind.as_str() {
             "abort" => SendError::Aborted,
             "timeout" => SendError::TimedOut { cause: error },
+            "too_large" => SendError::TooLarge { limit: self.shared.cfg.max_response_bytes },
             _ if self.user_aborted() => SendError::Aborted,
             _ => network(&error),
         }
