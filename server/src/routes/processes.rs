@@ -222,7 +222,7 @@ async fn launch(
 ) -> Result<(std::sync::Arc<procs::ProcEntry>, tokio::process::Child), ApiError> {
     check_working_dir(t.root.clone(), spec.working_dir.clone()).await?;
     let entry = st.procs.register(&t.id, &spec.command, &spec.args);
-    match st.jail.spawn(&t.bwrap, &t.root, spec).await {
+    match st.jail.spawn(&t.bwrap, &t.root, spec, &t.id).await {
         Ok(child) => Ok((entry, child)),
         Err(e) => {
             st.procs.unregister(&t.id, entry.pid);
