@@ -257,15 +257,14 @@ pub fn kill_orphans(sandboxes_dir: &Path) -> usize {
             continue;
         };
         let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let under = |p: &[u8]| {
-            p.len() > prefix.len() && p.starts_with(&prefix) && p[prefix.len()] == b'/'
-        };
+        let under =
+            |p: &[u8]| p.len() > prefix.len() && p.starts_with(&prefix) && p[prefix.len()] == b'/';
         let first = argv.first().copied().unwrap_or_default();
         let marked = first
             .strip_prefix(ARGV0_MARKER.as_bytes())
             .is_some_and(under);
-        let old_style = first.ends_with(b"bwrap")
-            && argv.windows(2).any(|w| w[0] == b"--bind" && under(w[1]));
+        let old_style =
+            first.ends_with(b"bwrap") && argv.windows(2).any(|w| w[0] == b"--bind" && under(w[1]));
         // SAFETY: kill(2) on a pid read from /proc; at worst the process is already gone.
         if (marked || old_style) && unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
             killed += 1;
@@ -396,7 +395,11 @@ pub fn jail_args(root: &Path, spec: &RunSpec, fds: &JailFds) -> Vec<OsString> {
     push(&mut a, &["--proc", "/proc", "--dev", "/dev"]);
     for name in PROC_READ_ONLY {
         let p = format!("/proc/{name}");
-        let how = if *name == "sys" { "--ro-bind" } else { "--ro-bind-try" };
+        let how = if *name == "sys" {
+            "--ro-bind"
+        } else {
+            "--ro-bind-try"
+        };
         push(&mut a, &[how, &p, &p]);
     }
     for fd in fds.seccomp {
@@ -449,7 +452,10 @@ mod tests {
         assert!(joined.contains("--bind-fd 7 /"), "{joined}");
         assert!(joined.contains("--uid 0 --gid 0"), "{joined}");
         assert!(joined.contains("--ro-bind /proc/sys /proc/sys"), "{joined}");
-        assert!(joined.contains("--add-seccomp-fd 8 --add-seccomp-fd 9"), "{joined}");
+        assert!(
+            joined.contains("--add-seccomp-fd 8 --add-seccomp-fd 9"),
+            "{joined}"
+        );
         assert!(joined.contains("--ro-bind /usr /usr"));
         assert!(joined.contains("--unshare-all"));
         assert!(joined.contains("--cap-drop ALL"));

@@ -60,7 +60,10 @@ impl Cgroups {
         for ctrl in WANTED {
             let mount = root.join(ctrl);
             if !mount.join("cgroup.procs").is_file() {
-                problems.push(format!("cgroup {ctrl}: no v1 hierarchy at {}", mount.display()));
+                problems.push(format!(
+                    "cgroup {ctrl}: no v1 hierarchy at {}",
+                    mount.display()
+                ));
                 continue;
             }
             let own_path = own
@@ -136,9 +139,8 @@ impl Cgroups {
         let bytes = (l.memory_mb.max(1) as u64) << 20;
         let quota = ((l.cpus * CPU_PERIOD_US as f64) as u64).max(1000);
         let w = |file: &str, value: String| {
-            std::fs::write(dir.join(file), value).map_err(|e| {
-                io::Error::new(e.kind(), format!("{}: {e}", dir.join(file).display()))
-            })
+            std::fs::write(dir.join(file), value)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.join(file).display())))
         };
         match (self.v2, ctrl) {
             (true, "memory") => {

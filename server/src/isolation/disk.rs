@@ -70,17 +70,23 @@ impl Disk {
     /// Checks that images can be made and mounted here, with a real 4 MiB one in `scratch`.
     /// The caller has checked that the server runs as root.
     pub fn detect(scratch: &Path, data: &Path) -> Result<Disk, String> {
-        let mkfs = find("mkfs.ext4").ok_or("no mkfs.ext4 (Debian/Ubuntu: apt-get install e2fsprogs)")?;
+        let mkfs =
+            find("mkfs.ext4").ok_or("no mkfs.ext4 (Debian/Ubuntu: apt-get install e2fsprogs)")?;
         let mount = find("mount").ok_or("no mount binary")?;
         if !Path::new("/dev/loop-control").exists() {
             return Err("no /dev/loop-control (loop devices are not available)".into());
         }
         // SAFETY: statvfs on a NUL-terminated path into a zeroed struct; the result is checked.
         let max_bytes = unsafe {
-            let c = std::ffi::CString::new(data.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+            let c =
+                std::ffi::CString::new(data.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
             let mut s: libc::statvfs = std::mem::zeroed();
             if libc::statvfs(c.as_ptr(), &mut s) != 0 {
-                return Err(format!("statvfs {}: {}", data.display(), io::Error::last_os_error()));
+                return Err(format!(
+                    "statvfs {}: {}",
+                    data.display(),
+                    io::Error::last_os_error()
+                ));
             }
             s.f_blocks as u64 * s.f_frsize as u64
         };
@@ -103,7 +109,13 @@ impl Disk {
 
     /// Makes a `mb` MiB filesystem owned by `owner` for the sandbox in `sandbox_dir` and mounts
     /// it on `root` (an empty directory).
-    pub fn create(&self, sandbox_dir: &Path, root: &Path, mb: i64, owner: (u32, u32)) -> io::Result<()> {
+    pub fn create(
+        &self,
+        sandbox_dir: &Path,
+        root: &Path,
+        mb: i64,
+        owner: (u32, u32),
+    ) -> io::Result<()> {
         let image = image_path(sandbox_dir);
         let bytes = (mb.max(0) as u64).max(MIN_IMAGE_MB) << 20;
         let bytes = bytes.min(self.max_bytes.max(MIN_IMAGE_MB << 20));
@@ -183,8 +195,15 @@ fn unescape(field: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
     while i < field.len() {
-        if field[i] == b'\\' && i + 3 < field.len() + 0 && field[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((field[i + 1] - b'0') * 64 + (field[i + 2] - b'0') * 8 + (field[i + 3] - b'0'));
+        if field[i] == b'\\'
+            && i + 3 < field.len() + 0
+            && field[i + 1..i + 4]
+                .iter()
+                .all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push(
+                (field[i + 1] - b'0') * 64 + (field[i + 2] - b'0') * 8 + (field[i + 3] - b'0'),
+            );
             i += 4;
         } else {
             out.push(field[i]);

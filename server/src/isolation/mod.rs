@@ -93,10 +93,8 @@ impl Isolation {
                 None
             }
         };
-        let (cgroups, problems) = Cgroups::detect(&format!(
-            "tensorlake-local-{}",
-            dir_hash(&paths.data)
-        ));
+        let (cgroups, problems) =
+            Cgroups::detect(&format!("tensorlake-local-{}", dir_hash(&paths.data)));
         let on = cgroups.enforced();
         for (ctrl, what) in [
             ("memory", "memory_mb"),
@@ -104,17 +102,25 @@ impl Isolation {
             ("pids", "--max-pids-per-sandbox"),
         ] {
             if on.contains(&ctrl) {
-                notes.push(format!("cgroup {ctrl} ({}): on, enforces {what}", cgroups.version()));
+                notes.push(format!(
+                    "cgroup {ctrl} ({}): on, enforces {what}",
+                    cgroups.version()
+                ));
             }
         }
         for p in problems {
-            notes.push(format!("{p}: NOT enforced{}", if as_root { "" } else { " (not root)" }));
+            notes.push(format!(
+                "{p}: NOT enforced{}",
+                if as_root { "" } else { " (not root)" }
+            ));
         }
         disk::unmount_under(&paths.sandboxes);
         let disk = if as_root {
             match Disk::detect(&paths.tmp, &paths.data) {
                 Ok(d) => {
-                    notes.push("disk: on (disk_mb is a per-sandbox ext4 filesystem, nosuid,nodev)".into());
+                    notes.push(
+                        "disk: on (disk_mb is a per-sandbox ext4 filesystem, nosuid,nodev)".into(),
+                    );
                     Some(d)
                 }
                 Err(e) => {
@@ -230,7 +236,11 @@ impl Isolation {
     /// what still runs in its cgroups, removes them, unmounts its filesystem and frees its uid.
     /// The directory itself is the caller's to remove. Blocking.
     pub fn release(&self, id: &str, root: &Path) {
-        let jail = self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let jail = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
         if !self.cgroups.enforced().is_empty() {
             self.cgroups.remove(id);
         }

@@ -98,8 +98,12 @@ pub fn programs() -> Result<Vec<Vec<u8>>, String> {
     let clone_rules = CLONE_NAMESPACE_FLAGS
         .iter()
         .map(|&flag| {
-            let cond =
-                SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)?;
+            let cond = SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Qword,
+                SeccompCmpOp::MaskedEq(flag),
+                flag,
+            )?;
             SeccompRule::new(vec![cond])
         })
         .collect::<Result<Vec<_>, _>>()

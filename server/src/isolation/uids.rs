@@ -32,7 +32,10 @@ pub struct UidPool {
 impl UidPool {
     /// Marks `uid` as taken (a sandbox found at start-up).
     pub fn claim(&self, uid: u32) {
-        self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(uid);
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid);
     }
 
     /// The lowest free uid of the range, now taken; `None` when every one is in use.
@@ -54,7 +57,10 @@ impl UidPool {
 
     /// Gives `uid` back (its sandbox was deleted).
     pub fn release(&self, uid: u32) {
-        self.used.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid);
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&uid);
     }
 }
 

@@ -546,3 +546,61 @@ pub fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
 pub fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
 }
+
+/// Starts the server as `uid` (and the gid of the same number, no supplementary groups) through
+/// `setpriv`, on `data`, which that user must own.
+pub fn start_as_user(uid: u32, data: PathBuf, extra: &[&str]) -> Server {
+    let bin = env!("CARGO_BIN_EXE_tensorlake-local");
+    let mut cmd = Command::new("setpriv");
+    let id = uid.to_string();
+    cmd.args(["--reuid", &id, "--regid", &id, "--clear-groups", bin])
+        .args(["--port", "0", "--data-dir"])
+        .arg(&data)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start tensorlake-local through setpriv");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = stderr.clone();
+    let err_pipe = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(err_pipe);
+        let mut line = String::new();
+        while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    let _ = out.read_line(&mut first);
+    let port = first
+        .trim_end()
+        .strip_prefix("tensorlake-local listening on http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!(
+                "no listening line: {first:?}; stderr: {}",
+                stderr.lock().unwrap()
+            )
+        });
+    let stdout_rest = Arc::new(Mutex::new(String::new()));
+    let rest = stdout_rest.clone();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while out.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            rest.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+    Server {
+        port,
+        data,
+        child: Some(child),
+        stderr,
+        stdout_rest,
+        keep_data: false,
+    }
+}
