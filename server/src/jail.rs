@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::isolation::{seccomp, Isolation, SandboxJail};
+use crate::isolation::{dir_hash, seccomp, Isolation, SandboxJail};
 
 /// Environment variable naming the bwrap binary (default: `bwrap` on `PATH`).
 pub const BWRAP_ENV: &str = "TENSORLAKE_LOCAL_BWRAP";
@@ -46,10 +46,11 @@ const HOST_LINKS: &[&str] = &["bin", "sbin", "lib", "lib64", "lib32", "libx32"];
 /// required to exist.
 const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus"];
 
-/// Start of the `argv[0]` each jail's bwrap gets, followed by the sandbox's directory: how
-/// [`kill_orphans`] recognises jails of this data directory (the root itself is passed as a
-/// descriptor, so no argument names it).
-const ARGV0_MARKER: &str = "bwrap:tensorlake-local:";
+/// Start of the `argv[0]` each jail's bwrap gets, followed by a hash of the sandboxes directory
+/// and the sandbox id: how [`kill_orphans`] recognises jails of this data directory (the root is
+/// passed as a descriptor, so no argument names it). A hash rather than the path, since a jail
+/// sees its bwrap's command line as `/proc/1/cmdline`.
+const ARGV0_MARKER: &str = "bwrap:";
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -156,9 +157,7 @@ impl Jail {
             seccomp: &filter_fds,
         };
         let mut cmd = tokio::process::Command::new(bwrap);
-        let mut marker = OsString::from(ARGV0_MARKER);
-        marker.push(root.parent().unwrap_or(root));
-        cmd.arg0(marker)
+        cmd.arg0(argv0(root))
             .args(jail_args(root, spec, &fds))
             .env_clear()
             .stdin(Stdio::null())
@@ -184,6 +183,17 @@ impl Jail {
         drop(root_fd);
         child
     }
+}
+
+/// `argv[0]` of the jail rooted at `root` (`<sandboxes>/<id>/root`); see [`ARGV0_MARKER`].
+fn argv0(root: &Path) -> String {
+    let sandbox_dir = root.parent().unwrap_or(root);
+    let sandboxes = sandbox_dir.parent().unwrap_or(sandbox_dir);
+    let id = sandbox_dir
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy();
+    format!("{ARGV0_MARKER}{}:{id}", dir_hash(sandboxes))
 }
 
 /// Runs in the forked child, before bwrap is executed. Joining the cgroups comes first, while
@@ -236,11 +246,12 @@ pub struct JailFds<'a> {
 ///
 /// bwrap arms its parent-death signal in each of its processes a moment after they start; a
 /// server killed inside that window leaves a jail running. Such a jail is recognised by its
-/// `argv[0]` ([`ARGV0_MARKER`] and a sandbox directory), or, from servers before uid mapping, by
+/// `argv[0]` ([`ARGV0_MARKER`] and the hash of `sandboxes_dir`), or, from servers before uid mapping, by
 /// its `--bind <sandboxes_dir>/...` argument; since the caller holds the data directory's lock,
 /// no live server owns it. Returns how many were killed.
 pub fn kill_orphans(sandboxes_dir: &Path) -> usize {
     let prefix = sandboxes_dir.as_os_str().as_encoded_bytes().to_vec();
+    let marker = format!("{ARGV0_MARKER}{}:", dir_hash(sandboxes_dir));
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -260,9 +271,7 @@ pub fn kill_orphans(sandboxes_dir: &Path) -> usize {
         let under =
             |p: &[u8]| p.len() > prefix.len() && p.starts_with(&prefix) && p[prefix.len()] == b'/';
         let first = argv.first().copied().unwrap_or_default();
-        let marked = first
-            .strip_prefix(ARGV0_MARKER.as_bytes())
-            .is_some_and(under);
+        let marked = first.starts_with(marker.as_bytes());
         let old_style =
             first.ends_with(b"bwrap") && argv.windows(2).any(|w| w[0] == b"--bind" && under(w[1]));
         // SAFETY: kill(2) on a pid read from /proc; at worst the process is already gone.

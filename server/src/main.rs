@@ -145,12 +145,14 @@ async fn run(args: Args) -> Result<(), String> {
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
             shutdown_state.quiesce().await;
+            shutdown_state.jail.iso.shutdown();
             std::process::exit(0);
         });
     })
     .await
     .map_err(|e| format!("server error: {e}"))?;
     st.quiesce().await;
+    st.jail.iso.shutdown();
     drop(lock);
     Ok(())
 }

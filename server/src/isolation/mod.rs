@@ -53,8 +53,9 @@ pub struct Isolation {
     reaper: Mutex<Option<std::process::ChildStdin>>,
 }
 
-/// Stable (FNV-1a) hash of the data directory, naming this server's cgroup parent.
-fn dir_hash(p: &Path) -> String {
+/// Stable (FNV-1a) hash of a directory path: names this server's cgroup parent (from the data
+/// directory) and marks its jails (from the sandboxes directory) without showing the path.
+pub fn dir_hash(p: &Path) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in p.as_os_str().as_bytes() {
         h ^= *b as u64;
@@ -299,6 +300,41 @@ impl Isolation {
             None
         };
         self.register(sb, ids)
+    }
+
+    /// Removes every sandbox's cgroups and filesystem mount at a clean stop, so the data
+    /// directory can be deleted as soon as the server has exited (the clean-up process does the
+    /// same after a crash, a moment later). Blocking.
+    pub fn shutdown(&self) {
+        let ids: Vec<String> = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for id in ids {
+            if !self.cgroups.enforced().is_empty() {
+                self.cgroups.remove(&id);
+            }
+        }
+        for parent in self.cgroups.parents() {
+            cgroups::remove_tree(&parent);
+        }
+        if self.disk.is_some() {
+            disk::unmount_under(&self.sandboxes_dir);
+        }
+    }
+
+    /// Gives the sandbox's uid whatever in the tree at `root` host root owns (files the server
+    /// unpacked there), so that nothing in a sandbox belongs to host root. No-op unless the
+    /// server is root. Blocking; call before the sandbox runs anything.
+    pub fn hand_over_tree(&self, root: &Path) -> io::Result<()> {
+        if !self.as_root {
+            return Ok(());
+        }
+        let owner = std::fs::symlink_metadata(root)?.uid();
+        hand_over(root, owner)
     }
 
     /// What a process of sandbox `id` runs with. A sandbox unknown here (its set-up failed)

@@ -41,13 +41,13 @@ pub fn run_if_asked() -> Option<ExitCode> {
     let mut sink = [0u8; 64];
     let mut stdin = std::io::stdin();
     while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-    // The jails die with the server (bwrap --die-with-parent); removing the cgroups kills any
-    // straggler.
-    for cg in &cgroups {
-        super::cgroups::remove_tree(cg);
-    }
+    // Mounts first: a test or a user deleting the data directory waits on them. The jails die
+    // with the server (bwrap --die-with-parent); removing the cgroups kills any straggler.
     if let Some(dir) = sandboxes {
         super::disk::unmount_under(&dir);
+    }
+    for cg in &cgroups {
+        super::cgroups::remove_tree(cg);
     }
     Some(ExitCode::SUCCESS)
 }

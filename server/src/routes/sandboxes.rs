@@ -341,6 +341,7 @@ async fn make_tree(
         st2.jail.iso.prepare(&sb2, &root)?;
         if let Some(a) = archive_path {
             archive::extract(&a, &root)?;
+            st2.jail.iso.hand_over_tree(&root)?;
         }
         std::fs::create_dir_all(root.join("root"))?;
         let tmp = root.join("tmp");

@@ -322,7 +322,14 @@ impl Drop for Server {
             let _ = c.wait();
         }
         if !self.keep_data {
-            let _ = std::fs::remove_dir_all(&self.data);
+            // A server run as root has its sandbox filesystems unmounted by its clean-up process
+            // a moment after it dies; until then their mount points cannot be removed.
+            for _ in 0..100 {
+                if std::fs::remove_dir_all(&self.data).is_ok() || !self.data.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }
