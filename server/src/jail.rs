@@ -10,9 +10,11 @@
 //!
 //! Before bwrap runs, the forked child joins the sandbox's cgroups, sets umask 022 and, when the
 //! server is root, becomes the sandbox's own unprivileged uid (see `isolation`); bwrap then maps
-//! uid 0 inside to it. The root directory reaches bwrap as a descriptor (`--bind-fd`), so the
-//! sandbox's uid needs no access to the (private) data directory; the seccomp programs arrive
-//! the same way.
+//! uid 0 inside to it. The sandbox's uid has no access to the (private) data directory, and
+//! bwrap 0.8 resolves even a `--bind-fd` source through its path, so as root the child first
+//! enters a mount namespace of its own and binds the root onto [`STAGING`],
+//! which bwrap binds as `/`. A server run as a normal user passes the root as `--bind-fd`. The
+//! seccomp programs arrive as descriptors.
 
 use std::ffi::OsString;
 use std::io;
@@ -45,6 +47,12 @@ const HOST_LINKS: &[&str] = &["bin", "sbin", "lib", "lib64", "lib32", "libx32"];
 /// Parts of `/proc` that reach host kernel settings; read-only in the jail. Only `sys` is
 /// required to exist.
 const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus"];
+
+/// Where, in the private mount namespace of a jail started by a root server, the sandbox root
+/// is bound before bwrap runs: a directory sure to exist and to be searchable by anyone. (bwrap
+/// itself mounts its scratch tmpfs there too, after pivoting away from this view.)
+const STAGING: &str = "/tmp";
+const STAGING_C: &std::ffi::CStr = c"/tmp";
 
 /// Start of the `argv[0]` each jail's bwrap gets, followed by a hash of the sandboxes directory
 /// and the sandbox id: how [`kill_orphans`] recognises jails of this data directory (the root is
@@ -152,10 +160,17 @@ impl Jail {
             None => Vec::new(),
         };
         let filter_fds: Vec<RawFd> = filters.iter().map(|f| f.as_raw_fd()).collect();
+        let staged = setup.ids.is_some();
         let fds = JailFds {
-            root: root_fd.as_raw_fd(),
+            root: (!staged).then(|| root_fd.as_raw_fd()),
             seccomp: &filter_fds,
         };
+        // By path: after the child's unshare, the descriptor belongs to another mount namespace,
+        // which a bind mount refuses. The path is the server's own (`sandboxes/<id>/root`).
+        let stage_from = staged
+            .then(|| std::ffi::CString::new(root.as_os_str().as_encoded_bytes()))
+            .transpose()
+            .map_err(io::Error::other)?;
         let mut cmd = tokio::process::Command::new(bwrap);
         cmd.arg0(argv0(root))
             .args(jail_args(root, spec, &fds))
@@ -164,12 +179,14 @@ impl Jail {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // A staged root stays close-on-exec: bwrap must not pass a descriptor of a host
+        // directory on to the sandbox, where `openat(fd, "..")` would lead outside.
         let mut inherit = filter_fds.clone();
-        inherit.push(root_fd.as_raw_fd());
+        inherit.extend(fds.root);
         // SAFETY: the hook only calls async-signal-safe functions (open, write, close, fcntl,
         // umask, setgroups, setgid, setuid) on data prepared before the fork.
         unsafe {
-            cmd.pre_exec(move || enter(&setup, &inherit));
+            cmd.pre_exec(move || enter(&setup, stage_from.as_deref(), &inherit));
         }
         let (tx, rx) = oneshot::channel();
         self.spawner
@@ -199,7 +216,11 @@ fn argv0(root: &Path) -> String {
 /// Runs in the forked child, before bwrap is executed. Joining the cgroups comes first, while
 /// still privileged, so nothing the sandbox starts ever runs outside them; the uid is dropped
 /// last.
-fn enter(setup: &SandboxJail, inherit: &[RawFd]) -> io::Result<()> {
+fn enter(
+    setup: &SandboxJail,
+    stage_from: Option<&std::ffi::CStr>,
+    inherit: &[RawFd],
+) -> io::Result<()> {
     // SAFETY (whole function): raw async-signal-safe calls on NUL-terminated strings and
     // descriptors prepared by the parent.
     unsafe {
@@ -216,6 +237,37 @@ fn enter(setup: &SandboxJail, inherit: &[RawFd]) -> io::Result<()> {
                 return Err(err);
             }
         }
+        if let Some(src) = stage_from {
+            // A mount namespace of this child's own (slave: nothing propagates back to the
+            // host), where the root appears at STAGING.
+            let none = std::ptr::null::<libc::c_char>();
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    none,
+                    c"/".as_ptr(),
+                    none,
+                    libc::MS_REC | libc::MS_SLAVE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::mount(
+                    src.as_ptr(),
+                    STAGING_C.as_ptr(),
+                    none,
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // Descriptors the server inherited without close-on-exec (from whoever started it) must
+        // not reach the sandbox. Best effort: close_range needs Linux 5.11.
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
         for &fd in inherit {
             if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
                 return Err(io::Error::last_os_error());
@@ -236,8 +288,8 @@ fn enter(setup: &SandboxJail, inherit: &[RawFd]) -> io::Result<()> {
 
 /// Descriptors a jail's bwrap reads: the sandbox root and the seccomp programs.
 pub struct JailFds<'a> {
-    /// Directory bound as `/`.
-    pub root: RawFd,
+    /// Directory bound as `/`, or `None` when it is staged at [`STAGING`] (server run as root).
+    pub root: Option<RawFd>,
     /// One per seccomp program.
     pub seccomp: &'a [RawFd],
 }
@@ -376,7 +428,7 @@ fn host_link_args(root: Option<&Path>) -> Vec<OsString> {
 }
 
 /// The bwrap command line (after `argv[0]`) for `spec` in the jail rooted at `root`, which bwrap
-/// gets as the descriptor `fds.root`.
+/// gets as the descriptor `fds.root` or at [`STAGING`].
 pub fn jail_args(root: &Path, spec: &RunSpec, fds: &JailFds) -> Vec<OsString> {
     fn push(a: &mut Vec<OsString>, items: &[&str]) {
         a.extend(items.iter().map(OsString::from));
@@ -398,7 +450,10 @@ pub fn jail_args(root: &Path, spec: &RunSpec, fds: &JailFds) -> Vec<OsString> {
         ],
     );
     push(&mut a, &["--hostname", "sandbox"]);
-    push(&mut a, &["--bind-fd", &fds.root.to_string(), "/"]);
+    match fds.root {
+        Some(fd) => push(&mut a, &["--bind-fd", &fd.to_string(), "/"]),
+        None => push(&mut a, &["--bind", STAGING, "/"]),
+    }
     push(&mut a, &["--ro-bind", "/usr", "/usr"]);
     a.extend(host_link_args(Some(root)));
     push(&mut a, &["--proc", "/proc", "--dev", "/dev"]);
@@ -450,7 +505,7 @@ mod tests {
             working_dir: "/".into(),
         };
         let fds = JailFds {
-            root: 7,
+            root: Some(7),
             seccomp: &[8, 9],
         };
         let args: Vec<String> = jail_args(Path::new("/data/sb/root"), &spec, &fds)

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -86,7 +86,11 @@ fn uid_map_target(run: &common::Run) -> u32 {
 #[test]
 fn sandbox_files_belong_to_an_unprivileged_uid_of_their_own() {
     require_root();
-    let s = Server::start(&[]);
+    // A private data directory (0700, as the server will make it): the sandbox uid cannot
+    // search it, yet its jails must start.
+    let data = temp_dir("private");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let s = Server::start_in(data, &[], &[]);
     let a = s.sandbox();
     let b = s.sandbox();
     let mut uids = Vec::new();
