@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::isolation::{dir_hash, seccomp, Isolation, SandboxJail};
+use crate::isolation::child::{enter, STAGING};
+use crate::isolation::{dir_hash, seccomp, Isolation};
 
 /// Environment variable naming the bwrap binary (default: `bwrap` on `PATH`).
 pub const BWRAP_ENV: &str = "TENSORLAKE_LOCAL_BWRAP";
@@ -47,12 +48,6 @@ const HOST_LINKS: &[&str] = &["bin", "sbin", "lib", "lib64", "lib32", "libx32"];
 /// Parts of `/proc` that reach host kernel settings; read-only in the jail. Only `sys` is
 /// required to exist.
 const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus"];
-
-/// Where, in the private mount namespace of a jail started by a root server, the sandbox root
-/// is bound before bwrap runs: a directory sure to exist and to be searchable by anyone. (bwrap
-/// itself mounts its scratch tmpfs there too, after pivoting away from this view.)
-const STAGING: &str = "/tmp";
-const STAGING_C: &std::ffi::CStr = c"/tmp";
 
 /// Start of the `argv[0]` each jail's bwrap gets, followed by a hash of the sandboxes directory
 /// and the sandbox id: how [`kill_orphans`] recognises jails of this data directory (the root is
@@ -211,79 +206,6 @@ fn argv0(root: &Path) -> String {
         .unwrap_or_default()
         .to_string_lossy();
     format!("{ARGV0_MARKER}{}:{id}", dir_hash(sandboxes))
-}
-
-/// Runs in the forked child, before bwrap is executed. Joining the cgroups comes first, while
-/// still privileged, so nothing the sandbox starts ever runs outside them; the uid is dropped
-/// last.
-fn enter(
-    setup: &SandboxJail,
-    stage_from: Option<&std::ffi::CStr>,
-    inherit: &[RawFd],
-) -> io::Result<()> {
-    // SAFETY (whole function): raw async-signal-safe calls on NUL-terminated strings and
-    // descriptors prepared by the parent.
-    unsafe {
-        for procs in &setup.cgroup_procs {
-            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // "0" is the writing process itself.
-            let n = libc::write(fd, b"0".as_ptr().cast(), 1);
-            let err = io::Error::last_os_error();
-            libc::close(fd);
-            if n != 1 {
-                return Err(err);
-            }
-        }
-        if let Some(src) = stage_from {
-            // A mount namespace of this child's own (slave: nothing propagates back to the
-            // host), where the root appears at STAGING.
-            let none = std::ptr::null::<libc::c_char>();
-            if libc::unshare(libc::CLONE_NEWNS) != 0
-                || libc::mount(
-                    none,
-                    c"/".as_ptr(),
-                    none,
-                    libc::MS_REC | libc::MS_SLAVE,
-                    std::ptr::null(),
-                ) != 0
-                || libc::mount(
-                    src.as_ptr(),
-                    STAGING_C.as_ptr(),
-                    none,
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        // Descriptors the server inherited without close-on-exec (from whoever started it) must
-        // not reach the sandbox. Best effort: close_range needs Linux 5.11.
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-        for &fd in inherit {
-            if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        libc::umask(0o022);
-        if let Some((uid, gid)) = setup.ids {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(gid) != 0
-                || libc::setuid(uid) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Descriptors a jail's bwrap reads: the sandbox root and the seccomp programs.

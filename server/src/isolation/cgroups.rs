@@ -68,7 +68,11 @@ impl Cgroups {
             }
             let own_path = own
                 .lines()
-                .filter_map(|l| l.splitn(3, ':').nth(1).zip(l.splitn(3, ':').nth(2)))
+                .filter_map(|l| {
+                    let mut parts = l.splitn(3, ':');
+                    parts.next();
+                    parts.next().zip(parts.next())
+                })
                 .find(|(ctrls, _)| ctrls.split(',').any(|c| c == ctrl))
                 .map(|(_, p)| p.trim_start_matches('/').to_string())
                 .unwrap_or_default();

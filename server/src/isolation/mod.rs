@@ -10,6 +10,7 @@
 //! as a normal user, sandboxes run as that user (uid 0 inside maps to it).
 
 pub mod cgroups;
+pub mod child;
 pub mod disk;
 pub mod reaper;
 pub mod seccomp;

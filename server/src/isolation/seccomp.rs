@@ -138,7 +138,8 @@ fn x32_guard(prog: BpfProgram) -> BpfProgram {
     if !cfg!(target_arch = "x86_64") {
         return prog;
     }
-    const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+    // BPF_LD | BPF_W | BPF_ABS (0x00 | 0x00 | 0x20).
+    const LD_W_ABS: u16 = 0x20;
     const JGE_K: u16 = 0x05 | 0x30;
     const RET_K: u16 = 0x06;
     let ins = |code, jt, jf, k| sock_filter { code, jt, jf, k };
