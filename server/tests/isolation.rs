@@ -372,6 +372,15 @@ fn an_unprivileged_server_runs_commands_and_says_what_it_cannot_enforce() {
     std::thread::sleep(Duration::from_millis(100));
     let err = s.stderr();
     assert!(err.contains("disk_mb NOT enforced"), "{err}");
+    assert!(err.contains("memory_mb NOT enforced"), "{err}");
+    // The seccomp filter needs no privilege.
+    let run = s.sh(&sb, "unshare -U true; echo rc=$?");
+    assert!(
+        run.stdout
+            .iter()
+            .any(|l| l.starts_with("rc=") && l != "rc=0"),
+        "{run:?}"
+    );
     assert!(
         err.contains("uid mapping: sandboxes run as this server's user"),
         "{err}"

@@ -46,7 +46,7 @@ const WANTED: [&str; 3] = ["memory", "cpu", "pids"];
 impl Cgroups {
     /// Finds the hierarchies and creates the parent `name` in each. Returns the controllers that
     /// work (possibly none) and, for each that does not, the reason.
-    pub fn detect(name: &str) -> (Cgroups, Vec<String>) {
+    pub fn detect(name: &str) -> (Cgroups, Vec<(&'static str, String)>) {
         let root = Path::new("/sys/fs/cgroup");
         let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
         if root.join("cgroup.controllers").is_file() {
@@ -60,10 +60,7 @@ impl Cgroups {
         for ctrl in WANTED {
             let mount = root.join(ctrl);
             if !mount.join("cgroup.procs").is_file() {
-                problems.push(format!(
-                    "cgroup {ctrl}: no v1 hierarchy at {}",
-                    mount.display()
-                ));
+                problems.push((ctrl, format!("no v1 hierarchy at {}", mount.display())));
                 continue;
             }
             let own_path = own
@@ -79,10 +76,9 @@ impl Cgroups {
             let parent = mount.join(own_path).join(name);
             match std::fs::create_dir_all(&parent) {
                 Ok(()) => cg.controllers.push(Controller { name: ctrl, parent }),
-                Err(e) => problems.push(format!(
-                    "cgroup {ctrl}: cannot create {} ({e})",
-                    parent.display()
-                )),
+                Err(e) => {
+                    problems.push((ctrl, format!("cannot create {} ({e})", parent.display())))
+                }
             }
         }
         (cg, problems)
@@ -205,7 +201,7 @@ impl Cgroups {
     }
 }
 
-fn detect_v2(root: &Path, own: &str, name: &str) -> (Cgroups, Vec<String>) {
+fn detect_v2(root: &Path, own: &str, name: &str) -> (Cgroups, Vec<(&'static str, String)>) {
     let own_path = own
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
@@ -226,10 +222,9 @@ fn detect_v2(root: &Path, own: &str, name: &str) -> (Cgroups, Vec<String>) {
     let enable = "+memory +cpu +pids";
     let _ = std::fs::write(base.join("cgroup.subtree_control"), enable);
     if let Err(e) = std::fs::create_dir_all(&parent) {
-        problems.push(format!(
-            "cgroups (v2): cannot create {} ({e})",
-            parent.display()
-        ));
+        for ctrl in WANTED {
+            problems.push((ctrl, format!("cannot create {} ({e})", parent.display())));
+        }
         return (cg, problems);
     }
     let _ = std::fs::write(parent.join("cgroup.subtree_control"), enable);
@@ -241,10 +236,7 @@ fn detect_v2(root: &Path, own: &str, name: &str) -> (Cgroups, Vec<String>) {
                 parent: parent.clone(),
             });
         } else {
-            problems.push(format!(
-                "cgroup {ctrl} (v2): not delegated to {}",
-                parent.display()
-            ));
+            problems.push((ctrl, format!("not delegated to {} (v2)", parent.display())));
         }
     }
     (cg, problems)

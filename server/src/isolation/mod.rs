@@ -108,13 +108,19 @@ impl Isolation {
                     "cgroup {ctrl} ({}): on, enforces {what}",
                     cgroups.version()
                 ));
+            } else {
+                let why = problems
+                    .iter()
+                    .find(|(c, _)| *c == ctrl)
+                    .map(|(_, why)| why.as_str())
+                    .unwrap_or("unavailable");
+                let hint = if as_root {
+                    ""
+                } else {
+                    "; run the server as root"
+                };
+                notes.push(format!("cgroup {ctrl}: {what} NOT enforced: {why}{hint}"));
             }
-        }
-        for p in problems {
-            notes.push(format!(
-                "{p}: NOT enforced{}",
-                if as_root { "" } else { " (not root)" }
-            ));
         }
         disk::unmount_under(&paths.sandboxes);
         let disk = if as_root {
