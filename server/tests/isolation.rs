@@ -386,3 +386,26 @@ fn an_unprivileged_server_runs_commands_and_says_what_it_cannot_enforce() {
         "{err}"
     );
 }
+
+#[test]
+fn a_sandbox_from_before_uid_mapping_is_handed_to_a_uid_of_its_own() {
+    require_root();
+    let s = Server::start(&[]);
+    let sb = s.sandbox();
+    let data = s.stop();
+    // What an older server left: a plain directory whose files host root owns.
+    let dir = data.join("sandboxes").join(&sb);
+    let _ = std::fs::remove_file(dir.join("disk.img"));
+    let root = dir.join("root");
+    std::fs::write(root.join("old.txt"), "old\n").unwrap();
+    std::os::unix::fs::chown(&root, Some(0), Some(0)).unwrap();
+    std::os::unix::fs::chown(root.join("old.txt"), Some(0), Some(0)).unwrap();
+    let s = Server::start_in(data, &[], &[]);
+    let run = s.sh(&sb, "echo more >> /old.txt && cat /old.txt");
+    assert_eq!(run.stdout, vec!["old", "more"], "{run:?}");
+    let owner = std::fs::metadata(root.join("old.txt")).unwrap().uid();
+    assert_ne!(
+        owner, 0,
+        "an adopted sandbox's file still belongs to host root"
+    );
+}
