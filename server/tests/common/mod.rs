@@ -322,14 +322,7 @@ impl Drop for Server {
             let _ = c.wait();
         }
         if !self.keep_data {
-            // A server run as root has its sandbox filesystems unmounted by its clean-up process
-            // a moment after it dies; until then their mount points cannot be removed.
-            for _ in 0..100 {
-                if std::fs::remove_dir_all(&self.data).is_ok() || !self.data.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            remove_data_dir(&self.data);
         }
     }
 }
@@ -609,5 +602,16 @@ pub fn start_as_user(uid: u32, data: PathBuf, extra: &[&str]) -> Server {
         stderr,
         stdout_rest,
         keep_data: false,
+    }
+}
+
+/// Removes a data directory. A server run as root has its sandbox filesystems unmounted by its
+/// clean-up process a moment after it dies; until then their mount points cannot be removed.
+pub fn remove_data_dir(data: &Path) {
+    for _ in 0..100 {
+        if std::fs::remove_dir_all(data).is_ok() || !data.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
