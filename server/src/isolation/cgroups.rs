@@ -219,15 +219,20 @@ fn detect_v2(root: &Path, own: &str, name: &str) -> (Cgroups, Vec<(&'static str,
     };
     let mut problems = Vec::new();
     let parent = base.join(name);
-    let enable = "+memory +cpu +pids";
-    let _ = std::fs::write(base.join("cgroup.subtree_control"), enable);
+    // One controller per write: a write naming one the kernel lacks fails as a whole.
+    let enable = |dir: &Path| {
+        for ctrl in WANTED {
+            let _ = std::fs::write(dir.join("cgroup.subtree_control"), format!("+{ctrl}"));
+        }
+    };
+    enable(&base);
     if let Err(e) = std::fs::create_dir_all(&parent) {
         for ctrl in WANTED {
             problems.push((ctrl, format!("cannot create {} ({e})", parent.display())));
         }
         return (cg, problems);
     }
-    let _ = std::fs::write(parent.join("cgroup.subtree_control"), enable);
+    enable(&parent);
     let on = std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
     for ctrl in WANTED {
         if on.split_whitespace().any(|c| c == ctrl) {
