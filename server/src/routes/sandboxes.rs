@@ -1,8 +1,8 @@
 //! Sandbox lifecycle routes (wire-protocol.md section 3): create (and restore), get, list,
 //! delete, suspend, resume, update.
 //!
-//! Creating a sandbox makes a directory and a row, nothing more: no process is spawned until a
-//! command runs, so a thousand sandboxes cost a thousand directories.
+//! Creating a sandbox makes a directory and a row (and, as root, its filesystem image, uid and
+//! cgroups: see `isolation`), nothing more: no process is spawned until a command runs.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::Arc;
