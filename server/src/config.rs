@@ -55,6 +55,11 @@ pub struct Args {
     /// Time a new sandbox stays `pending` (0: create answers `running`).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub sandbox_startup_ms: u64,
+
+    /// Most processes and threads one sandbox may have at once (cgroup pids limit), so a fork
+    /// bomb stays inside its sandbox.
+    #[arg(long, default_value_t = 512, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pids_per_sandbox: u64,
 }
 
 impl Args {

@@ -6,15 +6,28 @@
 //! new user, PID, network, IPC, UTS and cgroup namespaces (so no network at all), every
 //! capability dropped, a new session (no terminal injection), a clean environment, and
 //! `--die-with-parent` so nothing outlives the server. `/tmp` is the sandbox's own directory.
+//! `/proc/sys`, `/proc/sysrq-trigger`, `/proc/irq` and `/proc/bus` are read-only.
+//!
+//! Before bwrap runs, the forked child joins the sandbox's cgroups, sets umask 022 and, when the
+//! server is root, becomes the sandbox's own unprivileged uid (see `isolation`); bwrap then maps
+//! uid 0 inside to it. The sandbox's uid has no access to the (private) data directory, and
+//! bwrap 0.8 resolves even a `--bind-fd` source through its path, so as root the child first
+//! enters a mount namespace of its own and binds the root onto [`STAGING`],
+//! which bwrap binds as `/`. A server run as a normal user passes the root as `--bind-fd`. The
+//! seccomp programs arrive as descriptors.
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+
+use crate::isolation::child::{enter, STAGING};
+use crate::isolation::{dir_hash, seccomp, Isolation};
 
 /// Environment variable naming the bwrap binary (default: `bwrap` on `PATH`).
 pub const BWRAP_ENV: &str = "TENSORLAKE_LOCAL_BWRAP";
@@ -31,6 +44,16 @@ pub const SYSTEM_DIRS: &[&str] = &[
 /// Host directories that are links into `/usr` on merged-usr systems, or real directories on
 /// older ones; mirrored into the jail either way.
 const HOST_LINKS: &[&str] = &["bin", "sbin", "lib", "lib64", "lib32", "libx32"];
+
+/// Parts of `/proc` that reach host kernel settings; read-only in the jail. Only `sys` is
+/// required to exist.
+const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus"];
+
+/// Start of the `argv[0]` each jail's bwrap gets, followed by a hash of the sandboxes directory
+/// and the sandbox id: how [`kill_orphans`] recognises jails of this data directory (the root is
+/// passed as a descriptor, so no argument names it). A hash rather than the path, since a jail
+/// sees its bwrap's command line as `/proc/1/cmdline`.
+const ARGV0_MARKER: &str = "bwrap:";
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -52,6 +75,8 @@ pub struct Jail {
     /// when it was seen (re-checked after a short while, so installing bwrap needs no restart).
     checked: Mutex<Option<(Result<PathBuf, String>, Instant)>>,
     spawner: std::sync::mpsc::Sender<SpawnJob>,
+    /// Uids, cgroups, disk and seccomp of the sandboxes.
+    pub iso: Isolation,
 }
 
 type SpawnJob = (
@@ -62,7 +87,7 @@ type SpawnJob = (
 impl Jail {
     /// A launcher reading [`BWRAP_ENV`]. Must be called inside the tokio runtime: it starts the
     /// spawner thread there.
-    pub fn new() -> Jail {
+    pub fn new(iso: Isolation) -> Jail {
         let configured = std::env::var_os(BWRAP_ENV)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
@@ -84,6 +109,7 @@ impl Jail {
             configured,
             checked: Mutex::new(None),
             spawner: tx,
+            iso,
         }
     }
 
@@ -108,37 +134,98 @@ impl Jail {
         result
     }
 
-    /// Starts `spec` in the jail rooted at `root` with piped stdout/stderr.
+    /// Starts `spec` in the jail of sandbox `sandbox_id`, rooted at `root`, with piped
+    /// stdout/stderr.
     pub async fn spawn(
         &self,
         bwrap: &Path,
         root: &Path,
         spec: &RunSpec,
+        sandbox_id: &str,
     ) -> io::Result<tokio::process::Child> {
+        let setup = self.iso.jail(sandbox_id)?;
+        // Opened here, close-on-exec, and made inheritable only in the child: no other process
+        // forked meanwhile gets them.
+        let root_fd = crate::fsx::open_dir(root)?;
+        let filters = match self.iso.seccomp() {
+            Some(progs) => progs
+                .iter()
+                .map(|p| seccomp::memfd_with(p))
+                .collect::<io::Result<Vec<OwnedFd>>>()?,
+            None => Vec::new(),
+        };
+        let filter_fds: Vec<RawFd> = filters.iter().map(|f| f.as_raw_fd()).collect();
+        let staged = setup.ids.is_some();
+        let fds = JailFds {
+            root: (!staged).then(|| root_fd.as_raw_fd()),
+            seccomp: &filter_fds,
+        };
+        // By path: after the child's unshare, the descriptor belongs to another mount namespace,
+        // which a bind mount refuses. The path is the server's own (`sandboxes/<id>/root`).
+        let stage_from = staged
+            .then(|| std::ffi::CString::new(root.as_os_str().as_encoded_bytes()))
+            .transpose()
+            .map_err(io::Error::other)?;
         let mut cmd = tokio::process::Command::new(bwrap);
-        cmd.args(jail_args(root, spec))
+        cmd.arg0(argv0(root))
+            .args(jail_args(root, spec, &fds))
             .env_clear()
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // A staged root stays close-on-exec: bwrap must not pass a descriptor of a host
+        // directory on to the sandbox, where `openat(fd, "..")` would lead outside.
+        let mut inherit = filter_fds.clone();
+        inherit.extend(fds.root);
+        // SAFETY: the hook only calls async-signal-safe functions (open, write, close, fcntl,
+        // umask, setgroups, setgid, setuid) on data prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || enter(&setup, stage_from.as_deref(), &inherit));
+        }
         let (tx, rx) = oneshot::channel();
         self.spawner
             .send((cmd, tx))
             .map_err(|_| io::Error::other("the bwrap spawner thread has stopped"))?;
-        rx.await
-            .map_err(|_| io::Error::other("the bwrap spawner thread has stopped"))?
+        let child = rx
+            .await
+            .map_err(|_| io::Error::other("the bwrap spawner thread has stopped"))?;
+        // The child has its copies now (or failed); the server's are closed here.
+        drop(filters);
+        drop(root_fd);
+        child
     }
+}
+
+/// `argv[0]` of the jail rooted at `root` (`<sandboxes>/<id>/root`); see [`ARGV0_MARKER`].
+fn argv0(root: &Path) -> String {
+    let sandbox_dir = root.parent().unwrap_or(root);
+    let sandboxes = sandbox_dir.parent().unwrap_or(sandbox_dir);
+    let id = sandbox_dir
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy();
+    format!("{ARGV0_MARKER}{}:{id}", dir_hash(sandboxes))
+}
+
+/// Descriptors a jail's bwrap reads: the sandbox root and the seccomp programs.
+pub struct JailFds<'a> {
+    /// Directory bound as `/`, or `None` when it is staged at [`STAGING`] (server run as root).
+    pub root: Option<RawFd>,
+    /// One per seccomp program.
+    pub seccomp: &'a [RawFd],
 }
 
 /// Kills bwrap processes left running by an earlier server on this data directory.
 ///
 /// bwrap arms its parent-death signal in each of its processes a moment after they start; a
 /// server killed inside that window leaves a jail running. Such a jail is recognised by its
-/// `--bind <sandboxes_dir>/...` argument; since the caller holds the data directory's lock, no
-/// live server owns it. Returns how many were killed.
+/// `argv[0]` ([`ARGV0_MARKER`] and the hash of `sandboxes_dir`), or, from servers before uid mapping, by
+/// its `--bind <sandboxes_dir>/...` argument; since the caller holds the data directory's lock,
+/// no live server owns it. Returns how many were killed.
 pub fn kill_orphans(sandboxes_dir: &Path) -> usize {
     let prefix = sandboxes_dir.as_os_str().as_encoded_bytes().to_vec();
+    let marker = format!("{ARGV0_MARKER}{}:", dir_hash(sandboxes_dir));
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -155,15 +242,14 @@ pub fn kill_orphans(sandboxes_dir: &Path) -> usize {
             continue;
         };
         let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let is_bwrap = argv.first().is_some_and(|a| a.ends_with(b"bwrap"));
-        let ours = argv.windows(2).any(|w| {
-            w[0] == b"--bind"
-                && w[1].len() > prefix.len()
-                && w[1].starts_with(&prefix)
-                && w[1][prefix.len()] == b'/'
-        });
+        let under =
+            |p: &[u8]| p.len() > prefix.len() && p.starts_with(&prefix) && p[prefix.len()] == b'/';
+        let first = argv.first().copied().unwrap_or_default();
+        let marked = first.starts_with(marker.as_bytes());
+        let old_style =
+            first.ends_with(b"bwrap") && argv.windows(2).any(|w| w[0] == b"--bind" && under(w[1]));
         // SAFETY: kill(2) on a pid read from /proc; at worst the process is already gone.
-        if is_bwrap && ours && unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+        if (marked || old_style) && unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
             killed += 1;
         }
     }
@@ -263,8 +349,9 @@ fn host_link_args(root: Option<&Path>) -> Vec<OsString> {
     a
 }
 
-/// The bwrap command line for `spec` in the jail rooted at `root`.
-pub fn jail_args(root: &Path, spec: &RunSpec) -> Vec<OsString> {
+/// The bwrap command line (after `argv[0]`) for `spec` in the jail rooted at `root`, which bwrap
+/// gets as the descriptor `fds.root` or at [`STAGING`].
+pub fn jail_args(root: &Path, spec: &RunSpec, fds: &JailFds) -> Vec<OsString> {
     fn push(a: &mut Vec<OsString>, items: &[&str]) {
         a.extend(items.iter().map(OsString::from));
     }
@@ -276,17 +363,34 @@ pub fn jail_args(root: &Path, spec: &RunSpec) -> Vec<OsString> {
             "--new-session",
             "--unshare-all",
             "--unshare-user",
+            "--uid",
+            "0",
+            "--gid",
+            "0",
             "--cap-drop",
             "ALL",
         ],
     );
     push(&mut a, &["--hostname", "sandbox"]);
-    a.push("--bind".into());
-    a.push(root.as_os_str().to_owned());
-    a.push("/".into());
+    match fds.root {
+        Some(fd) => push(&mut a, &["--bind-fd", &fd.to_string(), "/"]),
+        None => push(&mut a, &["--bind", STAGING, "/"]),
+    }
     push(&mut a, &["--ro-bind", "/usr", "/usr"]);
     a.extend(host_link_args(Some(root)));
     push(&mut a, &["--proc", "/proc", "--dev", "/dev"]);
+    for name in PROC_READ_ONLY {
+        let p = format!("/proc/{name}");
+        let how = if *name == "sys" {
+            "--ro-bind"
+        } else {
+            "--ro-bind-try"
+        };
+        push(&mut a, &[how, &p, &p]);
+    }
+    for fd in fds.seccomp {
+        push(&mut a, &["--add-seccomp-fd", &fd.to_string()]);
+    }
     push(&mut a, &["--chdir", &spec.working_dir]);
     push(
         &mut a,
@@ -322,12 +426,22 @@ mod tests {
             env: vec![("A".into(), "b".into())],
             working_dir: "/".into(),
         };
-        let args: Vec<String> = jail_args(Path::new("/data/sb/root"), &spec)
+        let fds = JailFds {
+            root: Some(7),
+            seccomp: &[8, 9],
+        };
+        let args: Vec<String> = jail_args(Path::new("/data/sb/root"), &spec, &fds)
             .into_iter()
             .map(|s| s.into_string().unwrap())
             .collect();
         let joined = args.join(" ");
-        assert!(joined.contains("--bind /data/sb/root /"), "{joined}");
+        assert!(joined.contains("--bind-fd 7 /"), "{joined}");
+        assert!(joined.contains("--uid 0 --gid 0"), "{joined}");
+        assert!(joined.contains("--ro-bind /proc/sys /proc/sys"), "{joined}");
+        assert!(
+            joined.contains("--add-seccomp-fd 8 --add-seccomp-fd 9"),
+            "{joined}"
+        );
         assert!(joined.contains("--ro-bind /usr /usr"));
         assert!(joined.contains("--unshare-all"));
         assert!(joined.contains("--cap-drop ALL"));

@@ -14,6 +14,7 @@ mod faults;
 mod fsx;
 mod gateway;
 mod http;
+mod isolation;
 mod jail;
 mod model;
 mod proc_output;
@@ -36,6 +37,9 @@ use crate::state::{recover, AppState, Paths};
 use crate::store::Store;
 
 fn main() -> ExitCode {
+    if let Some(code) = isolation::reaper::run_if_asked() {
+        return code;
+    }
     // Before the runtime starts its threads: everything the server creates is private to its user.
     datadir::set_private_umask();
     let args = Args::parse();
@@ -98,15 +102,18 @@ async fn run(args: Args) -> Result<(), String> {
     }
 
     let orphans = jail::kill_orphans(&paths.sandboxes);
+    let iso = isolation::Isolation::start(&paths, args.max_pids_per_sandbox);
     let (store, loaded) = Store::open(&paths.data.join("state.sqlite"))?;
     let (registry, report) = recover(loaded, &paths, &store);
+    iso.adopt(&registry, &paths);
+    iso.start_reaper(lock.as_raw_fd())?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
 
-    let jail = jail::Jail::new();
+    let jail = jail::Jail::new(iso);
     let st = Arc::new(AppState::new(args, port, paths, store, registry, jail));
     let app = routes::router(st.clone());
 
@@ -126,6 +133,9 @@ async fn run(args: Args) -> Result<(), String> {
         eprintln!(
             "tensorlake-local: killed {orphans} orphaned sandbox processes left by a previous run"
         );
+    }
+    for line in st.jail.iso.summary() {
+        eprintln!("tensorlake-local: isolation: {line}");
     }
     if st.args.api_key.is_some() {
         eprintln!("tensorlake-local: API key required on API and process routes");
@@ -151,12 +161,14 @@ async fn run(args: Args) -> Result<(), String> {
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
             shutdown_state.quiesce().await;
+            shutdown_state.jail.iso.shutdown();
             std::process::exit(0);
         });
     })
     .await
     .map_err(|e| format!("server error: {e}"))?;
     st.quiesce().await;
+    st.jail.iso.shutdown();
     drop(lock);
     Ok(())
 }
@@ -170,8 +182,17 @@ fn lock_data_dir(paths: &Paths) -> Result<std::fs::File, String> {
         .write(true)
         .open(&path)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    // SAFETY: flock on a descriptor we own.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    // The clean-up process of a server that just exited holds the lock until its sandboxes'
+    // mounts are gone (a fraction of a second), so a restart waits briefly for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let rc = loop {
+        // SAFETY: flock on a descriptor we own.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 || std::time::Instant::now() >= deadline {
+            break rc;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     if rc != 0 {
         return Err(format!(
             "another tensorlake-local is already using {} (stop it, or pass a different --data-dir)",

@@ -175,7 +175,7 @@ fn commands_die_with_the_server() {
     eventually(10, "the command to start", running);
     let data = s.kill9();
     eventually(10, "the command to die with the server", || !running());
-    let _ = std::fs::remove_dir_all(data);
+    common::remove_data_dir(&data);
 }
 
 #[test]

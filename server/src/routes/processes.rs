@@ -119,7 +119,7 @@ async fn launch(
     check_working_dir(t.root.clone(), spec.working_dir.clone()).await?;
     // Registered only once started, with no await before its supervisor is spawned: a client
     // that goes away meanwhile drops the child (killed on drop), never a forever-running entry.
-    match st.jail.spawn(&t.bwrap, &t.root, spec).await {
+    match st.jail.spawn(&t.bwrap, &t.root, spec, &t.id).await {
         Ok(child) => Ok((st.procs.register(&t.id, &spec.command, &spec.args), child)),
         Err(e) => {
             // E2BIG is the request's fault (a stack limit below the usual 8 MiB makes the

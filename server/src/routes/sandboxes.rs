@@ -1,10 +1,10 @@
 //! Sandbox lifecycle routes (wire-protocol.md section 3): create (and restore), get, list,
 //! delete, suspend, resume, update.
 //!
-//! Creating a sandbox makes a directory and a row, nothing more: no process is spawned until a
-//! command runs, so a thousand sandboxes cost a thousand directories.
+//! Creating a sandbox makes a directory and a row (and, as root, its filesystem image, uid and
+//! cgroups: see `isolation`), nothing more: no process is spawned until a command runs.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -282,8 +282,8 @@ pub async fn create(
         }
     }
     if let Err(e) = result {
-        let dir = st.paths.sandbox_dir(&sb.id);
-        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir));
+        let (st2, id) = (st.clone(), sb.id.clone());
+        tokio::task::spawn_blocking(move || release_and_remove(&st2, &id));
         return Err(e);
     }
 
@@ -293,8 +293,8 @@ pub async fn create(
         if let Some(name) = &sb.name {
             if name_taken(&reg, &ns, name, None) {
                 drop(reg);
-                let dir = st.paths.sandbox_dir(&sb.id);
-                tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir));
+                let (st2, id) = (st.clone(), sb.id.clone());
+                tokio::task::spawn_blocking(move || release_and_remove(&st2, &id));
                 return Err(ApiError::Text(
                     StatusCode::CONFLICT,
                     format!("A sandbox named {name:?} already exists in namespace {ns}"),
@@ -334,20 +334,35 @@ async fn make_tree(
 ) -> Result<(), ApiError> {
     let root = st.paths.sandbox_root(&sb.id);
     let archive_path = archive.map(|a| st.paths.snapshots.join(a));
+    let (st2, sb2) = (st.clone(), sb.clone());
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         std::fs::create_dir_all(&root)?;
+        // Uid, filesystem and cgroups first: the root's owner is whom everything below belongs to.
+        st2.jail.iso.prepare(&sb2, &root)?;
         if let Some(a) = archive_path {
             archive::extract(&a, &root)?;
+            st2.jail.iso.hand_over_tree(&root)?;
         }
         std::fs::create_dir_all(root.join("root"))?;
         let tmp = root.join("tmp");
         std::fs::create_dir_all(&tmp)?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))?;
+        let owner = std::fs::symlink_metadata(&root)?;
+        for dir in [root.join("root"), tmp] {
+            std::os::unix::fs::lchown(dir, Some(owner.uid()), Some(owner.gid()))?;
+        }
         Ok(())
     })
     .await
     .map_err(|e| ApiError::internal(format!("creating the sandbox files failed: {e}")))?
     .map_err(|e| ApiError::internal(format!("creating the sandbox files failed: {e}")))
+}
+
+/// Undoes a sandbox's isolation set-up (cgroups, filesystem, uid), then removes its directory.
+/// Blocking.
+fn release_and_remove(st: &AppState, id: &str) -> std::io::Result<()> {
+    st.jail.iso.release(id, &st.paths.sandbox_root(id));
+    std::fs::remove_dir_all(st.paths.sandbox_dir(id))
 }
 
 /// `GET {P}/sandboxes/{id}` (id or name).
@@ -426,8 +441,8 @@ pub async fn delete(
         {
             let lock = st2.fs_lock(&sandbox_id);
             let _guard = lock.write().await;
-            let dir = st2.paths.sandbox_dir(&sandbox_id);
-            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+            let (st3, id) = (st2.clone(), sandbox_id.clone());
+            let _ = tokio::task::spawn_blocking(move || release_and_remove(&st3, &id)).await;
         }
         // A command launched in the instant before the deletion was recorded is stopped too.
         st2.procs.stop_all(&sandbox_id).await;

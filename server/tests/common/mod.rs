@@ -322,7 +322,7 @@ impl Drop for Server {
             let _ = c.wait();
         }
         if !self.keep_data {
-            let _ = std::fs::remove_dir_all(&self.data);
+            remove_data_dir(&self.data);
         }
     }
 }
@@ -545,4 +545,73 @@ pub fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
 /// Whether a directory tree contains `path`.
 pub fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
+}
+
+/// Starts the server as `uid` (and the gid of the same number, no supplementary groups) through
+/// `setpriv`, on `data`, which that user must own.
+pub fn start_as_user(uid: u32, data: PathBuf, extra: &[&str]) -> Server {
+    let bin = env!("CARGO_BIN_EXE_tensorlake-local");
+    let mut cmd = Command::new("setpriv");
+    let id = uid.to_string();
+    cmd.args(["--reuid", &id, "--regid", &id, "--clear-groups", bin])
+        .args(["--port", "0", "--data-dir"])
+        .arg(&data)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start tensorlake-local through setpriv");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = stderr.clone();
+    let err_pipe = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(err_pipe);
+        let mut line = String::new();
+        while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    let _ = out.read_line(&mut first);
+    let port = first
+        .trim_end()
+        .strip_prefix("tensorlake-local listening on http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!(
+                "no listening line: {first:?}; stderr: {}",
+                stderr.lock().unwrap()
+            )
+        });
+    let stdout_rest = Arc::new(Mutex::new(String::new()));
+    let rest = stdout_rest.clone();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while out.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            rest.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+    Server {
+        port,
+        data,
+        child: Some(child),
+        stderr,
+        stdout_rest,
+        keep_data: false,
+    }
+}
+
+/// Removes a data directory. A server run as root has its sandbox filesystems unmounted by its
+/// clean-up process a moment after it dies; until then their mount points cannot be removed.
+pub fn remove_data_dir(data: &Path) {
+    for _ in 0..100 {
+        if std::fs::remove_dir_all(data).is_ok() || !data.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
