@@ -1,24 +1,28 @@
 //! Snapshot archives: a sandbox root as a gzip-compressed tar, written atomically, and restored
 //! into a fresh root.
 //!
-//! Writing walks the tree through directory descriptors with `O_NOFOLLOW` (see `fsx`), so a
-//! process that swaps a directory for a link mid-walk cannot make the server archive host files.
-//! Files that change size while being read are stored at the size first seen (cut or zero-padded)
-//! so the tar stays well-formed. Only regular files, directories and symlinks are kept.
+//! Writing walks the tree iteratively through directory descriptors with `O_NOFOLLOW` (see
+//! `dirwalk`), so a process that swaps a directory for a link mid-walk cannot make the server
+//! archive host files, and no depth of nesting can exhaust a thread's stack. Files that change
+//! size while being read are stored at the size first seen (cut or zero-padded) so the tar stays
+//! well-formed; files with holes are stored as GNU sparse entries (the holes are not read).
+//! Only regular files, directories and symlinks are kept; setuid and setgid bits never are.
+//! Restoring is `unpack`'s job.
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use crate::dirwalk::{self, DirStack};
 use crate::fsx;
 use crate::jail::SYSTEM_DIRS;
+use crate::tarwrite::{sparse_segments, TarOut};
 
 /// What an archive holds.
 #[derive(Debug, Clone, Copy)]
@@ -58,141 +62,113 @@ fn write_tmp(root: &Path, tmp: &Path) -> io::Result<u64> {
         BufWriter::with_capacity(256 * 1024, file),
         Compression::fast(),
     );
-    let mut builder = tar::Builder::new(gz);
-    builder.mode(tar::HeaderMode::Complete);
+    let mut out = TarOut::new(gz);
     let root_fd = fsx::open_at_nofollow(
         &fsx::open_dir(root.parent().unwrap_or(Path::new("/")))?,
         root.file_name().unwrap_or(OsStr::new(".")),
-        libc::O_RDONLY | libc::O_DIRECTORY,
+        libc::O_PATH | libc::O_DIRECTORY,
     )?;
-    let mut content = 0u64;
-    walk(&mut builder, &root_fd, Path::new(""), true, &mut content)?;
-    let gz = builder.into_inner()?;
+    let content = walk(&mut out, root_fd)?;
+    let gz = out.finish()?;
     let buf = gz.finish()?;
     let file = buf.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     Ok(content)
 }
 
-fn walk<W: Write>(
-    b: &mut tar::Builder<W>,
-    dir: &OwnedFd,
-    rel: &Path,
-    top: bool,
-    content: &mut u64,
-) -> io::Result<()> {
-    let mut names: Vec<_> = std::fs::read_dir(fsx::fd_path(dir))?
-        .filter_map(|e| e.ok().map(|e| e.file_name()))
-        .collect();
-    // Sorted: the same tree always gives the same archive.
-    names.sort();
-    for name in names {
-        if top && SYSTEM_DIRS.iter().any(|s| OsStr::new(s) == name) {
-            continue;
-        }
-        let path = rel.join(&name);
-        let meta = match std::fs::symlink_metadata(fsx::fd_path(dir).join(&name)) {
-            Ok(m) => m,
-            // Deleted by a running process since the listing: it is simply not in the snapshot.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+/// Whether an error means the entry vanished or changed kind since it was listed.
+fn raced(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP) | Some(libc::ESTALE)
+    )
+}
+
+/// Archives the tree below `root` depth first, iteratively (see `dirwalk`); returns the sum of
+/// the regular files' sizes.
+fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd) -> io::Result<u64> {
+    let mut content = 0u64;
+    let mut stack = DirStack::new(root);
+    // The archive path of the current directory, with a trailing `/` below the root.
+    let mut prefix: Vec<u8> = Vec::new();
+    let mut prefix_ends: Vec<usize> = Vec::new();
+    // Per level: names still to archive, in reverse order (popped from the end).
+    let mut pending: Vec<Vec<CString>> = Vec::new();
+    'list: loop {
+        let cur = stack.current()?;
+        let mut names: Vec<CString> = match dirwalk::list(cur) {
+            Ok(l) => l.into_iter().map(|(n, _)| n).collect(),
+            Err(e) if raced(&e) => Vec::new(),
             Err(e) => return Err(e),
         };
-        let ft = meta.file_type();
-        let mut header = tar::Header::new_gnu();
-        header.set_mtime(meta.mtime().max(0) as u64);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mode(meta.permissions().mode() & 0o7777);
-        if ft.is_dir() {
-            let sub = match fsx::open_at_nofollow(dir, &name, libc::O_RDONLY | libc::O_DIRECTORY) {
-                Ok(fd) => fd,
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP)
-                    ) =>
-                {
-                    continue
+        if stack.depth() == 0 {
+            names.retain(|n| !SYSTEM_DIRS.iter().any(|s| s.as_bytes() == n.as_bytes()));
+        }
+        // Sorted: the same tree always gives the same archive.
+        names.sort();
+        names.reverse();
+        pending.push(names);
+        loop {
+            let Some(name) = pending.last_mut().and_then(|p| p.pop()) else {
+                pending.pop();
+                if stack.pop().is_none() {
+                    return Ok(content);
                 }
-                Err(e) => return Err(e),
-            };
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_size(0);
-            b.append_data(&mut header, &path, io::empty())?;
-            walk(b, &sub, &path, false, content)?;
-        } else if ft.is_symlink() {
-            let target = match fsx::readlink_at(dir, &name) {
-                Ok(t) => t,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_size(0);
-            b.append_link(&mut header, &path, &target)?;
-        } else if ft.is_file() {
-            // O_NONBLOCK: if the entry became a FIFO since the stat, opening must not hang.
-            let fd = match fsx::open_at_nofollow(dir, &name, libc::O_RDONLY | libc::O_NONBLOCK) {
-                Ok(fd) => fd,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ELOOP)) => {
-                    continue
-                }
-                Err(e) => return Err(e),
-            };
-            let fmeta = fsx::fstat(&fd)?;
-            if !fmeta.is_file() {
+                prefix.truncate(prefix_ends.pop().unwrap_or(0));
                 continue;
-            }
-            let len = fmeta.len();
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(len);
-            *content += len;
-            let reader = ExactLen {
-                inner: fsx::into_file(fd),
-                left: len,
             };
-            b.append_data(&mut header, &path, reader)?;
-        }
-        // FIFOs, sockets and device nodes are not files a snapshot can carry.
-    }
-    Ok(())
-}
-
-/// Reads exactly `left` bytes: the file's bytes, then zeros if it shrank meanwhile.
-struct ExactLen {
-    inner: File,
-    left: u64,
-}
-
-impl Read for ExactLen {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        let want = buf.len().min(self.left as usize);
-        let n = match self.inner.read(&mut buf[..want])? {
-            0 => {
-                buf[..want].fill(0);
-                want
+            let cur = stack.current()?;
+            let st = match fsx::stat_at(cur, &name) {
+                Ok(st) => st,
+                // Deleted by a running process since the listing: it is simply not in the snapshot.
+                Err(e) if raced(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            let mut path = prefix.clone();
+            path.extend_from_slice(name.as_bytes());
+            if fsx::is_type(&st, libc::S_IFDIR) {
+                let (fd, st) = match fsx::open_dir_at(cur, &name) {
+                    Ok(x) => x,
+                    Err(e) if raced(&e) => continue,
+                    Err(e) => return Err(e),
+                };
+                out.dir(&path, st.st_mode & 0o7777, st.st_mtime)?;
+                stack.push(name, fd, &st);
+                prefix_ends.push(prefix.len());
+                prefix = path;
+                prefix.push(b'/');
+                continue 'list;
+            } else if fsx::is_type(&st, libc::S_IFLNK) {
+                let target = match fsx::readlink_at_raw(cur, &name) {
+                    Ok(t) => t,
+                    Err(e) if raced(&e) || e.raw_os_error() == Some(libc::EINVAL) => continue,
+                    Err(e) => return Err(e),
+                };
+                out.symlink(&path, &target, st.st_mtime)?;
+            } else if fsx::is_type(&st, libc::S_IFREG) {
+                // O_NONBLOCK: if the entry became a FIFO since the stat, opening must not hang.
+                let fd = match fsx::open_at_nofollow(
+                    cur,
+                    OsStr::from_bytes(name.as_bytes()),
+                    libc::O_RDONLY | libc::O_NONBLOCK,
+                ) {
+                    Ok(fd) => fd,
+                    Err(e) if raced(&e) => continue,
+                    Err(e) => return Err(e),
+                };
+                let st = fsx::stat_fd(&fd)?;
+                if !fsx::is_type(&st, libc::S_IFREG) {
+                    continue;
+                }
+                let file = File::from(fd);
+                let size = st.st_size.max(0) as u64;
+                let segments = sparse_segments(&file, size, st.st_blocks.max(0) as u64);
+                content += size;
+                out.file(&path, st.st_mode & 0o7777, st.st_mtime, &file, size, segments)?;
             }
-            n => n,
-        };
-        self.left -= n as u64;
-        Ok(n)
+            // FIFOs, sockets and device nodes are not files a snapshot can carry.
+        }
     }
-}
-
-/// Unpacks `archive` into `dest`, a fresh directory nobody else writes to. The tar crate refuses
-/// entries that would land outside `dest` (`..`, absolute paths, writes through links).
-pub fn extract(archive: &Path, dest: &Path) -> io::Result<()> {
-    let file = File::open(archive)?;
-    let mut ar = tar::Archive::new(GzDecoder::new(io::BufReader::with_capacity(
-        256 * 1024,
-        file,
-    )));
-    ar.set_preserve_permissions(true);
-    ar.set_preserve_mtime(true);
-    ar.set_overwrite(true);
-    ar.unpack(dest)
 }
 
 /// File name of the archive of snapshot `id` (a server-issued id).

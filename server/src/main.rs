@@ -9,6 +9,7 @@ mod archive;
 mod auth;
 mod config;
 mod cors;
+mod dirwalk;
 mod faults;
 mod fsx;
 mod gateway;
@@ -20,6 +21,8 @@ mod reqlog;
 mod routes;
 mod state;
 mod store;
+mod tarwrite;
+mod unpack;
 
 use std::io::Write;
 use std::net::SocketAddr;

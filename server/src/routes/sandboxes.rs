@@ -4,7 +4,6 @@
 //! Creating a sandbox makes a directory and a row, nothing more: no process is spawned until a
 //! command runs, so a thousand sandboxes cost a thousand directories.
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -15,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{namespace, param, St};
-use crate::archive;
+use crate::{dirwalk, unpack};
 use crate::http::{
     self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT,
 };
@@ -283,7 +282,7 @@ pub async fn create(
     }
     if let Err(e) = result {
         let dir = st.paths.sandbox_dir(&sb.id);
-        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir));
+        tokio::task::spawn_blocking(move || dirwalk::remove_path(&dir));
         return Err(e);
     }
 
@@ -294,7 +293,7 @@ pub async fn create(
             if name_taken(&reg, &ns, name, None) {
                 drop(reg);
                 let dir = st.paths.sandbox_dir(&sb.id);
-                tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir));
+                tokio::task::spawn_blocking(move || dirwalk::remove_path(&dir));
                 return Err(ApiError::Text(
                     StatusCode::CONFLICT,
                     format!("A sandbox named {name:?} already exists in namespace {ns}"),
@@ -334,20 +333,41 @@ async fn make_tree(
 ) -> Result<(), ApiError> {
     let root = st.paths.sandbox_root(&sb.id);
     let archive_path = archive.map(|a| st.paths.snapshots.join(a));
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::create_dir_all(&root)?;
-        if let Some(a) = archive_path {
-            archive::extract(&a, &root)?;
+    let id = sb.id.clone();
+    tokio::task::spawn_blocking(move || fill_root(&id, &root, archive_path.as_deref()))
+        .await
+        .map_err(|e| ApiError::internal(format!("creating the sandbox files failed: {e}")))?
+}
+
+/// Creates `root` and fills it (see `unpack`); a damaged archive is a 422, a full disk a 507.
+fn fill_root(
+    id: &str,
+    root: &std::path::Path,
+    archive: Option<&std::path::Path>,
+) -> Result<(), ApiError> {
+    let failed = |e: std::io::Error| match (e.kind(), e.raw_os_error()) {
+        (std::io::ErrorKind::InvalidData, _) => ApiError::Text(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the snapshot cannot be restored: {e}"),
+        ),
+        (_, Some(libc::ENOSPC)) | (_, Some(libc::EDQUOT)) => ApiError::Text(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("no space left to restore the snapshot: {e}"),
+        ),
+        _ => ApiError::internal(format!("creating the sandbox files failed: {e}")),
+    };
+    std::fs::create_dir_all(root).map_err(failed)?;
+    let root_fd = crate::fsx::open_dir(root).map_err(failed)?;
+    if let Some(a) = archive {
+        let report = unpack::extract(a, &root_fd).map_err(failed)?;
+        if report.skipped > 0 {
+            eprintln!(
+                "tensorlake-local: restore of {id} left out {} archive entries, e.g. {:?}",
+                report.skipped, report.examples
+            );
         }
-        std::fs::create_dir_all(root.join("root"))?;
-        let tmp = root.join("tmp");
-        std::fs::create_dir_all(&tmp)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))?;
-        Ok(())
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("creating the sandbox files failed: {e}")))?
-    .map_err(|e| ApiError::internal(format!("creating the sandbox files failed: {e}")))
+    }
+    unpack::standard_dirs(&root_fd).map_err(failed)
 }
 
 /// `GET {P}/sandboxes/{id}` (id or name).
@@ -427,7 +447,7 @@ pub async fn delete(
             let lock = st2.fs_lock(&sandbox_id);
             let _guard = lock.write().await;
             let dir = st2.paths.sandbox_dir(&sandbox_id);
-            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+            let _ = tokio::task::spawn_blocking(move || dirwalk::remove_path(&dir)).await;
         }
         // A command launched in the instant before the deletion was recorded is stopped too.
         st2.procs.stop_all(&sandbox_id).await;
