@@ -184,33 +184,150 @@ pub fn tmp_path(tmp_dir: &Path, id: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn base(tag: &str) -> PathBuf {
+        let b = std::env::temp_dir().join(format!("archive-{tag}-{}", crate::model::new_id("")));
+        std::fs::create_dir_all(b.join("root")).unwrap();
+        std::fs::create_dir_all(b.join("tmp")).unwrap();
+        std::fs::create_dir_all(b.join("out")).unwrap();
+        b
+    }
+
+    fn snapshot_and_restore(b: &Path) -> Stats {
+        let dst = b.join("snap.tar.gz");
+        let stats = create(&b.join("root"), &tmp_path(&b.join("tmp"), "s"), &dst).unwrap();
+        let out = fsx::open_dir(&b.join("out")).unwrap();
+        crate::unpack::extract(&dst, &out).unwrap();
+        stats
+    }
 
     #[test]
     fn round_trip_keeps_files_links_and_skips_system_dirs() {
-        let base = std::env::temp_dir().join(format!("archive-test-{}", crate::model::new_id("")));
-        let root = base.join("root");
+        let b = base("trip");
+        let root = b.join("root");
         std::fs::create_dir_all(root.join("data/sub")).unwrap();
         std::fs::create_dir_all(root.join("usr")).unwrap();
-        std::fs::create_dir_all(base.join("tmp")).unwrap();
         std::fs::write(root.join("data/output.csv"), b"a,b\n1,2\n").unwrap();
         std::fs::write(root.join("usr/ignored"), b"x").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", root.join("data/link")).unwrap();
-        let dst = base.join("snap.tar.gz");
-        let stats = create(&root, &tmp_path(&base.join("tmp"), "s"), &dst).unwrap();
-        assert_eq!(stats.content_bytes, 8);
-        assert_eq!(stats.size_bytes, std::fs::metadata(&dst).unwrap().len());
-        let out = base.join("out");
-        std::fs::create_dir_all(&out).unwrap();
-        extract(&dst, &out).unwrap();
-        assert_eq!(
-            std::fs::read(out.join("data/output.csv")).unwrap(),
-            b"a,b\n1,2\n"
-        );
+        let long = "n".repeat(120);
+        std::fs::create_dir_all(root.join(&long).join(&long)).unwrap();
+        std::fs::write(root.join(&long).join(&long).join("f"), b"deep").unwrap();
+        std::os::unix::fs::symlink("/".to_string() + &long, root.join("longlink")).unwrap();
+        let stats = snapshot_and_restore(&b);
+        assert_eq!(stats.content_bytes, 12);
+        let out = b.join("out");
+        assert_eq!(std::fs::read(out.join("data/output.csv")).unwrap(), b"a,b\n1,2\n");
         assert_eq!(
             std::fs::read_link(out.join("data/link")).unwrap(),
             Path::new("/etc/passwd")
         );
+        assert_eq!(std::fs::read(out.join(&long).join(&long).join("f")).unwrap(), b"deep");
+        assert_eq!(
+            std::fs::read_link(out.join("longlink")).unwrap(),
+            PathBuf::from("/".to_string() + &long)
+        );
         assert!(!out.join("usr").exists());
-        std::fs::remove_dir_all(&base).unwrap();
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn setuid_and_setgid_bits_are_dropped_in_the_archive_and_on_restore() {
+        let b = base("suid");
+        let f = b.join("root/x");
+        std::fs::write(&f, b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o6755)).unwrap();
+        std::fs::create_dir(b.join("root/d")).unwrap();
+        std::fs::set_permissions(b.join("root/d"), std::fs::Permissions::from_mode(0o3775))
+            .unwrap();
+        snapshot_and_restore(&b);
+        let gz = flate2::read::GzDecoder::new(File::open(b.join("snap.tar.gz")).unwrap());
+        for e in tar::Archive::new(gz).entries().unwrap() {
+            let e = e.unwrap();
+            assert_eq!(e.header().mode().unwrap() & 0o6000, 0, "{:?}", e.path());
+        }
+        assert_eq!(std::fs::metadata(b.join("out/x")).unwrap().mode() & 0o7777, 0o755);
+        assert_eq!(std::fs::metadata(b.join("out/d")).unwrap().mode() & 0o7777, 0o1775);
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn sparse_files_are_archived_without_their_holes_and_restored_with_them() {
+        let b = base("sparse");
+        let f = File::create(b.join("root/big")).unwrap();
+        let size = 4u64 << 30;
+        f.set_len(size).unwrap();
+        use std::os::unix::fs::FileExt;
+        // Six data runs: more than the four a GNU header holds, so extension headers are used.
+        for i in 0..6u64 {
+            f.write_all_at(&[i as u8 + 1; 5000], i * (512 << 20)).unwrap();
+        }
+        f.write_all_at(b"end", size - 3).unwrap();
+        drop(f);
+        let stats = snapshot_and_restore(&b);
+        assert_eq!(stats.content_bytes, size);
+        assert!(stats.size_bytes < 1 << 20, "archive of {} bytes", stats.size_bytes);
+        let out = File::open(b.join("out/big")).unwrap();
+        let meta = out.metadata().unwrap();
+        assert_eq!(meta.len(), size);
+        assert!(meta.blocks() * 512 < 16 << 20, "{} blocks", meta.blocks());
+        let mut buf = [0u8; 5000];
+        for i in 0..6u64 {
+            out.read_exact_at(&mut buf, i * (512 << 20)).unwrap();
+            assert!(buf.iter().all(|x| *x == i as u8 + 1));
+        }
+        let mut end = [0u8; 3];
+        out.read_exact_at(&mut end, size - 3).unwrap();
+        assert_eq!(&end, b"end");
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn archives_from_the_tar_builder_still_restore() {
+        // What `create` wrote before: tar::Builder entries, modes as on disk.
+        let b = base("old");
+        let dst = b.join("old.tar.gz");
+        let gz = flate2::write::GzEncoder::new(File::create(&dst).unwrap(), Compression::fast());
+        let mut t = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        t.append_data(&mut h, "data", io::empty()).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o4755);
+        h.set_size(5);
+        t.append_data(&mut h, "data/f", &b"hello"[..]).unwrap();
+        t.into_inner().unwrap().finish().unwrap();
+        let out = fsx::open_dir(&b.join("out")).unwrap();
+        crate::unpack::extract(&dst, &out).unwrap();
+        assert_eq!(std::fs::read(b.join("out/data/f")).unwrap(), b"hello");
+        assert_eq!(std::fs::metadata(b.join("out/data/f")).unwrap().mode() & 0o7777, 0o755);
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn a_deep_tree_round_trips_on_a_small_stack() {
+        let b = base("deep");
+        let mut cur = fsx::open_dir(&b.join("root")).unwrap();
+        let d = fsx::cstr(b"d").unwrap();
+        for _ in 0..3000 {
+            fsx::mkdir_at(&cur, &d, 0o755).unwrap();
+            cur = fsx::open_dir_at(&cur, &d).unwrap().0;
+        }
+        drop(cur);
+        let b2 = b.clone();
+        std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(move || snapshot_and_restore(&b2))
+            .unwrap()
+            .join()
+            .unwrap();
+        let mut cur = fsx::open_dir(&b.join("out")).unwrap();
+        for _ in 0..3000 {
+            cur = fsx::open_dir_at(&cur, &d).unwrap().0;
+        }
+        crate::dirwalk::remove_path(&b).unwrap();
     }
 }

@@ -133,8 +133,8 @@ pub fn split_parent(rel: &str) -> Option<(&str, &str)> {
 }
 
 /// Creates every directory of `rel` (relative to the root) that does not exist yet, resolving
-/// each step inside the root; returns the last one opened `O_PATH`.
-pub fn mkdir_all_in_root(root: &OwnedFd, rel: &str) -> io::Result<OwnedFd> {
+/// each step inside the root and giving new ones to `owner`; returns the last one opened `O_PATH`.
+pub fn mkdir_all_in_root(root: &OwnedFd, rel: &str, owner: &Owner) -> io::Result<OwnedFd> {
     let mut dir = open_in_root(root, ".", libc::O_PATH | libc::O_DIRECTORY, 0)?;
     let mut so_far = String::new();
     for comp in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
@@ -156,6 +156,9 @@ pub fn mkdir_all_in_root(root: &OwnedFd, rel: &str) -> io::Result<OwnedFd> {
                     }
                 }
                 dir = open_in_root(root, &so_far, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+                if rc == 0 {
+                    let _ = owner.give_fd(&dir);
+                }
             }
             Err(e) => return Err(e),
         }
@@ -428,7 +431,7 @@ mod tests {
         );
         assert!(read("../secret").is_err());
         assert_eq!(read("../../etc/passwd").unwrap(), "inside");
-        let d = mkdir_all_in_root(&fd, "a/b/c").unwrap();
+        let d = mkdir_all_in_root(&fd, "a/b/c", &Owner::of(&fd).unwrap()).unwrap();
         assert!(fstat(&d).unwrap().is_dir());
         assert!(root.join("a/b/c").is_dir());
         std::fs::remove_dir_all(&base).unwrap();
