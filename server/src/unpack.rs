@@ -14,6 +14,7 @@
 //!
 //! The walk is iterative with a bounded number of descriptors (see `dirwalk`).
 
+use std::borrow::Cow;
 use std::ffi::CStr;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -58,6 +59,8 @@ struct Extractor {
     ends: Vec<usize>,
     owner: Owner,
     report: Report,
+    /// The previous entry's clean name.
+    prev: Vec<u8>,
 }
 
 /// Errors that end a restore, rather than skip one entry: the machine, not the archive.
@@ -84,11 +87,45 @@ fn damaged(e: io::Error) -> io::Error {
     }
 }
 
-/// The components of an entry name, or None when it is absolute, climbs with `..`, or names
-/// the root itself.
-fn components(raw: &[u8]) -> Option<Vec<&[u8]>> {
+/// Length of the common prefix of `a` and `b` (compared a block at a time: the names of a deep
+/// tree are long, and every entry repeats its parent's).
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 256 <= n && a[i..i + 256] == b[i..i + 256] {
+        i += 256;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// An entry name with empty and `.` components dropped (and a trailing `/`), or None when it is
+/// absolute, climbs with `..`, or names the root itself. `prev` is the previous clean name: the
+/// components the two share were checked already, so a deep tree costs no more per entry than
+/// its last component.
+fn clean_name<'a>(raw: &'a [u8], prev: &[u8]) -> Option<Cow<'a, [u8]>> {
     if raw.first() == Some(&b'/') {
         return None;
+    }
+    let raw = raw.strip_suffix(b"/").unwrap_or(raw);
+    let shared = common_prefix(raw, prev);
+    let start = raw[..shared]
+        .iter()
+        .rposition(|b| *b == b'/')
+        .map_or(0, |i| i + 1);
+    let mut clean = true;
+    for comp in raw[start..].split(|b| *b == b'/') {
+        if comp == b".." {
+            return None;
+        }
+        if comp.is_empty() || comp == b"." {
+            clean = false;
+        }
+    }
+    if clean {
+        return (!raw.is_empty()).then_some(Cow::Borrowed(raw));
     }
     let comps: Vec<&[u8]> = raw
         .split(|b| *b == b'/')
@@ -97,7 +134,7 @@ fn components(raw: &[u8]) -> Option<Vec<&[u8]>> {
     if comps.is_empty() || comps.iter().any(|c| *c == b"..") {
         return None;
     }
-    Some(comps)
+    Some(Cow::Owned(comps.join(&b'/')))
 }
 
 /// Unpacks the gzip-compressed tar `archive` into the directory `root` (a fresh root nobody
@@ -112,6 +149,7 @@ pub fn extract(archive: &Path, root: &OwnedFd) -> io::Result<Report> {
         ends: Vec::new(),
         owner: Owner::of(root)?,
         report: Report::default(),
+        prev: Vec::new(),
     };
     for entry in ar.entries().map_err(damaged)? {
         let mut entry = entry.map_err(damaged)?;
@@ -187,12 +225,11 @@ impl Extractor {
     /// to the part shared with the current path, then enters the rest. False when the way is
     /// blocked by a link or a file.
     fn go_to(&mut self, parent: &[u8]) -> io::Result<bool> {
-        if parent != self.cur.as_slice() {
-            let common = parent
-                .iter()
-                .zip(self.cur.iter())
-                .position(|(a, b)| a != b)
-                .unwrap_or(parent.len().min(self.cur.len()));
+        let below_cur = parent.len() > self.cur.len()
+            && parent.starts_with(&self.cur)
+            && (self.cur.is_empty() || parent[self.cur.len()] == b'/');
+        if parent != self.cur.as_slice() && !below_cur {
+            let common = common_prefix(parent, &self.cur);
             let mut keep = self.ends.partition_point(|&e| e <= common);
             if keep > 0 {
                 let end = self.ends[keep - 1];
@@ -201,6 +238,8 @@ impl Extractor {
                 }
             }
             self.pop_to(keep)?;
+        }
+        if parent != self.cur.as_slice() {
             let start = if self.cur.is_empty() { 0 } else { self.cur.len() + 1 };
             let rest = parent.get(start..).unwrap_or(&[]);
             for comp in rest.split(|b| *b == b'/').filter(|c| !c.is_empty()) {
@@ -214,24 +253,26 @@ impl Extractor {
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> io::Result<()> {
         let raw = entry.path_bytes().into_owned();
-        let Some(comps) = components(&raw) else {
+        let Some(clean) = clean_name(&raw, &self.prev) else {
             self.skip(&raw, "absolute name, `..`, or the root itself");
             return Ok(());
         };
-        if SYSTEM_DIRS.iter().any(|s| s.as_bytes() == comps[0]) {
+        self.prev.clear();
+        self.prev.extend_from_slice(&clean);
+        let (parent, name) = match clean.iter().rposition(|b| *b == b'/') {
+            Some(i) => (&clean[..i], &clean[i + 1..]),
+            None => (&clean[..0], &clean[..]),
+        };
+        let first = clean.split(|b| *b == b'/').next().unwrap_or(&[]);
+        if SYSTEM_DIRS.iter().any(|s| s.as_bytes() == first) {
             self.skip(&raw, "the jail mounts the host's directory there");
             return Ok(());
         }
         let kind = entry.header().entry_type();
         let mode = entry.header().mode().unwrap_or(0o644) & 0o1777;
         let mtime = entry.header().mtime().unwrap_or(0).min(i64::MAX as u64) as i64;
-        let (name, parents) = match comps.split_last() {
-            Some(x) => x,
-            None => return Ok(()),
-        };
-        let parent = parents.join(&b'/');
         let result = (|| -> io::Result<Option<&'static str>> {
-            if !self.go_to(&parent)? {
+            if !self.go_to(parent)? {
                 return Ok(Some("a link or a file stands where a directory is expected"));
             }
             let c = fsx::cstr(name)?;
@@ -356,17 +397,17 @@ impl Extractor {
 
     /// A hard link, only to a regular file already restored in this root.
     fn hard_link(&mut self, name: &CStr, target: &[u8]) -> io::Result<Option<&'static str>> {
-        let Some(comps) = components(target) else {
-            return Ok(Some("a hard link to an absolute name or through `..`"));
+        let Some(clean) = clean_name(target, &[]) else {
+            return Ok(Some("a hard link to an absolute name, through `..`, or to nothing"));
         };
-        let Some((tname, tparents)) = comps.split_last() else {
-            return Ok(Some("a hard link without a target"));
+        let (tparent, tname) = match clean.iter().rposition(|b| *b == b'/') {
+            Some(i) => (&clean[..i], &clean[i + 1..]),
+            None => (&clean[..0], &clean[..]),
         };
-        let tparent = tparents.join(&b'/');
         let dir = if tparent.is_empty() {
             self.stack.base().try_clone()?
         } else {
-            match fsx::open_beneath(self.stack.base(), &tparent, libc::O_PATH | libc::O_DIRECTORY)
+            match fsx::open_beneath(self.stack.base(), tparent, libc::O_PATH | libc::O_DIRECTORY)
             {
                 Ok(d) => d,
                 Err(e) if fatal(&e) => return Err(e),
