@@ -168,8 +168,11 @@ pub fn mkdir_all_in_root(root: &OwnedFd, rel: &str, owner: &Owner) -> io::Result
 
 /// Removes `name` from the directory `dir`: a file or link with unlink, a directory with its
 /// whole content, iteratively and never through a link (see [`crate::dirwalk::remove_tree`]).
+/// A missing entry is `ENOENT` (the file API answers 404 for it).
 pub fn remove_at(dir: &OwnedFd, name: &str) -> io::Result<()> {
-    crate::dirwalk::remove_tree(dir, &cstr(name.as_bytes())?)
+    let c = cstr(name.as_bytes())?;
+    stat_at(dir, &c)?;
+    crate::dirwalk::remove_tree(dir, &c)
 }
 
 /// A name for a `*at` call; a NUL byte in it is refused.
