@@ -164,7 +164,14 @@ fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd) -> io::Result<u64> {
                 let size = st.st_size.max(0) as u64;
                 let segments = sparse_segments(&file, size, st.st_blocks.max(0) as u64);
                 content += size;
-                out.file(&path, st.st_mode & 0o7777, st.st_mtime, &file, size, segments)?;
+                out.file(
+                    &path,
+                    st.st_mode & 0o7777,
+                    st.st_mtime,
+                    &file,
+                    size,
+                    segments,
+                )?;
             }
             // FIFOs, sockets and device nodes are not files a snapshot can carry.
         }
@@ -218,12 +225,18 @@ mod tests {
         let stats = snapshot_and_restore(&b);
         assert_eq!(stats.content_bytes, 12);
         let out = b.join("out");
-        assert_eq!(std::fs::read(out.join("data/output.csv")).unwrap(), b"a,b\n1,2\n");
+        assert_eq!(
+            std::fs::read(out.join("data/output.csv")).unwrap(),
+            b"a,b\n1,2\n"
+        );
         assert_eq!(
             std::fs::read_link(out.join("data/link")).unwrap(),
             Path::new("/etc/passwd")
         );
-        assert_eq!(std::fs::read(out.join(&long).join(&long).join("f")).unwrap(), b"deep");
+        assert_eq!(
+            std::fs::read(out.join(&long).join(&long).join("f")).unwrap(),
+            b"deep"
+        );
         assert_eq!(
             std::fs::read_link(out.join("longlink")).unwrap(),
             PathBuf::from("/".to_string() + &long)
@@ -247,8 +260,14 @@ mod tests {
             let e = e.unwrap();
             assert_eq!(e.header().mode().unwrap() & 0o6000, 0, "{:?}", e.path());
         }
-        assert_eq!(std::fs::metadata(b.join("out/x")).unwrap().mode() & 0o7777, 0o755);
-        assert_eq!(std::fs::metadata(b.join("out/d")).unwrap().mode() & 0o7777, 0o1775);
+        assert_eq!(
+            std::fs::metadata(b.join("out/x")).unwrap().mode() & 0o7777,
+            0o755
+        );
+        assert_eq!(
+            std::fs::metadata(b.join("out/d")).unwrap().mode() & 0o7777,
+            0o1775
+        );
         std::fs::remove_dir_all(&b).unwrap();
     }
 
@@ -261,13 +280,18 @@ mod tests {
         use std::os::unix::fs::FileExt;
         // Six data runs: more than the four a GNU header holds, so extension headers are used.
         for i in 0..6u64 {
-            f.write_all_at(&[i as u8 + 1; 5000], i * (512 << 20)).unwrap();
+            f.write_all_at(&[i as u8 + 1; 5000], i * (512 << 20))
+                .unwrap();
         }
         f.write_all_at(b"end", size - 3).unwrap();
         drop(f);
         let stats = snapshot_and_restore(&b);
         assert_eq!(stats.content_bytes, size);
-        assert!(stats.size_bytes < 1 << 20, "archive of {} bytes", stats.size_bytes);
+        assert!(
+            stats.size_bytes < 1 << 20,
+            "archive of {} bytes",
+            stats.size_bytes
+        );
         let out = File::open(b.join("out/big")).unwrap();
         let meta = out.metadata().unwrap();
         assert_eq!(meta.len(), size);
@@ -303,7 +327,10 @@ mod tests {
         let out = fsx::open_dir(&b.join("out")).unwrap();
         crate::unpack::extract(&dst, &out).unwrap();
         assert_eq!(std::fs::read(b.join("out/data/f")).unwrap(), b"hello");
-        assert_eq!(std::fs::metadata(b.join("out/data/f")).unwrap().mode() & 0o7777, 0o755);
+        assert_eq!(
+            std::fs::metadata(b.join("out/data/f")).unwrap().mode() & 0o7777,
+            0o755
+        );
         std::fs::remove_dir_all(&b).unwrap();
     }
 

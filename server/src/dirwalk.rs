@@ -226,7 +226,9 @@ pub fn remove_tree(parent: &OwnedFd, name: &CStr) -> io::Result<()> {
             match fsx::unlink_at(cur, &n, libc::AT_REMOVEDIR) {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => {
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) =>
+                {
                     subdirs.push(n)
                 }
                 Err(e) => return Err(e),
@@ -292,7 +294,9 @@ pub fn remove_path(path: &std::path::Path) -> io::Result<()> {
 /// Number of open descriptors, for tests.
 #[cfg(test)]
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -310,7 +314,12 @@ mod tests {
                 let f = fsx::cstr(b"f").unwrap();
                 // SAFETY: valid dirfd and name.
                 let fd = unsafe {
-                    libc::openat(cur.as_raw_fd(), f.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o644)
+                    libc::openat(
+                        cur.as_raw_fd(),
+                        f.as_ptr(),
+                        libc::O_CREAT | libc::O_WRONLY,
+                        0o644,
+                    )
                 };
                 assert!(fd >= 0);
                 unsafe { libc::close(fd) };

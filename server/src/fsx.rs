@@ -403,6 +403,30 @@ pub fn set_mtime_at(dir: &impl AsRawFd, name: &CStr, mtime: i64) -> io::Result<(
     })
 }
 
+/// Gives a root its `/root` and a world-writable, sticky `/tmp`, creating what is missing. What
+/// a restored archive put there instead (a link, a file) is left as the sandbox left it: nothing
+/// is created or changed through it.
+pub fn standard_dirs(root: &OwnedFd) -> io::Result<()> {
+    let owner = Owner::of(root)?;
+    for (name, mode, force) in [(c"root", 0o755, false), (c"tmp", 0o1777, true)] {
+        match mkdir_at(root, name, 0o700) {
+            Ok(()) => {
+                let (fd, _) = open_dir_at(root, name)?;
+                let _ = owner.give_fd(&fd);
+                chmod_dir(&fd, mode)?;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => match open_dir_at(root, name) {
+                Ok((fd, _)) if force => chmod_dir(&fd, mode)?,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {}
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

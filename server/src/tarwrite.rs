@@ -34,7 +34,8 @@ impl<W: Write> TarOut<W> {
     fn pad(&mut self, len: u64) -> io::Result<()> {
         let rem = len % BLOCK;
         if rem != 0 {
-            self.w.write_all(&[0u8; BLOCK as usize][..(BLOCK - rem) as usize])?;
+            self.w
+                .write_all(&[0u8; BLOCK as usize][..(BLOCK - rem) as usize])?;
         }
         Ok(())
     }
@@ -61,7 +62,13 @@ impl<W: Write> TarOut<W> {
 
     /// A header for `path` with the fields every entry shares; owner root, setuid and setgid
     /// bits dropped (a snapshot never carries them).
-    fn header(&mut self, path: &[u8], kind: EntryType, mode: u32, mtime: i64) -> io::Result<Header> {
+    fn header(
+        &mut self,
+        path: &[u8],
+        kind: EntryType,
+        mode: u32,
+        mtime: i64,
+    ) -> io::Result<Header> {
         let mut h = Header::new_gnu();
         if path.len() >= 100 {
             self.long(b'L', path)?;

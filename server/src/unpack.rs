@@ -1,5 +1,4 @@
-//! Restoring a snapshot archive into a fresh sandbox root, and the `/root` and `/tmp` every
-//! sandbox gets.
+//! Restoring a snapshot archive into a fresh sandbox root.
 //!
 //! An archive holds whatever a sandbox made: links where directories are expected, setuid
 //! files, and (from an older or foreign writer) device nodes, FIFOs, hard links, `..` or
@@ -179,7 +178,8 @@ impl Extractor {
                 let _ = fsx::set_mtime_fd(cur, s.mtime);
             }
             self.stack.pop();
-            self.cur.truncate(self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]));
+            self.cur
+                .truncate(self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]));
             self.ends.pop();
         }
         Ok(())
@@ -240,7 +240,11 @@ impl Extractor {
             self.pop_to(keep)?;
         }
         if parent != self.cur.as_slice() {
-            let start = if self.cur.is_empty() { 0 } else { self.cur.len() + 1 };
+            let start = if self.cur.is_empty() {
+                0
+            } else {
+                self.cur.len() + 1
+            };
             let rest = parent.get(start..).unwrap_or(&[]);
             for comp in rest.split(|b| *b == b'/').filter(|c| !c.is_empty()) {
                 if !self.enter(comp)? {
@@ -273,7 +277,9 @@ impl Extractor {
         let mtime = entry.header().mtime().unwrap_or(0).min(i64::MAX as u64) as i64;
         let result = (|| -> io::Result<Option<&'static str>> {
             if !self.go_to(parent)? {
-                return Ok(Some("a link or a file stands where a directory is expected"));
+                return Ok(Some(
+                    "a link or a file stands where a directory is expected",
+                ));
             }
             let c = fsx::cstr(name)?;
             match kind {
@@ -303,13 +309,7 @@ impl Extractor {
             }
             Err(e) if fatal(&e) || e.kind() == io::ErrorKind::InvalidData => Err(e),
             Err(e) => {
-                let why = format!("{e}");
-                self.report.skipped += 1;
-                if self.report.examples.len() < 5 {
-                    self.report
-                        .examples
-                        .push(format!("{}: {why}", String::from_utf8_lossy(&raw)));
-                }
+                self.skip(&raw, &e.to_string());
                 Ok(())
             }
         }
@@ -383,7 +383,12 @@ impl Extractor {
         Ok(None)
     }
 
-    fn symlink(&mut self, name: &CStr, target: &[u8], mtime: i64) -> io::Result<Option<&'static str>> {
+    fn symlink(
+        &mut self,
+        name: &CStr,
+        target: &[u8],
+        mtime: i64,
+    ) -> io::Result<Option<&'static str>> {
         if !self.make_room(name)? {
             return Ok(Some("a directory is already there"));
         }
@@ -398,7 +403,9 @@ impl Extractor {
     /// A hard link, only to a regular file already restored in this root.
     fn hard_link(&mut self, name: &CStr, target: &[u8]) -> io::Result<Option<&'static str>> {
         let Some(clean) = clean_name(target, &[]) else {
-            return Ok(Some("a hard link to an absolute name, through `..`, or to nothing"));
+            return Ok(Some(
+                "a hard link to an absolute name, through `..`, or to nothing",
+            ));
         };
         let (tparent, tname) = match clean.iter().rposition(|b| *b == b'/') {
             Some(i) => (&clean[..i], &clean[i + 1..]),
@@ -407,8 +414,7 @@ impl Extractor {
         let dir = if tparent.is_empty() {
             self.stack.base().try_clone()?
         } else {
-            match fsx::open_beneath(self.stack.base(), tparent, libc::O_PATH | libc::O_DIRECTORY)
-            {
+            match fsx::open_beneath(self.stack.base(), tparent, libc::O_PATH | libc::O_DIRECTORY) {
                 Ok(d) => d,
                 Err(e) if fatal(&e) => return Err(e),
                 Err(_) => return Ok(Some("a hard link whose target is not in the restored tree")),
@@ -425,7 +431,13 @@ impl Extractor {
         let cur = self.stack.current()?;
         // SAFETY: valid dirfds and NUL-terminated names; flags 0 never follows a link.
         let rc = unsafe {
-            libc::linkat(dir.as_raw_fd(), tc.as_ptr(), cur.as_raw_fd(), name.as_ptr(), 0)
+            libc::linkat(
+                dir.as_raw_fd(),
+                tc.as_ptr(),
+                cur.as_raw_fd(),
+                name.as_ptr(),
+                0,
+            )
         };
         if rc < 0 {
             return Err(io::Error::last_os_error());
@@ -472,126 +484,6 @@ fn is_zero(block: &[u8]) -> bool {
     head.iter().all(|b| *b == 0) && words.iter().all(|w| *w == 0) && tail.iter().all(|b| *b == 0)
 }
 
-/// Gives a root its `/root` and a world-writable, sticky `/tmp`, creating what is missing. What
-/// a restored archive put there instead (a link, a file) is left as the sandbox left it: nothing
-/// is created or changed through it.
-pub fn standard_dirs(root: &OwnedFd) -> io::Result<()> {
-    let owner = Owner::of(root)?;
-    for (name, mode, force) in [(c"root", 0o755, false), (c"tmp", 0o1777, true)] {
-        match fsx::mkdir_at(root, name, 0o700) {
-            Ok(()) => {
-                let (fd, _) = fsx::open_dir_at(root, name)?;
-                let _ = owner.give_fd(&fd);
-                fsx::chmod_dir(&fd, mode)?;
-            }
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => match fsx::open_dir_at(root, name) {
-                Ok((fd, _)) if force => fsx::chmod_dir(&fd, mode)?,
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {}
-                Err(e) => return Err(e),
-            },
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::MetadataExt;
-    use std::path::PathBuf;
-
-    /// An entry with exactly these bytes as its name (the tar crate's setters refuse `..`).
-    fn raw(t: &mut tar::Builder<impl std::io::Write>, name: &[u8], kind: EntryType, link: &[u8], data: &[u8], mode: u32) {
-        let mut h = tar::Header::new_gnu();
-        if let Some(g) = h.as_gnu_mut() {
-            g.name[..name.len()].copy_from_slice(name);
-            g.linkname[..link.len()].copy_from_slice(link);
-        }
-        h.set_entry_type(kind);
-        h.set_mode(mode);
-        h.set_size(data.len() as u64);
-        h.set_cksum();
-        t.append(&h, data).unwrap();
-    }
-
-    fn crafted(path: &Path, outside: &Path) {
-        let gz = flate2::write::GzEncoder::new(File::create(path).unwrap(), flate2::Compression::fast());
-        let mut t = tar::Builder::new(gz);
-        let out = outside.as_os_str().as_bytes();
-        raw(&mut t, b"fifo", EntryType::Fifo, b"", b"", 0o644);
-        raw(&mut t, b"dev", EntryType::Char, b"", b"", 0o666);
-        raw(&mut t, b"blk", EntryType::Block, b"", b"", 0o666);
-        raw(&mut t, b"../escape", EntryType::Regular, b"", b"x", 0o644);
-        raw(&mut t, b"a/../../escape2", EntryType::Regular, b"", b"x", 0o644);
-        let mut abs = out.to_vec();
-        abs.extend_from_slice(b"/abs");
-        raw(&mut t, &abs, EntryType::Regular, b"", b"x", 0o644);
-        raw(&mut t, b"hl-out", EntryType::Link, b"../outside/keep", b"", 0o644);
-        raw(&mut t, b"hl-abs", EntryType::Link, b"/etc/passwd", b"", 0o644);
-        // A link to the host directory, then entries through it.
-        raw(&mut t, b"tmp", EntryType::Symlink, out, b"", 0o777);
-        raw(&mut t, b"tmp/planted", EntryType::Regular, b"", b"x", 0o644);
-        raw(&mut t, b"tmp/sub/planted", EntryType::Regular, b"", b"x", 0o644);
-        raw(&mut t, b"usr/bin/x", EntryType::Regular, b"", b"x", 0o644);
-        // What is fine: a setuid file (restored without the bit) and a hard link to it.
-        raw(&mut t, b"ok/file", EntryType::Regular, b"", b"data", 0o4755);
-        raw(&mut t, b"ok/same", EntryType::Link, b"ok/file", b"", 0o644);
-        raw(&mut t, b"ok/file", EntryType::Symlink, b"/etc/shadow", b"", 0o777);
-        raw(&mut t, b"ok/file2", EntryType::Regular, b"", b"more", 0o2644);
-        t.into_inner().unwrap().finish().unwrap();
-    }
-
-    #[test]
-    fn crafted_archives_write_nothing_outside_the_root() {
-        let base = std::env::temp_dir().join(format!("unpack-{}", crate::model::new_id("")));
-        let outside = base.join("outside");
-        let root = base.join("sb/root");
-        std::fs::create_dir_all(&outside).unwrap();
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(outside.join("keep"), b"host").unwrap();
-        let archive = base.join("a.tar.gz");
-        crafted(&archive, &outside);
-        let fd = fsx::open_dir(&root).unwrap();
-        let report = extract(&archive, &fd).unwrap();
-        standard_dirs(&fd).unwrap();
-        let mut host: Vec<_> = std::fs::read_dir(&outside).unwrap().map(|e| e.unwrap().file_name()).collect();
-        host.sort();
-        assert_eq!(host, vec![std::ffi::OsString::from("keep")]);
-        assert_eq!(std::fs::metadata(&outside).unwrap().mode() & 0o7777, 0o755);
-        assert!(!base.join("escape").exists() && !base.join("sb/escape").exists());
-        assert!(!base.join("escape2").exists() && !base.join("sb/escape2").exists());
-        for gone in ["fifo", "dev", "blk", "hl-out", "hl-abs", "usr", "abs"] {
-            assert!(std::fs::symlink_metadata(root.join(gone)).is_err(), "{gone}");
-        }
-        assert_eq!(std::fs::read_link(root.join("tmp")).unwrap(), outside);
-        assert_eq!(std::fs::read(root.join("ok/same")).unwrap(), b"data");
-        assert_eq!(std::fs::metadata(root.join("ok/same")).unwrap().mode() & 0o7777, 0o755);
-        assert_eq!(std::fs::read_link(root.join("ok/file")).unwrap(), PathBuf::from("/etc/shadow"));
-        assert_eq!(std::fs::metadata(root.join("ok/file2")).unwrap().mode() & 0o7777, 0o644);
-        assert!(root.join("root").is_dir());
-        assert!(report.skipped >= 10, "{report:?}");
-        std::fs::remove_dir_all(&base).unwrap();
-    }
-
-    #[test]
-    fn standard_dirs_never_follow_a_link_or_replace_a_file() {
-        let base = std::env::temp_dir().join(format!("unpack-std-{}", crate::model::new_id("")));
-        let host = base.join("host");
-        let root = base.join("root");
-        std::fs::create_dir_all(&host).unwrap();
-        std::fs::create_dir_all(&root).unwrap();
-        std::os::unix::fs::symlink(&host, root.join("tmp")).unwrap();
-        std::os::unix::fs::symlink(base.join("missing"), root.join("root")).unwrap();
-        standard_dirs(&fsx::open_dir(&root).unwrap()).unwrap();
-        assert_eq!(std::fs::metadata(&host).unwrap().mode() & 0o7777, 0o755);
-        assert!(!base.join("missing").exists());
-        std::fs::remove_file(root.join("tmp")).unwrap();
-        std::fs::write(root.join("tmp"), b"a file").unwrap();
-        standard_dirs(&fsx::open_dir(&root).unwrap()).unwrap();
-        assert_eq!(std::fs::read(root.join("tmp")).unwrap(), b"a file");
-        std::fs::remove_dir_all(&base).unwrap();
-    }
-}
+#[path = "unpack_tests.rs"]
+mod tests;

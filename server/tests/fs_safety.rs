@@ -65,11 +65,23 @@ fn tmp_linked_to_a_host_directory_is_left_alone_by_restore() {
     let s = Server::start(&[]);
     let host = host_dir("host-tmp");
     let sb = s.sandbox();
-    let run = s.sh(&sb, &format!("rm -rf /tmp && ln -s {} /tmp", host.display()));
+    let run = s.sh(
+        &sb,
+        &format!("rm -rf /tmp && ln -s {} /tmp", host.display()),
+    );
     assert_eq!(run.code(), 0, "{:?}", run.stderr);
     let r = snapshot_and_restore(&s, &sb);
-    assert!(r.status < 500, "restore answered {}: {}", r.status, r.text());
-    assert_eq!(mode(&host), 0o755, "the restore changed a host directory's mode");
+    assert!(
+        r.status < 500,
+        "restore answered {}: {}",
+        r.status,
+        r.text()
+    );
+    assert_eq!(
+        mode(&host),
+        0o755,
+        "the restore changed a host directory's mode"
+    );
     assert!(names(&host).is_empty(), "{:?}", names(&host));
     if r.status == 200 {
         let id = restored_id(&r);
@@ -84,15 +96,30 @@ fn root_linked_into_a_host_directory_is_left_alone_by_restore() {
     let host = host_dir("host-root");
     let missing = host.join("never-created");
     let sb = s.sandbox();
-    let run = s.sh(&sb, &format!("rm -rf /root && ln -s {} /root", missing.display()));
+    let run = s.sh(
+        &sb,
+        &format!("rm -rf /root && ln -s {} /root", missing.display()),
+    );
     assert_eq!(run.code(), 0, "{:?}", run.stderr);
     let r = snapshot_and_restore(&s, &sb);
-    assert!(r.status < 500, "restore answered {}: {}", r.status, r.text());
+    assert!(
+        r.status < 500,
+        "restore answered {}: {}",
+        r.status,
+        r.text()
+    );
     assert_eq!(mode(&host), 0o755);
-    assert!(names(&host).is_empty(), "the restore created {:?}", names(&host));
+    assert!(
+        names(&host).is_empty(),
+        "the restore created {:?}",
+        names(&host)
+    );
     if r.status == 200 {
         let id = restored_id(&r);
-        assert_eq!(s.sh(&id, "readlink /root").stdout, vec![missing.display().to_string()]);
+        assert_eq!(
+            s.sh(&id, "readlink /root").stdout,
+            vec![missing.display().to_string()]
+        );
     }
 }
 
@@ -145,7 +172,11 @@ fn flate2_free_modes(archive: &Path) -> Vec<(String, u32)> {
         .arg(archive)
         .output()
         .expect("run tar");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
@@ -203,7 +234,10 @@ struct RmRf(PathBuf);
 
 impl Drop for RmRf {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("rm").arg("-rf").arg(&self.0).status();
+        let _ = std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(&self.0)
+            .status();
     }
 }
 
@@ -267,7 +301,10 @@ fn a_deep_tree_left_by_a_killed_server_is_removed_at_the_next_start() {
     let data = s.kill9();
     let s = Server::start_in(data.clone(), &[], &[]);
     let _cleanup_again = RmRf(data);
-    assert!(!mentions(&s.data, &sb, 3), "a leftover tree survived the restart");
+    assert!(
+        !mentions(&s.data, &sb, 3),
+        "a leftover tree survived the restart"
+    );
     assert_eq!(s.get(&format!("{P}/sandboxes")).status, 200);
 }
 
@@ -297,7 +334,10 @@ fn a_10_gib_sparse_file_round_trips_and_stays_sparse() {
         .collect();
     assert_eq!(fields[0], 10 * 1024 * 1024 * 1024 + 3);
     let on_disk = fields[1] * fields[2];
-    assert!(on_disk < 64 << 20, "restored file uses {on_disk} bytes on disk");
+    assert!(
+        on_disk < 64 << 20,
+        "restored file uses {on_disk} bytes on disk"
+    );
     assert_eq!(out.stdout[1], "middle");
     assert_eq!(out.stdout[2], "end");
 }
@@ -321,7 +361,10 @@ fn put_onto_a_fifo_is_a_quick_4xx() {
 fn put_drops_setuid_bits_and_streams_up_to_the_limit() {
     let s = Server::start(&[]);
     let sb = s.sandbox();
-    let run = s.sh(&sb, "mkdir -p /data && cp /usr/bin/id /data/s && chmod 6755 /data/s");
+    let run = s.sh(
+        &sb,
+        "mkdir -p /data && cp /usr/bin/id /data/s && chmod 6755 /data/s",
+    );
     assert_eq!(run.code(), 0, "{:?}", run.stderr);
     assert_eq!(s.write_file(&sb, "/data/s", b"#!/bin/sh\n").status, 204);
     assert_eq!(s.sh(&sb, "stat -c %a /data/s").stdout, vec!["755"]);
@@ -366,7 +409,12 @@ fn vm_hwm(pid: u32) -> u64 {
         .lines()
         .find(|l| l.starts_with("VmHWM:"))
         .expect("VmHWM");
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
 }
 
 /// GETs a file, waits `pause` before reading the body, and returns (status, body bytes),

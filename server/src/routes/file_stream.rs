@@ -90,11 +90,7 @@ pub enum ReceiveError {
 
 /// Writes the request body into `file` (already emptied) chunk by chunk, refusing more than
 /// `limit` bytes. On failure the file is emptied again, so a cut-off upload never looks whole.
-pub async fn receive(
-    file: std::fs::File,
-    body: Body,
-    limit: usize,
-) -> Result<u64, ReceiveError> {
+pub async fn receive(file: std::fs::File, body: Body, limit: usize) -> Result<u64, ReceiveError> {
     let mut file = tokio::fs::File::from_std(file);
     let mut stream = body.into_data_stream();
     let mut total = 0u64;

@@ -21,10 +21,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::file_stream::{self, ReceiveError};
 use super::processes::{target, Target};
 use super::St;
 use crate::fsx;
-use super::file_stream::{self, ReceiveError};
 use crate::http::{self, empty, ApiError, FILE_LIMIT};
 use crate::jail::SYSTEM_DIRS;
 

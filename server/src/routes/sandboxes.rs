@@ -14,7 +14,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{namespace, param, St};
-use crate::{dirwalk, unpack};
 use crate::http::{
     self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT,
 };
@@ -24,6 +23,7 @@ use crate::model::{
 };
 use crate::state::AppState;
 use crate::store::{committed, Op};
+use crate::{dirwalk, unpack};
 
 /// Body of `POST /sandboxes` (section 3.1). Unknown fields are ignored, as by the real server.
 #[derive(Debug, Deserialize, Default)]
@@ -367,7 +367,7 @@ fn fill_root(
             );
         }
     }
-    unpack::standard_dirs(&root_fd).map_err(failed)
+    crate::fsx::standard_dirs(&root_fd).map_err(failed)
 }
 
 /// `GET {P}/sandboxes/{id}` (id or name).
