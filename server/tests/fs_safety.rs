@@ -358,6 +358,29 @@ fn put_onto_a_fifo_is_a_quick_4xx() {
 }
 
 #[test]
+fn put_errors_from_the_filesystem_are_4xx_naming_the_path() {
+    let s = Server::start(&[]);
+    let sb = s.sandbox();
+    let run = s.sh(
+        &sb,
+        "mkdir -p /data && echo f > /data/file && ln -s /data/loop /data/loop",
+    );
+    assert_eq!(run.code(), 0, "{:?}", run.stderr);
+    let long = format!("/data/{}", "n".repeat(300));
+    for path in ["/data/file/below", "/data/loop", long.as_str()] {
+        let r = s.write_file(&sb, path, b"x");
+        assert!(
+            (400..500).contains(&r.status),
+            "{path}: {} {}",
+            r.status,
+            r.text()
+        );
+        let msg = r.json()["error"].as_str().unwrap().to_string();
+        assert!(msg.contains(&path[..20.min(path.len())]), "{path}: {msg}");
+    }
+}
+
+#[test]
 fn put_drops_setuid_bits_and_streams_up_to_the_limit() {
     let s = Server::start(&[]);
     let sb = s.sandbox();
