@@ -1,24 +1,28 @@
 //! Snapshot archives: a sandbox root as a gzip-compressed tar, written atomically, and restored
 //! into a fresh root.
 //!
-//! Writing walks the tree through directory descriptors with `O_NOFOLLOW` (see `fsx`), so a
-//! process that swaps a directory for a link mid-walk cannot make the server archive host files.
-//! Files that change size while being read are stored at the size first seen (cut or zero-padded)
-//! so the tar stays well-formed. Only regular files, directories and symlinks are kept.
+//! Writing walks the tree iteratively through directory descriptors with `O_NOFOLLOW` (see
+//! `dirwalk`), so a process that swaps a directory for a link mid-walk cannot make the server
+//! archive host files, and no depth of nesting can exhaust a thread's stack. Files that change
+//! size while being read are stored at the size first seen (cut or zero-padded) so the tar stays
+//! well-formed; files with holes are stored as GNU sparse entries (the holes are not read).
+//! Only regular files, directories and symlinks are kept; setuid and setgid bits never are.
+//! Restoring is `unpack`'s job.
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use crate::dirwalk::{self, DirStack};
 use crate::fsx;
 use crate::jail::SYSTEM_DIRS;
+use crate::tarwrite::{sparse_segments, TarOut};
 
 /// What an archive holds.
 #[derive(Debug, Clone, Copy)]
@@ -58,141 +62,120 @@ fn write_tmp(root: &Path, tmp: &Path) -> io::Result<u64> {
         BufWriter::with_capacity(256 * 1024, file),
         Compression::fast(),
     );
-    let mut builder = tar::Builder::new(gz);
-    builder.mode(tar::HeaderMode::Complete);
+    let mut out = TarOut::new(gz);
     let root_fd = fsx::open_at_nofollow(
         &fsx::open_dir(root.parent().unwrap_or(Path::new("/")))?,
         root.file_name().unwrap_or(OsStr::new(".")),
-        libc::O_RDONLY | libc::O_DIRECTORY,
+        libc::O_PATH | libc::O_DIRECTORY,
     )?;
-    let mut content = 0u64;
-    walk(&mut builder, &root_fd, Path::new(""), true, &mut content)?;
-    let gz = builder.into_inner()?;
+    let content = walk(&mut out, root_fd)?;
+    let gz = out.finish()?;
     let buf = gz.finish()?;
     let file = buf.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     Ok(content)
 }
 
-fn walk<W: Write>(
-    b: &mut tar::Builder<W>,
-    dir: &OwnedFd,
-    rel: &Path,
-    top: bool,
-    content: &mut u64,
-) -> io::Result<()> {
-    let mut names: Vec<_> = std::fs::read_dir(fsx::fd_path(dir))?
-        .filter_map(|e| e.ok().map(|e| e.file_name()))
-        .collect();
-    // Sorted: the same tree always gives the same archive.
-    names.sort();
-    for name in names {
-        if top && SYSTEM_DIRS.iter().any(|s| OsStr::new(s) == name) {
-            continue;
-        }
-        let path = rel.join(&name);
-        let meta = match std::fs::symlink_metadata(fsx::fd_path(dir).join(&name)) {
-            Ok(m) => m,
-            // Deleted by a running process since the listing: it is simply not in the snapshot.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+/// Whether an error means the entry vanished or changed kind since it was listed.
+fn raced(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP) | Some(libc::ESTALE)
+    )
+}
+
+/// Archives the tree below `root` depth first, iteratively (see `dirwalk`); returns the sum of
+/// the regular files' sizes.
+fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd) -> io::Result<u64> {
+    let mut content = 0u64;
+    let mut stack = DirStack::new(root);
+    // The archive path of the current directory, with a trailing `/` below the root.
+    let mut prefix: Vec<u8> = Vec::new();
+    let mut prefix_ends: Vec<usize> = Vec::new();
+    // Per level: names still to archive, in reverse order (popped from the end).
+    let mut pending: Vec<Vec<CString>> = Vec::new();
+    'list: loop {
+        let cur = stack.current()?;
+        let mut names: Vec<CString> = match dirwalk::list(cur) {
+            Ok(l) => l.into_iter().map(|(n, _)| n).collect(),
+            Err(e) if raced(&e) => Vec::new(),
             Err(e) => return Err(e),
         };
-        let ft = meta.file_type();
-        let mut header = tar::Header::new_gnu();
-        header.set_mtime(meta.mtime().max(0) as u64);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mode(meta.permissions().mode() & 0o7777);
-        if ft.is_dir() {
-            let sub = match fsx::open_at_nofollow(dir, &name, libc::O_RDONLY | libc::O_DIRECTORY) {
-                Ok(fd) => fd,
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP)
-                    ) =>
-                {
-                    continue
+        if stack.depth() == 0 {
+            names.retain(|n| !SYSTEM_DIRS.iter().any(|s| s.as_bytes() == n.as_bytes()));
+        }
+        // Sorted: the same tree always gives the same archive.
+        names.sort();
+        names.reverse();
+        pending.push(names);
+        loop {
+            let Some(name) = pending.last_mut().and_then(|p| p.pop()) else {
+                pending.pop();
+                if stack.pop().is_none() {
+                    return Ok(content);
                 }
-                Err(e) => return Err(e),
-            };
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_size(0);
-            b.append_data(&mut header, &path, io::empty())?;
-            walk(b, &sub, &path, false, content)?;
-        } else if ft.is_symlink() {
-            let target = match fsx::readlink_at(dir, &name) {
-                Ok(t) => t,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_size(0);
-            b.append_link(&mut header, &path, &target)?;
-        } else if ft.is_file() {
-            // O_NONBLOCK: if the entry became a FIFO since the stat, opening must not hang.
-            let fd = match fsx::open_at_nofollow(dir, &name, libc::O_RDONLY | libc::O_NONBLOCK) {
-                Ok(fd) => fd,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ELOOP)) => {
-                    continue
-                }
-                Err(e) => return Err(e),
-            };
-            let fmeta = fsx::fstat(&fd)?;
-            if !fmeta.is_file() {
+                prefix.truncate(prefix_ends.pop().unwrap_or(0));
                 continue;
-            }
-            let len = fmeta.len();
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(len);
-            *content += len;
-            let reader = ExactLen {
-                inner: fsx::into_file(fd),
-                left: len,
             };
-            b.append_data(&mut header, &path, reader)?;
-        }
-        // FIFOs, sockets and device nodes are not files a snapshot can carry.
-    }
-    Ok(())
-}
-
-/// Reads exactly `left` bytes: the file's bytes, then zeros if it shrank meanwhile.
-struct ExactLen {
-    inner: File,
-    left: u64,
-}
-
-impl Read for ExactLen {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        let want = buf.len().min(self.left as usize);
-        let n = match self.inner.read(&mut buf[..want])? {
-            0 => {
-                buf[..want].fill(0);
-                want
+            let cur = stack.current()?;
+            let st = match fsx::stat_at(cur, &name) {
+                Ok(st) => st,
+                // Deleted by a running process since the listing: it is simply not in the snapshot.
+                Err(e) if raced(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            let mut path = prefix.clone();
+            path.extend_from_slice(name.as_bytes());
+            if fsx::is_type(&st, libc::S_IFDIR) {
+                let (fd, st) = match fsx::open_dir_at(cur, &name) {
+                    Ok(x) => x,
+                    Err(e) if raced(&e) => continue,
+                    Err(e) => return Err(e),
+                };
+                out.dir(&path, st.st_mode & 0o7777, st.st_mtime)?;
+                stack.push(name, fd, &st);
+                prefix_ends.push(prefix.len());
+                prefix = path;
+                prefix.push(b'/');
+                continue 'list;
+            } else if fsx::is_type(&st, libc::S_IFLNK) {
+                let target = match fsx::readlink_at_raw(cur, &name) {
+                    Ok(t) => t,
+                    Err(e) if raced(&e) || e.raw_os_error() == Some(libc::EINVAL) => continue,
+                    Err(e) => return Err(e),
+                };
+                out.symlink(&path, &target, st.st_mtime)?;
+            } else if fsx::is_type(&st, libc::S_IFREG) {
+                // O_NONBLOCK: if the entry became a FIFO since the stat, opening must not hang.
+                let fd = match fsx::open_at_nofollow(
+                    cur,
+                    OsStr::from_bytes(name.as_bytes()),
+                    libc::O_RDONLY | libc::O_NONBLOCK,
+                ) {
+                    Ok(fd) => fd,
+                    Err(e) if raced(&e) => continue,
+                    Err(e) => return Err(e),
+                };
+                let st = fsx::stat_fd(&fd)?;
+                if !fsx::is_type(&st, libc::S_IFREG) {
+                    continue;
+                }
+                let file = File::from(fd);
+                let size = st.st_size.max(0) as u64;
+                let segments = sparse_segments(&file, size, st.st_blocks.max(0) as u64);
+                content += size;
+                out.file(
+                    &path,
+                    st.st_mode & 0o7777,
+                    st.st_mtime,
+                    &file,
+                    size,
+                    segments,
+                )?;
             }
-            n => n,
-        };
-        self.left -= n as u64;
-        Ok(n)
+            // FIFOs, sockets and device nodes are not files a snapshot can carry.
+        }
     }
-}
-
-/// Unpacks `archive` into `dest`, a fresh directory nobody else writes to. The tar crate refuses
-/// entries that would land outside `dest` (`..`, absolute paths, writes through links).
-pub fn extract(archive: &Path, dest: &Path) -> io::Result<()> {
-    let file = File::open(archive)?;
-    let mut ar = tar::Archive::new(GzDecoder::new(io::BufReader::with_capacity(
-        256 * 1024,
-        file,
-    )));
-    ar.set_preserve_permissions(true);
-    ar.set_preserve_mtime(true);
-    ar.set_overwrite(true);
-    ar.unpack(dest)
 }
 
 /// File name of the archive of snapshot `id` (a server-issued id).
@@ -208,24 +191,40 @@ pub fn tmp_path(tmp_dir: &Path, id: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn base(tag: &str) -> PathBuf {
+        let b = std::env::temp_dir().join(format!("archive-{tag}-{}", crate::model::new_id("")));
+        std::fs::create_dir_all(b.join("root")).unwrap();
+        std::fs::create_dir_all(b.join("tmp")).unwrap();
+        std::fs::create_dir_all(b.join("out")).unwrap();
+        b
+    }
+
+    fn snapshot_and_restore(b: &Path) -> Stats {
+        let dst = b.join("snap.tar.gz");
+        let stats = create(&b.join("root"), &tmp_path(&b.join("tmp"), "s"), &dst).unwrap();
+        let out = fsx::open_dir(&b.join("out")).unwrap();
+        crate::unpack::extract(&dst, &out).unwrap();
+        stats
+    }
 
     #[test]
     fn round_trip_keeps_files_links_and_skips_system_dirs() {
-        let base = std::env::temp_dir().join(format!("archive-test-{}", crate::model::new_id("")));
-        let root = base.join("root");
+        let b = base("trip");
+        let root = b.join("root");
         std::fs::create_dir_all(root.join("data/sub")).unwrap();
         std::fs::create_dir_all(root.join("usr")).unwrap();
-        std::fs::create_dir_all(base.join("tmp")).unwrap();
         std::fs::write(root.join("data/output.csv"), b"a,b\n1,2\n").unwrap();
         std::fs::write(root.join("usr/ignored"), b"x").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", root.join("data/link")).unwrap();
-        let dst = base.join("snap.tar.gz");
-        let stats = create(&root, &tmp_path(&base.join("tmp"), "s"), &dst).unwrap();
-        assert_eq!(stats.content_bytes, 8);
-        assert_eq!(stats.size_bytes, std::fs::metadata(&dst).unwrap().len());
-        let out = base.join("out");
-        std::fs::create_dir_all(&out).unwrap();
-        extract(&dst, &out).unwrap();
+        let long = "n".repeat(120);
+        std::fs::create_dir_all(root.join(&long).join(&long)).unwrap();
+        std::fs::write(root.join(&long).join(&long).join("f"), b"deep").unwrap();
+        std::os::unix::fs::symlink("/".to_string() + &long, root.join("longlink")).unwrap();
+        let stats = snapshot_and_restore(&b);
+        assert_eq!(stats.content_bytes, 12);
+        let out = b.join("out");
         assert_eq!(
             std::fs::read(out.join("data/output.csv")).unwrap(),
             b"a,b\n1,2\n"
@@ -234,7 +233,128 @@ mod tests {
             std::fs::read_link(out.join("data/link")).unwrap(),
             Path::new("/etc/passwd")
         );
+        assert_eq!(
+            std::fs::read(out.join(&long).join(&long).join("f")).unwrap(),
+            b"deep"
+        );
+        assert_eq!(
+            std::fs::read_link(out.join("longlink")).unwrap(),
+            PathBuf::from("/".to_string() + &long)
+        );
         assert!(!out.join("usr").exists());
-        std::fs::remove_dir_all(&base).unwrap();
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn setuid_and_setgid_bits_are_dropped_in_the_archive_and_on_restore() {
+        let b = base("suid");
+        let f = b.join("root/x");
+        std::fs::write(&f, b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o6755)).unwrap();
+        std::fs::create_dir(b.join("root/d")).unwrap();
+        std::fs::set_permissions(b.join("root/d"), std::fs::Permissions::from_mode(0o3775))
+            .unwrap();
+        snapshot_and_restore(&b);
+        let gz = flate2::read::GzDecoder::new(File::open(b.join("snap.tar.gz")).unwrap());
+        for e in tar::Archive::new(gz).entries().unwrap() {
+            let e = e.unwrap();
+            assert_eq!(e.header().mode().unwrap() & 0o6000, 0, "{:?}", e.path());
+        }
+        assert_eq!(
+            std::fs::metadata(b.join("out/x")).unwrap().mode() & 0o7777,
+            0o755
+        );
+        assert_eq!(
+            std::fs::metadata(b.join("out/d")).unwrap().mode() & 0o7777,
+            0o1775
+        );
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn sparse_files_are_archived_without_their_holes_and_restored_with_them() {
+        let b = base("sparse");
+        let f = File::create(b.join("root/big")).unwrap();
+        let size = 4u64 << 30;
+        f.set_len(size).unwrap();
+        use std::os::unix::fs::FileExt;
+        // Six data runs: more than the four a GNU header holds, so extension headers are used.
+        for i in 0..6u64 {
+            f.write_all_at(&[i as u8 + 1; 5000], i * (512 << 20))
+                .unwrap();
+        }
+        f.write_all_at(b"end", size - 3).unwrap();
+        drop(f);
+        let stats = snapshot_and_restore(&b);
+        assert_eq!(stats.content_bytes, size);
+        assert!(
+            stats.size_bytes < 1 << 20,
+            "archive of {} bytes",
+            stats.size_bytes
+        );
+        let out = File::open(b.join("out/big")).unwrap();
+        let meta = out.metadata().unwrap();
+        assert_eq!(meta.len(), size);
+        assert!(meta.blocks() * 512 < 16 << 20, "{} blocks", meta.blocks());
+        let mut buf = [0u8; 5000];
+        for i in 0..6u64 {
+            out.read_exact_at(&mut buf, i * (512 << 20)).unwrap();
+            assert!(buf.iter().all(|x| *x == i as u8 + 1));
+        }
+        let mut end = [0u8; 3];
+        out.read_exact_at(&mut end, size - 3).unwrap();
+        assert_eq!(&end, b"end");
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn archives_from_the_tar_builder_still_restore() {
+        // What `create` wrote before: tar::Builder entries, modes as on disk.
+        let b = base("old");
+        let dst = b.join("old.tar.gz");
+        let gz = flate2::write::GzEncoder::new(File::create(&dst).unwrap(), Compression::fast());
+        let mut t = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        t.append_data(&mut h, "data", io::empty()).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o4755);
+        h.set_size(5);
+        t.append_data(&mut h, "data/f", &b"hello"[..]).unwrap();
+        t.into_inner().unwrap().finish().unwrap();
+        let out = fsx::open_dir(&b.join("out")).unwrap();
+        crate::unpack::extract(&dst, &out).unwrap();
+        assert_eq!(std::fs::read(b.join("out/data/f")).unwrap(), b"hello");
+        assert_eq!(
+            std::fs::metadata(b.join("out/data/f")).unwrap().mode() & 0o7777,
+            0o755
+        );
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn a_deep_tree_round_trips_on_a_small_stack() {
+        let b = base("deep");
+        let mut cur = fsx::open_dir(&b.join("root")).unwrap();
+        let d = fsx::cstr(b"d").unwrap();
+        for _ in 0..3000 {
+            fsx::mkdir_at(&cur, &d, 0o755).unwrap();
+            cur = fsx::open_dir_at(&cur, &d).unwrap().0;
+        }
+        drop(cur);
+        let b2 = b.clone();
+        std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(move || snapshot_and_restore(&b2))
+            .unwrap()
+            .join()
+            .unwrap();
+        let mut cur = fsx::open_dir(&b.join("out")).unwrap();
+        for _ in 0..3000 {
+            cur = fsx::open_dir_at(&cur, &d).unwrap().0;
+        }
+        crate::dirwalk::remove_path(&b).unwrap();
     }
 }

@@ -9,7 +9,7 @@
 //! - std path APIs are only used on `/proc/self/fd/N/<one name>`, which names the already-open
 //!   directory itself, so no component can be swapped underneath.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -25,6 +25,8 @@ struct OpenHow {
 }
 
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// Opens a directory of the host (the sandbox root itself) as an `O_PATH` descriptor.
@@ -112,11 +114,6 @@ pub fn fstat(fd: &OwnedFd) -> io::Result<std::fs::Metadata> {
     std::fs::metadata(fd_path(fd))
 }
 
-/// Reads a symlink's target, given its parent directory.
-pub fn readlink_at(dir: &OwnedFd, name: &std::ffi::OsStr) -> io::Result<PathBuf> {
-    std::fs::read_link(fd_path(dir).join(name))
-}
-
 /// A file for reading from an open descriptor.
 pub fn into_file(fd: OwnedFd) -> File {
     File::from(fd)
@@ -136,8 +133,8 @@ pub fn split_parent(rel: &str) -> Option<(&str, &str)> {
 }
 
 /// Creates every directory of `rel` (relative to the root) that does not exist yet, resolving
-/// each step inside the root; returns the last one opened `O_PATH`.
-pub fn mkdir_all_in_root(root: &OwnedFd, rel: &str) -> io::Result<OwnedFd> {
+/// each step inside the root and giving new ones to `owner`; returns the last one opened `O_PATH`.
+pub fn mkdir_all_in_root(root: &OwnedFd, rel: &str, owner: &Owner) -> io::Result<OwnedFd> {
     let mut dir = open_in_root(root, ".", libc::O_PATH | libc::O_DIRECTORY, 0)?;
     let mut so_far = String::new();
     for comp in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
@@ -159,6 +156,9 @@ pub fn mkdir_all_in_root(root: &OwnedFd, rel: &str) -> io::Result<OwnedFd> {
                     }
                 }
                 dir = open_in_root(root, &so_far, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+                if rc == 0 {
+                    let _ = owner.give_fd(&dir);
+                }
             }
             Err(e) => return Err(e),
         }
@@ -167,15 +167,264 @@ pub fn mkdir_all_in_root(root: &OwnedFd, rel: &str) -> io::Result<OwnedFd> {
 }
 
 /// Removes `name` from the directory `dir`: a file or link with unlink, a directory with its
-/// whole content (std's remove_dir_all never follows links).
+/// whole content, iteratively and never through a link (see [`crate::dirwalk::remove_tree`]).
+/// A missing entry is `ENOENT` (the file API answers 404 for it).
 pub fn remove_at(dir: &OwnedFd, name: &str) -> io::Result<()> {
-    let path = fd_path(dir).join(name);
-    let meta = std::fs::symlink_metadata(&path)?;
-    if meta.is_dir() {
-        std::fs::remove_dir_all(&path)
+    let c = cstr(name.as_bytes())?;
+    stat_at(dir, &c)?;
+    crate::dirwalk::remove_tree(dir, &c)
+}
+
+/// A name for a `*at` call; a NUL byte in it is refused.
+pub fn cstr(name: &[u8]) -> io::Result<CString> {
+    CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
     } else {
-        std::fs::remove_file(&path)
+        Ok(())
     }
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: the entry itself, a link included.
+pub fn stat_at(dir: &impl AsRawFd, name: &CStr) -> io::Result<libc::stat> {
+    // SAFETY: zeroed `stat` is a valid out-buffer; valid dirfd and NUL-terminated name.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check(unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(st)
+}
+
+/// `fstat` of a descriptor (`O_PATH` ones included).
+pub fn stat_fd(fd: &impl AsRawFd) -> io::Result<libc::stat> {
+    // SAFETY: as in `stat_at`.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
+
+/// Whether a `st_mode` is of the given `S_IF*` type.
+pub fn is_type(st: &libc::stat, kind: libc::mode_t) -> bool {
+    st.st_mode & libc::S_IFMT == kind
+}
+
+/// Opens the directory `name` of `dir` as `O_PATH`, never through a link: a link, a file or
+/// anything else that is not a directory gives `ENOTDIR`.
+pub fn open_dir_at(dir: &impl AsRawFd, name: &CStr) -> io::Result<(OwnedFd, libc::stat)> {
+    // SAFETY: valid dirfd and NUL-terminated name.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::ELOOP) => io::Error::from_raw_os_error(libc::ENOTDIR),
+            _ => e,
+        });
+    }
+    // SAFETY: fresh descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = stat_fd(&fd)?;
+    if !is_type(&st, libc::S_IFDIR) {
+        return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    Ok((fd, st))
+}
+
+/// Opens `rel` (names separated by `/`, no `..`) below `dir` in one call, refusing every link
+/// and anything that would leave `dir` (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`).
+pub fn open_beneath(dir: &impl AsRawFd, rel: &[u8], flags: i32) -> io::Result<OwnedFd> {
+    let c = cstr(rel)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64,
+        mode: 0,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    loop {
+        // SAFETY: as in `open_in_root`.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: openat2 returned a fresh descriptor.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EAGAIN) {
+            return Err(err);
+        }
+    }
+}
+
+/// `mkdirat(dir, name, mode)`.
+pub fn mkdir_at(dir: &impl AsRawFd, name: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: valid dirfd and NUL-terminated name.
+    check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t) })
+}
+
+/// `unlinkat(dir, name, flags)`; `flags` is 0 or `AT_REMOVEDIR`.
+pub fn unlink_at(dir: &impl AsRawFd, name: &CStr, flags: i32) -> io::Result<()> {
+    // SAFETY: valid dirfd and NUL-terminated name.
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) })
+}
+
+/// `symlinkat(target, dir, name)`: creates the link; nothing is resolved.
+pub fn symlink_at(target: &CStr, dir: &impl AsRawFd, name: &CStr) -> io::Result<()> {
+    // SAFETY: NUL-terminated strings and a valid dirfd.
+    check(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
+}
+
+/// Reads the target of the link `name` of `dir`.
+pub fn readlink_at_raw(dir: &impl AsRawFd, name: &CStr) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+    // SAFETY: the buffer is writable for its whole length.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// Who owns the files the server makes in a sandbox: the owner of the sandbox root. Another
+/// owner can only be given by a privileged server; an unprivileged one skips the calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner {
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+    active: bool,
+}
+
+impl Owner {
+    /// The owner of the directory `root`.
+    pub fn of(root: &impl AsRawFd) -> io::Result<Owner> {
+        let st = stat_fd(root)?;
+        // SAFETY: geteuid has no preconditions.
+        let active = unsafe { libc::geteuid() } == 0;
+        Ok(Owner {
+            uid: st.st_uid,
+            gid: st.st_gid,
+            active,
+        })
+    }
+
+    /// Gives the file behind `fd` (`O_PATH` allowed) to the owner.
+    pub fn give_fd(&self, fd: &impl AsRawFd) -> io::Result<()> {
+        if !self.active {
+            return Ok(());
+        }
+        // SAFETY: empty path with AT_EMPTY_PATH acts on `fd` itself.
+        check(unsafe {
+            libc::fchownat(
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                self.uid,
+                self.gid,
+                libc::AT_EMPTY_PATH,
+            )
+        })
+    }
+
+    /// Gives the entry `name` of `dir` to the owner, a link itself rather than its target.
+    pub fn give_at(&self, dir: &impl AsRawFd, name: &CStr) -> io::Result<()> {
+        if !self.active {
+            return Ok(());
+        }
+        // SAFETY: valid dirfd and NUL-terminated name.
+        check(unsafe {
+            libc::fchownat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                self.uid,
+                self.gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })
+    }
+}
+
+/// Sets the mode of a directory opened `O_PATH` (fchmod refuses such descriptors; the
+/// `/proc/self/fd` link names that very directory, so nothing can be swapped in).
+pub fn chmod_dir(fd: &OwnedFd, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(fd_path(fd), std::fs::Permissions::from_mode(mode))
+}
+
+/// Sets the modification (and access) time of the file behind `fd` (`O_PATH` allowed).
+pub fn set_mtime_fd(fd: &OwnedFd, mtime: i64) -> io::Result<()> {
+    let ts = libc::timespec {
+        tv_sec: mtime as libc::time_t,
+        tv_nsec: 0,
+    };
+    let c = cstr(fd_path(fd).as_os_str().as_bytes())?;
+    // SAFETY: a NUL-terminated path and two initialised timespecs.
+    check(unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), [ts, ts].as_ptr(), 0) })
+}
+
+/// Sets the modification time of the entry `name` of `dir` without following a link.
+pub fn set_mtime_at(dir: &impl AsRawFd, name: &CStr, mtime: i64) -> io::Result<()> {
+    let ts = libc::timespec {
+        tv_sec: mtime as libc::time_t,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid dirfd, NUL-terminated name, two initialised timespecs.
+    check(unsafe {
+        libc::utimensat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            [ts, ts].as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+}
+
+/// Gives a root its `/root` and a world-writable, sticky `/tmp`, creating what is missing. What
+/// a restored archive put there instead (a link, a file) is left as the sandbox left it: nothing
+/// is created or changed through it.
+pub fn standard_dirs(root: &OwnedFd) -> io::Result<()> {
+    let owner = Owner::of(root)?;
+    for (name, mode, force) in [(c"root", 0o755, false), (c"tmp", 0o1777, true)] {
+        match mkdir_at(root, name, 0o700) {
+            Ok(()) => {
+                let (fd, _) = open_dir_at(root, name)?;
+                let _ = owner.give_fd(&fd);
+                chmod_dir(&fd, mode)?;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => match open_dir_at(root, name) {
+                Ok((fd, _)) if force => chmod_dir(&fd, mode)?,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {}
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -209,7 +458,7 @@ mod tests {
         );
         assert!(read("../secret").is_err());
         assert_eq!(read("../../etc/passwd").unwrap(), "inside");
-        let d = mkdir_all_in_root(&fd, "a/b/c").unwrap();
+        let d = mkdir_all_in_root(&fd, "a/b/c", &Owner::of(&fd).unwrap()).unwrap();
         assert!(fstat(&d).unwrap().is_dir());
         assert!(root.join("a/b/c").is_dir());
         std::fs::remove_dir_all(&base).unwrap();

@@ -45,13 +45,6 @@ impl ApiError {
             json => json,
         }
     }
-
-    /// Status code of this error.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Text(s, _) | ApiError::Json(s, _, _) => *s,
-        }
-    }
 }
 
 impl IntoResponse for ApiError {

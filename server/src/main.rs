@@ -10,6 +10,7 @@ mod auth;
 mod config;
 mod cors;
 mod datadir;
+mod dirwalk;
 mod faults;
 mod fsx;
 mod gateway;
@@ -23,6 +24,8 @@ mod reqlog;
 mod routes;
 mod state;
 mod store;
+mod tarwrite;
+mod unpack;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -415,12 +415,9 @@ fn clean_dir(dir: &Path, keep: impl Fn(&str) -> bool) -> usize {
             continue;
         }
         let path = entry.path();
-        // remove_dir_all does not follow symlinks, so a link planted in a sandbox tree cannot
-        // redirect the deletion.
-        let ok = match entry.file_type() {
-            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path).is_ok(),
-            _ => std::fs::remove_file(&path).is_ok(),
-        };
+        // Iterative and never through a link: a planted link cannot redirect the deletion,
+        // and no depth of nesting can overflow the stack.
+        let ok = crate::dirwalk::remove_path(&path).is_ok();
         if ok {
             removed += 1;
         }

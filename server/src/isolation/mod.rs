@@ -333,16 +333,6 @@ impl Isolation {
         }
     }
 
-    /// Gives the sandbox's uid whatever in the tree at `root` host root owns (files the server
-    /// unpacked there), so that nothing in a sandbox belongs to host root. No-op unless the
-    /// server is root. Blocking; call before the sandbox runs anything.
-    pub fn hand_over_tree(&self, root: &Path) -> io::Result<()> {
-        if !self.as_root {
-            return Ok(());
-        }
-        let owner = std::fs::symlink_metadata(root)?.uid();
-        hand_over(root, owner)
-    }
 
     /// What a process of sandbox `id` runs with. A sandbox unknown here (its set-up failed)
     /// runs with nothing extra only when the server is not root; as root it is refused rather

@@ -5,21 +5,27 @@
 //! sandbox or the host; `..` components are refused outright, as the real daemon does. The
 //! directories the jail mounts from the host (`/usr`, `/bin`, `/lib*`, `/proc`, `/dev`) are
 //! read-only here too.
+//!
+//! Bodies are streamed (see `file_stream`): a read sends the file in chunks, a write stores the
+//! body as it arrives (at most [`FILE_LIMIT`] bytes); both count against a server-wide limit of
+//! concurrent transfers. Only regular files are read or written (a FIFO, socket or device is a
+//! 409 `NOT_A_FILE`, never a hang); a written file loses any setuid or setgid bit and, like the
+//! directories made for it, belongs to the owner of the sandbox root.
 
-use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use axum::body::Body;
 use axum::extract::Query;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::file_stream::{self, ReceiveError};
 use super::processes::{target, Target};
 use super::St;
 use crate::fsx;
-use crate::http::{self, empty, read_body, ApiError, FILE_LIMIT};
+use crate::http::{self, empty, ApiError, FILE_LIMIT};
 use crate::jail::SYSTEM_DIRS;
 
 /// Query string of the file routes.
@@ -143,6 +149,41 @@ fn io_error(path: &str, e: std::io::Error) -> ApiError {
             "NO_SPACE",
             format!("No space left for {path}"),
         ),
+        Some(libc::EFBIG) | Some(libc::EOVERFLOW) => jerr(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "FILE_TOO_LARGE",
+            format!("File too large: {path}"),
+        ),
+        Some(libc::ENXIO) | Some(libc::ENODEV) | Some(libc::EAGAIN) => jerr(
+            StatusCode::CONFLICT,
+            "NOT_A_FILE",
+            format!("{path} is a FIFO, socket or device, not a regular file"),
+        ),
+        Some(libc::EEXIST) => jerr(
+            StatusCode::CONFLICT,
+            "ALREADY_EXISTS",
+            format!("Something else already exists at {path} or on the way to it"),
+        ),
+        Some(libc::ETXTBSY) | Some(libc::EBUSY) => jerr(
+            StatusCode::CONFLICT,
+            "BUSY",
+            format!("{path} is in use (a running program or a mount point)"),
+        ),
+        Some(libc::EMLINK) => jerr(
+            StatusCode::CONFLICT,
+            "TOO_MANY_LINKS",
+            format!("Too many links on the way to {path}"),
+        ),
+        Some(libc::EXDEV) => jerr(
+            StatusCode::CONFLICT,
+            "PATH_CHANGED",
+            format!("{path} changed while it was being resolved; retry"),
+        ),
+        Some(libc::EINVAL) => jerr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PATH",
+            format!("Invalid path: {path}"),
+        ),
         _ => jerr(
             StatusCode::INTERNAL_SERVER_ERROR,
             "IO_ERROR",
@@ -173,7 +214,7 @@ fn open_root(t: &Target) -> Result<std::os::fd::OwnedFd, ApiError> {
     })
 }
 
-/// `GET /api/v1/files?path=` → the file's bytes (`application/octet-stream`).
+/// `GET /api/v1/files?path=` → the file's bytes (`application/octet-stream`), streamed.
 pub async fn read(
     axum::extract::State(st): St,
     headers: HeaderMap,
@@ -181,7 +222,11 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     let t = target(&st, &headers).await?;
     let (path, rel) = relative(query)?;
-    let data = blocking(move || {
+    let permit = match file_stream::slot().await {
+        Ok(p) => p,
+        Err(resp) => return Ok(resp),
+    };
+    let (file, size) = blocking(move || {
         let root = open_root(&t)?;
         let fd = fsx::open_in_root(&root, &rel, libc::O_RDONLY | libc::O_NONBLOCK, 0)
             .map_err(|e| io_error(&path, e))?;
@@ -200,33 +245,15 @@ pub async fn read(
                 format!("{path} is not a regular file"),
             ));
         }
-        if meta.len() > FILE_LIMIT as u64 {
-            return Err(jerr(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "FILE_TOO_LARGE",
-                format!(
-                    "{path} is {} bytes; this server reads files of at most {FILE_LIMIT} bytes",
-                    meta.len()
-                ),
-            ));
-        }
-        let mut buf = Vec::with_capacity(meta.len() as usize);
-        fsx::into_file(fd)
-            .take(FILE_LIMIT as u64)
-            .read_to_end(&mut buf)
-            .map_err(|e| io_error(&path, e))?;
-        Ok(buf)
+        Ok((fsx::into_file(fd), meta.len()))
     })
     .await?;
-    let mut resp = Response::new(Body::from(data));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    Ok(resp)
+    Ok(file_stream::serve(file, size, permit))
 }
 
-/// `PUT /api/v1/files?path=` with the raw bytes → 204; parent directories are created.
+/// `PUT /api/v1/files?path=` with the raw bytes → 204; parent directories are created. The body
+/// is streamed into the file; one over [`FILE_LIMIT`] is a 413 (refused before anything is
+/// touched when `Content-Length` says so, otherwise the file is left empty).
 pub async fn write(
     axum::extract::State(st): St,
     headers: HeaderMap,
@@ -236,30 +263,69 @@ pub async fn write(
     let t = target(&st, &headers).await?;
     let (path, rel) = relative(query)?;
     writable(&path, &rel)?;
-    let data = read_body(&headers, body, FILE_LIMIT)
-        .await
-        .map_err(|e| match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => e.into_json("PAYLOAD_TOO_LARGE"),
-            _ => e.into_json("INVALID_REQUEST"),
-        })?;
-    blocking(move || {
+    let too_large = || {
+        jerr(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("request body is larger than this route's limit of {FILE_LIMIT} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > FILE_LIMIT as u64) {
+        return Err(too_large());
+    }
+    let _permit = match file_stream::slot().await {
+        Ok(p) => p,
+        Err(resp) => return Ok(resp),
+    };
+    let shown = path.clone();
+    let file = blocking(move || {
         let root = open_root(&t)?;
+        let owner = fsx::Owner::of(&root).map_err(|e| io_error(&path, e))?;
         if let Some((parent, _)) = fsx::split_parent(&rel) {
-            fsx::mkdir_all_in_root(&root, parent).map_err(|e| io_error(&path, e))?;
+            fsx::mkdir_all_in_root(&root, parent, &owner).map_err(|e| io_error(&path, e))?;
         }
+        // No O_TRUNC yet: what is there must first prove to be a regular file (O_NONBLOCK and
+        // O_NOCTTY so that a FIFO or a terminal can neither block nor be taken over).
         let fd = fsx::open_in_root(
             &root,
             &rel,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NONBLOCK,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_NONBLOCK | libc::O_NOCTTY,
             0o644,
         )
         .map_err(|e| io_error(&path, e))?;
-        let mut file = fsx::into_file(fd);
-        file.write_all(&data).map_err(|e| io_error(&path, e))?;
-        Ok(())
+        let meta = fsx::fstat(&fd).map_err(|e| io_error(&path, e))?;
+        if !meta.is_file() {
+            return Err(jerr(
+                StatusCode::CONFLICT,
+                "NOT_A_FILE",
+                format!("{path} is not a regular file (a FIFO, socket or device)"),
+            ));
+        }
+        let _ = owner.give_fd(&fd);
+        let file = fsx::into_file(fd);
+        // After the chown (which may itself clear them): no setuid or setgid file via the API.
+        if meta.mode() & 0o6000 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o1777))
+                .map_err(|e| io_error(&path, e))?;
+        }
+        file.set_len(0).map_err(|e| io_error(&path, e))?;
+        Ok(file)
     })
     .await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    match file_stream::receive(file, body, FILE_LIMIT).await {
+        Ok(_) => Ok(empty(StatusCode::NO_CONTENT)),
+        Err(ReceiveError::TooLarge) => Err(too_large()),
+        Err(ReceiveError::Body(e)) => Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            format!("could not read the request body: {e}"),
+        )),
+        Err(ReceiveError::Io(e)) => Err(io_error(&shown, e)),
+    }
 }
 
 /// `DELETE /api/v1/files?path=` → 204; a directory is removed with its content.

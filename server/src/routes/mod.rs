@@ -1,6 +1,7 @@
 //! The route table, and the small helpers every handler uses to read path parameters.
 
 pub mod admin;
+pub mod file_stream;
 pub mod files;
 pub mod processes;
 mod run_request;

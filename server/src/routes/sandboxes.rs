@@ -4,7 +4,6 @@
 //! Creating a sandbox makes a directory and a row (and, as root, its filesystem image, uid and
 //! cgroups: see `isolation`), nothing more: no process is spawned until a command runs.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -15,7 +14,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{namespace, param, St};
-use crate::archive;
 use crate::http::{
     self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT,
 };
@@ -25,6 +23,7 @@ use crate::model::{
 };
 use crate::state::AppState;
 use crate::store::{committed, Op};
+use crate::{dirwalk, unpack};
 
 /// Body of `POST /sandboxes` (section 3.1). Unknown fields are ignored, as by the real server.
 #[derive(Debug, Deserialize, Default)]
@@ -335,34 +334,51 @@ async fn make_tree(
     let root = st.paths.sandbox_root(&sb.id);
     let archive_path = archive.map(|a| st.paths.snapshots.join(a));
     let (st2, sb2) = (st.clone(), sb.clone());
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::create_dir_all(&root)?;
-        // Uid, filesystem and cgroups first: the root's owner is whom everything below belongs to.
-        st2.jail.iso.prepare(&sb2, &root)?;
-        if let Some(a) = archive_path {
-            archive::extract(&a, &root)?;
-            st2.jail.iso.hand_over_tree(&root)?;
+    tokio::task::spawn_blocking(move || fill_root(&st2, &sb2, &root, archive_path.as_deref()))
+        .await
+        .map_err(|e| ApiError::internal(format!("creating the sandbox files failed: {e}")))?
+}
+
+/// Creates `root`, gives it its uid, filesystem and cgroups (see `isolation`: the root's owner is
+/// whom everything below belongs to), and fills it (see `unpack`). A damaged archive is a 422, a
+/// full disk a 507.
+fn fill_root(
+    st: &AppState,
+    sb: &Sandbox,
+    root: &std::path::Path,
+    archive: Option<&std::path::Path>,
+) -> Result<(), ApiError> {
+    let failed = |e: std::io::Error| match (e.kind(), e.raw_os_error()) {
+        (std::io::ErrorKind::InvalidData, _) => ApiError::Text(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the snapshot cannot be restored: {e}"),
+        ),
+        (_, Some(libc::ENOSPC)) | (_, Some(libc::EDQUOT)) => ApiError::Text(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("no space left to restore the snapshot (raise disk_mb): {e}"),
+        ),
+        _ => ApiError::internal(format!("creating the sandbox files failed: {e}")),
+    };
+    std::fs::create_dir_all(root).map_err(failed)?;
+    st.jail.iso.prepare(sb, root).map_err(failed)?;
+    let root_fd = crate::fsx::open_dir(root).map_err(failed)?;
+    if let Some(a) = archive {
+        let report = unpack::extract(a, &root_fd).map_err(failed)?;
+        if report.skipped > 0 {
+            eprintln!(
+                "tensorlake-local: restore of {} left out {} archive entries, e.g. {:?}",
+                sb.id, report.skipped, report.examples
+            );
         }
-        std::fs::create_dir_all(root.join("root"))?;
-        let tmp = root.join("tmp");
-        std::fs::create_dir_all(&tmp)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))?;
-        let owner = std::fs::symlink_metadata(&root)?;
-        for dir in [root.join("root"), tmp] {
-            std::os::unix::fs::lchown(dir, Some(owner.uid()), Some(owner.gid()))?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("creating the sandbox files failed: {e}")))?
-    .map_err(|e| ApiError::internal(format!("creating the sandbox files failed: {e}")))
+    }
+    crate::fsx::standard_dirs(&root_fd).map_err(failed)
 }
 
 /// Undoes a sandbox's isolation set-up (cgroups, filesystem, uid), then removes its directory.
 /// Blocking.
 fn release_and_remove(st: &AppState, id: &str) -> std::io::Result<()> {
     st.jail.iso.release(id, &st.paths.sandbox_root(id));
-    std::fs::remove_dir_all(st.paths.sandbox_dir(id))
+    dirwalk::remove_path(&st.paths.sandbox_dir(id))
 }
 
 /// `GET {P}/sandboxes/{id}` (id or name).
