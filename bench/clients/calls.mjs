@@ -47,18 +47,8 @@ if (impl === 'floor') {
 } else if (impl === 'floor-http') {
   // Not fetch: node:http with a keep-alive agent, then JSON.parse. What Node itself allows
   // below fetch (undici), for reference.
-  const http = await import('node:http');
-  const agent = new http.Agent({ keepAlive: true });
-  const base = `${url}/v1/namespaces/${namespace}`;
-  const getJson = (path) => new Promise((resolve, reject) => {
-    http.get(base + path, { agent }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { text += d; });
-      res.on('error', reject);
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
-    }).on('error', reject);
-  });
+  const { nodeHttpJson } = await import('../lib/floor.mjs');
+  const getJson = nodeHttpJson(`${url}/v1/namespaces/${namespace}`);
   client = {
     get: async (id) => (await getJson(`/snapshots/${id}`)).id,
     list: async () => (await getJson('/snapshots')).snapshots.length,
@@ -67,35 +57,11 @@ if (impl === 'floor') {
   // The listing floor of the issue's goal: node:http (keep-alive) + JSON.parse + a plain JS
   // mapping to what our listSnapshots returns (camelCase keys, a Date). The same transport as our
   // package's in Node, so the ratio is what the library adds.
-  const http = await import('node:http');
-  const agent = new http.Agent({ keepAlive: true });
-  const base = `${url}/v1/namespaces/${namespace}`;
-  const getJson = (path) => new Promise((resolve, reject) => {
-    http.get(base + path, { agent }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { text += d; });
-      res.on('error', reject);
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
-    }).on('error', reject);
-  });
-  const info = (s) => ({
-    snapshotId: s.id,
-    namespace: s.namespace,
-    sandboxId: s.sandbox_id,
-    baseImage: s.base_image,
-    status: s.status,
-    snapshotType: s.snapshot_type,
-    error: s.error,
-    snapshotUri: s.snapshot_uri,
-    snapshotFormatVersion: s.snapshot_format_version,
-    sizeBytes: s.size_bytes,
-    rootfsDiskBytes: s.rootfs_disk_bytes,
-    createdAt: s.created_at === undefined ? undefined : new Date(s.created_at),
-  });
+  const { nodeHttpJson, toInfo } = await import('../lib/floor.mjs');
+  const getJson = nodeHttpJson(`${url}/v1/namespaces/${namespace}`);
   client = {
-    get: async (id) => info(await getJson(`/snapshots/${id}`)).snapshotId,
-    list: async () => (await getJson('/snapshots')).snapshots.map(info).length,
+    get: async (id) => toInfo(await getJson(`/snapshots/${id}`)).snapshotId,
+    list: async () => (await getJson('/snapshots')).snapshots.map(toInfo).length,
   };
 } else if (impl === 'ours') {
   // `pkg`: another build of the package (BENCH_OLD_PKG, for before/after figures in one run).

@@ -5,29 +5,15 @@
 //
 //   node pairs.mjs '{"mode":"get|list","url":...,"namespace":...,"snapshotId":...,"blocks":30,
 //                    "blockCalls":200,"warmup":3000,"expect":10000,"oldPkg":"/path/to/pkg"?}'
-import http from 'node:http';
+import { nodeHttpJson, toInfo } from '../lib/floor.mjs';
 
 const args = JSON.parse(process.argv[2]);
 const { mode, url, namespace, snapshotId } = args;
 const base = `${url}/v1/namespaces/${namespace}`;
 
-// The floor: node:http with a keep-alive agent, JSON.parse, and (for listings) a plain JS mapping
-// to the records our listSnapshots returns.
-const agent = new http.Agent({ keepAlive: true });
-const getJson = (path) => new Promise((resolve, reject) => {
-  http.get(base + path, { agent }, (res) => {
-    let text = '';
-    res.setEncoding('utf8');
-    res.on('data', (d) => { text += d; });
-    res.on('error', reject);
-    res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
-  }).on('error', reject);
-});
-const info = (s) => ({
-  snapshotId: s.id, namespace: s.namespace, sandboxId: s.sandbox_id, baseImage: s.base_image, status: s.status,
-  snapshotType: s.snapshot_type, error: s.error, snapshotUri: s.snapshot_uri, snapshotFormatVersion: s.snapshot_format_version,
-  sizeBytes: s.size_bytes, rootfsDiskBytes: s.rootfs_disk_bytes, createdAt: s.created_at === undefined ? undefined : new Date(s.created_at),
-});
+// The floor (bench/lib/floor.mjs).
+const getJson = nodeHttpJson(base);
+const info = toInfo;
 
 async function library(specifier) {
   const { SandboxClient } = await import(specifier);

@@ -61,15 +61,20 @@ pub fn open_in_root(root: &OwnedFd, rel: &str, flags: i32, mode: u32) -> io::Res
         },
         resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
+    openat2(root.as_raw_fd(), &c, &how)
+}
+
+/// openat2(2), retried while the kernel answers EAGAIN (a concurrent rename raced the lookup).
+fn openat2(dir: RawFd, path: &CStr, how: &OpenHow) -> io::Result<OwnedFd> {
     loop {
         // SAFETY: arguments follow openat2(2): a valid dirfd, a NUL-terminated path, a pointer to
         // an initialised open_how and its size.
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_openat2,
-                root.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const OpenHow,
+                dir,
+                path.as_ptr(),
+                how as *const OpenHow,
                 std::mem::size_of::<OpenHow>(),
             )
         };
@@ -78,7 +83,6 @@ pub fn open_in_root(root: &OwnedFd, rel: &str, flags: i32, mode: u32) -> io::Res
             return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
         }
         let err = io::Error::last_os_error();
-        // EAGAIN: a concurrent rename raced the lookup; the kernel asks for a retry.
         if err.raw_os_error() != Some(libc::EAGAIN) {
             return Err(err);
         }
@@ -252,26 +256,7 @@ pub fn open_beneath(dir: &impl AsRawFd, rel: &[u8], flags: i32) -> io::Result<Ow
         mode: 0,
         resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
-    loop {
-        // SAFETY: as in `open_in_root`.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: openat2 returned a fresh descriptor.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EAGAIN) {
-            return Err(err);
-        }
-    }
+    openat2(dir.as_raw_fd(), &c, &how)
 }
 
 /// `mkdirat(dir, name, mode)`.

@@ -60,67 +60,34 @@ fn mentions(dir: &Path, needle: &str, depth: u32) -> bool {
     })
 }
 
-#[test]
-fn tmp_linked_to_a_host_directory_is_left_alone_by_restore() {
+/// Replaces the sandbox's `/{dir}` with a link to `target` (in or at the host directory `host`),
+/// snapshots and restores: the restore must not answer 5xx, must leave `host` as it was, and a
+/// restored sandbox keeps the link as the sandbox left it.
+fn restore_leaves_a_linked_host_directory_alone(dir: &str, host: &Path, target: &Path) {
     let s = Server::start(&[]);
-    let host = host_dir("host-tmp");
     let sb = s.sandbox();
-    let run = s.sh(
-        &sb,
-        &format!("rm -rf /tmp && ln -s {} /tmp", host.display()),
-    );
+    let run = s.sh(&sb, &format!("rm -rf /{dir} && ln -s {} /{dir}", target.display()));
     assert_eq!(run.code(), 0, "{:?}", run.stderr);
     let r = snapshot_and_restore(&s, &sb);
-    assert!(
-        r.status < 500,
-        "restore answered {}: {}",
-        r.status,
-        r.text()
-    );
-    assert_eq!(
-        mode(&host),
-        0o755,
-        "the restore changed a host directory's mode"
-    );
-    assert!(names(&host).is_empty(), "{:?}", names(&host));
+    assert!(r.status < 500, "restore answered {}: {}", r.status, r.text());
+    assert_eq!(mode(host), 0o755, "the restore changed a host directory's mode");
+    assert!(names(host).is_empty(), "the restore created {:?}", names(host));
     if r.status == 200 {
         let id = restored_id(&r);
-        let out = s.sh(&id, "readlink /tmp");
-        assert_eq!(out.stdout, vec![host.display().to_string()]);
+        assert_eq!(s.sh(&id, &format!("readlink /{dir}")).stdout, vec![target.display().to_string()]);
     }
 }
 
 #[test]
+fn tmp_linked_to_a_host_directory_is_left_alone_by_restore() {
+    let host = host_dir("host-tmp");
+    restore_leaves_a_linked_host_directory_alone("tmp", &host, &host);
+}
+
+#[test]
 fn root_linked_into_a_host_directory_is_left_alone_by_restore() {
-    let s = Server::start(&[]);
     let host = host_dir("host-root");
-    let missing = host.join("never-created");
-    let sb = s.sandbox();
-    let run = s.sh(
-        &sb,
-        &format!("rm -rf /root && ln -s {} /root", missing.display()),
-    );
-    assert_eq!(run.code(), 0, "{:?}", run.stderr);
-    let r = snapshot_and_restore(&s, &sb);
-    assert!(
-        r.status < 500,
-        "restore answered {}: {}",
-        r.status,
-        r.text()
-    );
-    assert_eq!(mode(&host), 0o755);
-    assert!(
-        names(&host).is_empty(),
-        "the restore created {:?}",
-        names(&host)
-    );
-    if r.status == 200 {
-        let id = restored_id(&r);
-        assert_eq!(
-            s.sh(&id, "readlink /root").stdout,
-            vec![missing.display().to_string()]
-        );
-    }
+    restore_leaves_a_linked_host_directory_alone("root", &host, &host.join("never-created"));
 }
 
 #[test]
