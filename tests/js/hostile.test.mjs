@@ -3,89 +3,18 @@
 // Node entry's own transport and through a fetch-shaped one (the path browsers, Deno and Bun use).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import zlib from 'node:zlib';
 import { SandboxClient, SandboxError, RemoteAPIError } from 'tensorlake-snapshots';
+import { startHostileServer } from './helpers/hostile-server.mjs';
 
 const MiB = 1024 * 1024;
 const LIMIT = 4 * MiB;
-const CHUNK = Buffer.alloc(MiB, 0x61); // 'aaaa…': the worst case for compression ratios
-
-// Compressed once: 256 MiB of 'a' is about 250 KB gzipped.
-const BOMB = 256 * MiB;
-const bombs = {};
-
-function compress(coding) {
-  const make = { gzip: zlib.createGzip, deflate: zlib.createDeflate, br: zlib.createBrotliCompress }[coding];
-  return new Promise((resolve, reject) => {
-    const z = make(coding === 'br' ? { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } } : { level: 1 });
-    const out = [];
-    z.on('data', (c) => out.push(c)).on('end', () => resolve(Buffer.concat(out))).on('error', reject);
-    let left = BOMB / MiB;
-    const pump = () => {
-      while (left > 0) {
-        left -= 1;
-        if (!z.write(CHUNK)) return z.once('drain', pump);
-      }
-      z.end();
-    };
-    pump();
-  });
-}
-
-let server;
+let hostile;
 let base;
-let liveSockets = 0;
-
-/** Streams `total` bytes of 'a' without Content-Length, then closes, unless the client leaves. */
-function endless(res, total) {
-  let sent = 0;
-  const pump = () => {
-    while (sent < total) {
-      sent += CHUNK.length;
-      if (!res.write(CHUNK)) return res.once('drain', pump);
-    }
-    res.destroy();
-  };
-  res.on('close', () => { sent = total; });
-  pump();
-}
-
-const routes = {
-  // A small gzip body that inflates far past the limit.
-  '/gzip': (req, res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }); res.end(bombs.gzip); },
-  '/deflate': (req, res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'deflate' }); res.end(bombs.deflate); },
-  '/br': (req, res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'br' }); res.end(bombs.br); },
-  // A gzip bomb as an error page.
-  '/gzip-error': (req, res) => { res.writeHead(500, { 'content-type': 'text/html', 'content-encoding': 'gzip' }); res.end(bombs.gzip); },
-  // Declares 560 MB and sends it slowly: the declaration alone is enough to refuse.
-  '/declared': (req, res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(560 * 1000 * 1000) }); endless(res, 560 * MiB); },
-  // No length, ended by closing the connection after 65 MiB.
-  '/close': (req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); endless(res, 65 * MiB); },
-  // A 64 MiB error page, chunked.
-  '/error-page': (req, res) => { res.writeHead(502, { 'content-type': 'text/html' }); endless(res, 64 * MiB); },
-  // An error page under the limit but far over what a message needs.
-  // Never answers (until the test aborts).
-  '/hang': () => {},
-  '/big-error': (req, res) => { res.writeHead(400, { 'content-type': 'text/plain' }); res.end(`bad request ${'x'.repeat(3 * MiB)}`); },
-};
-
 before(async () => {
-  for (const coding of ['gzip', 'deflate', 'br']) bombs[coding] = await compress(coding);
-  server = http.createServer((req, res) => {
-    const path = new URL(req.url, 'http://x').pathname;
-    const key = Object.keys(routes).find((k) => path.endsWith(`/snapshots${k}`));
-    if (!key) { res.writeHead(404); return res.end('no such route'); }
-    routes[key](req, res);
-  });
-  server.on('connection', (socket) => { liveSockets += 1; socket.on('close', () => { liveSockets -= 1; }); });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${server.address().port}`;
+  hostile = await startHostileServer();
+  base = hostile.url;
 });
-after(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+after(() => hostile.stop());
 
 // The global fetch, wrapped so the package takes its fetch-shaped path (as in browsers).
 const viaFetch = (url, init) => fetch(url, init);
@@ -94,7 +23,7 @@ const transports = [['node:http transport', {}], ['fetch', { fetch: viaFetch }]]
 for (const [name, extra] of transports) {
   test(`${name}: bodies over maxResponseBytes fail at once as RESPONSE_TOO_LARGE, compressed or not`, async () => {
     const client = new SandboxClient({ apiUrl: base, maxRetries: 2, maxResponseBytes: LIMIT, ...extra });
-    for (const id of ['gzip', 'deflate', 'br', 'gzip-error', 'declared', 'close', 'error-page']) {
+    for (const id of hostile.oversized) {
       const rss = process.memoryUsage().rss;
       const started = Date.now();
       const err = await client.getSnapshot(id).then(() => assert.fail(`${id}: expected a failure`), (e) => e);
