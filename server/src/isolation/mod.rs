@@ -194,10 +194,11 @@ impl Isolation {
     pub fn prepare(&self, sb: &Sandbox, root: &Path) -> io::Result<()> {
         let ids = if self.as_root {
             let uid = self.uids.allocate().ok_or_else(|| {
-                io::Error::other(format!(
-                    "all {} sandbox uids are in use; delete a sandbox first",
-                    uids::UID_COUNT
-                ))
+                // QuotaExceeded: the route answers 503, as for any capacity limit of this machine.
+                io::Error::new(
+                    io::ErrorKind::QuotaExceeded,
+                    format!("all {} sandbox uids are in use; delete a sandbox first", uids::UID_COUNT),
+                )
             })?;
             Some((uid, uid))
         } else {

@@ -357,6 +357,11 @@ fn fill_root(
             StatusCode::INSUFFICIENT_STORAGE,
             format!("no space left to restore the snapshot (raise disk_mb): {e}"),
         ),
+        // Not EDQUOT (matched above): the sandbox uids of this machine are all in use.
+        (std::io::ErrorKind::QuotaExceeded, _) => ApiError::Text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("this server cannot hold another sandbox now: {e}"),
+        ),
         _ => ApiError::internal(format!("creating the sandbox files failed: {e}")),
     };
     std::fs::create_dir_all(root).map_err(failed)?;
