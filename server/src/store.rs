@@ -219,8 +219,9 @@ fn apply(conn: &mut Connection, batches: &[Batch]) -> rusqlite::Result<()> {
              VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let mut del_snapshot = tx.prepare_cached("DELETE FROM snapshots WHERE id = ?1")?;
-        let mut put_pool =
-            tx.prepare_cached("INSERT OR REPLACE INTO pools(id, namespace, data) VALUES(?1, ?2, ?3)")?;
+        let mut put_pool = tx.prepare_cached(
+            "INSERT OR REPLACE INTO pools(id, namespace, data) VALUES(?1, ?2, ?3)",
+        )?;
         let mut del_pool = tx.prepare_cached("DELETE FROM pools WHERE id = ?1")?;
         let mut put = |s: &Snapshot| -> rusqlite::Result<()> {
             let data = serde_json::to_string(s).unwrap_or_default();

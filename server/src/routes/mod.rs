@@ -66,19 +66,28 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/sandboxes/{id}/logs", unsupported("sandbox logs"))
         .route("/sandboxes/{id}/logs/{*rest}", unsupported("sandbox logs"))
         .route("/sandboxes/{id}/resize", unsupported("resource resizes"))
-        .route("/sandboxes/{id}/file_systems", unsupported("file system mounts"))
+        .route(
+            "/sandboxes/{id}/file_systems",
+            unsupported("file system mounts"),
+        )
         .route(
             "/sandboxes/{id}/file_systems/{*rest}",
             unsupported("file system mounts"),
         )
         .route("/archived-sandboxes", unsupported("archived sandboxes"))
-        .route("/archived-sandboxes/{*rest}", unsupported("archived sandboxes"))
+        .route(
+            "/archived-sandboxes/{*rest}",
+            unsupported("archived sandboxes"),
+        )
         .route("/filesystems", unsupported("file systems"))
         .route("/filesystems/{*rest}", unsupported("file systems"))
         .route("/sandbox-templates", unsupported(IMAGE_BUILDS))
         .route("/sandbox-templates/{*rest}", unsupported(IMAGE_BUILDS))
         .route("/sandbox-template-builds", unsupported(IMAGE_BUILDS))
-        .route("/sandbox-template-builds/{*rest}", unsupported(IMAGE_BUILDS));
+        .route(
+            "/sandbox-template-builds/{*rest}",
+            unsupported(IMAGE_BUILDS),
+        );
 
     // The sandbox daemon API (section 5), addressed by Host or X-Tensorlake-Sandbox-Id.
     let daemon = Router::new()

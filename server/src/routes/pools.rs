@@ -13,7 +13,9 @@ use super::{namespace, param, St};
 use crate::http::{
     self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT,
 };
-use crate::model::{new_id, now_ms, DEFAULT_CPUS, DEFAULT_DISK_MB, DEFAULT_IMAGE, DEFAULT_MEMORY_MB};
+use crate::model::{
+    new_id, now_ms, DEFAULT_CPUS, DEFAULT_DISK_MB, DEFAULT_IMAGE, DEFAULT_MEMORY_MB,
+};
 use crate::pools::{self, Pool, MAX_POOLS, MAX_WARM};
 use crate::routes::sandboxes::terminate;
 use crate::store::{committed, Op};
@@ -63,7 +65,10 @@ fn to_pool(req: PoolRequest, id: String, ns: String, created_at: i64) -> Result<
         ));
     }
     let disk = res.disk_mb.or(res.ephemeral_disk_mb);
-    for (field, v) in [("resources.memory_mb", res.memory_mb), ("resources.disk_mb", disk)] {
+    for (field, v) in [
+        ("resources.memory_mb", res.memory_mb),
+        ("resources.disk_mb", disk),
+    ] {
         if let Some(v) = v {
             if !(0..=16 * 1024 * 1024).contains(&v) {
                 return Err(unprocessable(
@@ -119,7 +124,10 @@ fn to_pool(req: PoolRequest, id: String, ns: String, created_at: i64) -> Result<
         namespace: ns,
         image,
         cpus: if cpus > 0.0 { cpus } else { DEFAULT_CPUS },
-        memory_mb: res.memory_mb.filter(|m| *m > 0).unwrap_or(DEFAULT_MEMORY_MB),
+        memory_mb: res
+            .memory_mb
+            .filter(|m| *m > 0)
+            .unwrap_or(DEFAULT_MEMORY_MB),
         disk_mb: disk.filter(|d| *d > 0).unwrap_or(DEFAULT_DISK_MB),
         timeout_secs: timeout,
         entrypoint: req.entrypoint,
@@ -151,7 +159,9 @@ pub async fn create(
         if reg.pools.len() >= MAX_POOLS {
             return Err(ApiError::Text(
                 StatusCode::TOO_MANY_REQUESTS,
-                format!("tensorlake-local keeps at most {MAX_POOLS} sandbox pools; delete one first"),
+                format!(
+                    "tensorlake-local keeps at most {MAX_POOLS} sandbox pools; delete one first"
+                ),
             ));
         }
         reg.pools.insert(pool.id.clone(), pool.clone());
