@@ -183,6 +183,20 @@ pub fn start(st: &Arc<AppState>) {
 /// Creates the warm sandboxes a pool lacks, within `max_containers`. Slots are reserved under the
 /// lock first, so concurrent top-ups and claims never overshoot.
 pub async fn refill(st: &Arc<AppState>, pool_id: &str) {
+    // A warm sandbox that something suspended (a timeout) cannot be handed out: replace it.
+    let parked: Vec<String> = members(&st.reg(), pool_id)
+        .into_iter()
+        .filter(|s| s.pool_warm && s.stage != Stage::Active)
+        .map(|s| s.id.clone())
+        .collect();
+    for id in parked {
+        let _ = terminate(
+            st,
+            &id,
+            "a warm pool sandbox was suspended; it was replaced",
+        )
+        .await;
+    }
     let (pool, n) = {
         let mut reg = st.reg();
         let Some(pool) = reg.pools.get(pool_id).cloned() else {
@@ -218,7 +232,7 @@ pub async fn refill(st: &Arc<AppState>, pool_id: &str) {
                     .reg()
                     .pools
                     .get(pool_id)
-                    .is_none_or(|p| !p.same_sandboxes(&pool));
+                    .map_or(true, |p| !p.same_sandboxes(&pool));
                 if stale {
                     let _ = terminate(st, &sb.id, "its sandbox pool was deleted or changed").await;
                 }
