@@ -425,3 +425,71 @@ fn routes_a_local_server_cannot_serve_answer_501_naming_the_feature() {
     assert_eq!(r.status, 501, "{}", r.text());
     assert_eq!(pool(&s, &id)["containers"], json!([]));
 }
+
+#[test]
+fn a_suspended_warm_sandbox_is_replaced_not_handed_out() {
+    let s = Server::start(&[]);
+    let id = create_pool(
+        &s,
+        json!({"image": "tensorlake/ubuntu-minimal", "resources": {}, "warm_containers": 1}),
+    );
+    let warm = wait_warm(&s, &id, 1);
+    let parked = warm.iter().next().unwrap().clone();
+    let r = s.post_empty(&format!("{P}/sandboxes/{parked}/suspend"));
+    assert!(
+        r.status == 200 || r.status == 202,
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    eventually(30, "the suspended warm sandbox to be replaced", || {
+        let idle = containers(&s, &id, "Idle");
+        idle.len() == 1 && !idle.contains(&parked)
+    });
+    assert_eq!(
+        s.get(&format!("{P}/sandboxes/{parked}")).json()["status"],
+        "terminated"
+    );
+    let r = claim(&s, &id);
+    assert_ne!(r.json()["sandbox_id"].as_str().unwrap(), parked);
+    assert_eq!(r.json()["status"], "running");
+}
+
+#[test]
+fn an_update_recycles_warm_sandboxes_but_leaves_claimed_ones() {
+    let s = Server::start(&[]);
+    let body = |mem: i64, warm: i64| {
+        json!({"image": "tensorlake/ubuntu-minimal", "resources": {"memory_mb": mem},
+               "warm_containers": warm})
+    };
+    let id = create_pool(&s, body(512, 2));
+    wait_warm(&s, &id, 2);
+    let claimed = claim(&s, &id).json()["sandbox_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old = wait_warm(&s, &id, 2);
+    // New resources: the unclaimed warm sandboxes are replaced by ones with the new settings.
+    let r = s.put_json(&format!("{P}/sandbox-pools/{id}"), &body(768, 2));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let new = wait_warm(&s, &id, 2);
+    assert!(new.is_disjoint(&old));
+    for sb in &new {
+        let info = s.get(&format!("{P}/sandboxes/{sb}")).json();
+        assert_eq!(info["resources"]["memory_mb"], 768);
+    }
+    assert_eq!(
+        containers(&s, &id, "Running"),
+        BTreeSet::from([claimed.clone()])
+    );
+    assert_eq!(
+        s.get(&format!("{P}/sandboxes/{claimed}")).json()["status"],
+        "running"
+    );
+    // Same settings, fewer warm: the extra ones go, the kept one stays.
+    let r = s.put_json(&format!("{P}/sandbox-pools/{id}"), &body(768, 1));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let kept = containers(&s, &id, "Idle");
+    assert_eq!(kept.len(), 1);
+    assert!(kept.is_subset(&new));
+}
