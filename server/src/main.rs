@@ -18,6 +18,7 @@ mod http;
 mod isolation;
 mod jail;
 mod model;
+mod pools;
 mod proc_output;
 mod procs;
 mod reqlog;
@@ -119,6 +120,8 @@ async fn run(args: Args) -> Result<(), String> {
     let jail = jail::Jail::new(iso);
     let st = Arc::new(AppState::new(args, port, paths, store, registry, jail));
     let app = routes::router(st.clone());
+    // Pools found on disk get their warm sandboxes back (and are kept topped up from now on).
+    pools::start(&st);
 
     {
         let mut out = std::io::stdout().lock();

@@ -141,6 +141,12 @@ pub struct Sandbox {
     /// is `in_progress`).
     #[serde(default)]
     pub snapshotting: Option<String>,
+    /// Sandbox pool it was made for (see `pools`).
+    #[serde(default)]
+    pub pool_id: Option<String>,
+    /// An unclaimed warm sandbox of `pool_id`: hidden from listings until a claim hands it out.
+    #[serde(default)]
+    pub pool_warm: bool,
 }
 
 /// One snapshot.
@@ -320,6 +326,7 @@ impl Sandbox {
             "exposed_ports": self.exposed_ports,
             "file_systems": [],
             "snapshot_id": self.restored_from,
+            "pool_id": self.pool_id,
         })
     }
 

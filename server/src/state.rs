@@ -62,6 +62,10 @@ pub struct Registry {
     pub next_seq: i64,
     /// Archive file -> number of records that use it (seeded snapshots share one).
     pub archive_refs: HashMap<String, u32>,
+    /// Sandbox pools by id.
+    pub pools: HashMap<String, crate::pools::Pool>,
+    /// Pool id -> sandboxes being created for it right now (they count against its limits).
+    pub pool_pending: HashMap<String, usize>,
 }
 
 impl Registry {
@@ -385,6 +389,10 @@ pub fn recover(loaded: Loaded, paths: &Paths, store: &Store) -> (Registry, Recov
         }
         reg.snapshot_ids.insert(snap.id.clone(), seq);
         reg.snapshots.insert(seq, snap);
+    }
+
+    for pool in loaded.pools {
+        reg.pools.insert(pool.id.clone(), pool);
     }
 
     report.files_removed += clean_dir(&paths.tmp, |_| false);

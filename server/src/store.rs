@@ -15,6 +15,7 @@ use rusqlite::{params, Connection};
 use tokio::sync::oneshot;
 
 use crate::model::{Sandbox, Snapshot};
+use crate::pools::Pool;
 
 /// The schema version this build writes; an unknown newer version is refused at startup.
 const SCHEMA_VERSION: i64 = 1;
@@ -30,6 +31,10 @@ pub enum Op {
     PutSnapshots(Vec<Snapshot>),
     /// Remove a snapshot row.
     DeleteSnapshot(String),
+    /// Insert or replace a sandbox pool row.
+    PutPool(Pool),
+    /// Remove a sandbox pool row.
+    DeletePool(String),
 }
 
 struct Batch {
@@ -49,6 +54,8 @@ pub struct Loaded {
     pub sandboxes: Vec<Sandbox>,
     /// Snapshot rows, in `seq` order.
     pub snapshots: Vec<Snapshot>,
+    /// Sandbox pool rows.
+    pub pools: Vec<Pool>,
 }
 
 impl Store {
@@ -77,7 +84,12 @@ impl Store {
                  archive TEXT,
                  data TEXT NOT NULL
              );
-             CREATE INDEX IF NOT EXISTS snapshots_seq ON snapshots(seq);",
+             CREATE INDEX IF NOT EXISTS snapshots_seq ON snapshots(seq);
+             CREATE TABLE IF NOT EXISTS pools (
+                 id TEXT PRIMARY KEY,
+                 namespace TEXT NOT NULL,
+                 data TEXT NOT NULL
+             );",
         )
         .map_err(|e| format!("cannot initialise {}: {e}", path.display()))?;
         let version: Option<String> = conn
@@ -148,6 +160,7 @@ fn load(conn: &Connection) -> Result<Loaded, String> {
             "SELECT id, data FROM snapshots ORDER BY seq",
             "snapshot",
         )?,
+        pools: load_rows(conn, "SELECT id, data FROM pools", "sandbox pool")?,
     })
 }
 
@@ -206,6 +219,10 @@ fn apply(conn: &mut Connection, batches: &[Batch]) -> rusqlite::Result<()> {
              VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let mut del_snapshot = tx.prepare_cached("DELETE FROM snapshots WHERE id = ?1")?;
+        let mut put_pool = tx.prepare_cached(
+            "INSERT OR REPLACE INTO pools(id, namespace, data) VALUES(?1, ?2, ?3)",
+        )?;
+        let mut del_pool = tx.prepare_cached("DELETE FROM pools WHERE id = ?1")?;
         let mut put = |s: &Snapshot| -> rusqlite::Result<()> {
             let data = serde_json::to_string(s).unwrap_or_default();
             put_snapshot.execute(params![
@@ -233,6 +250,13 @@ fn apply(conn: &mut Connection, batches: &[Batch]) -> rusqlite::Result<()> {
                     }
                     Op::DeleteSnapshot(id) => {
                         del_snapshot.execute(params![id])?;
+                    }
+                    Op::PutPool(p) => {
+                        let data = serde_json::to_string(p).unwrap_or_default();
+                        put_pool.execute(params![p.id, p.namespace, data])?;
+                    }
+                    Op::DeletePool(id) => {
+                        del_pool.execute(params![id])?;
                     }
                 }
             }

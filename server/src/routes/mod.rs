@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod file_stream;
 pub mod files;
+pub mod pools;
 pub mod processes;
 mod run_request;
 pub mod sandboxes;
@@ -15,7 +16,7 @@ use axum::extract::RawPathParams;
 use axum::http::{Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 
 use crate::auth;
@@ -49,6 +50,43 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route(
             "/snapshots/{id}",
             get(snapshots::get).delete(snapshots::delete),
+        )
+        .route("/sandbox-pools", post(pools::create).get(pools::list))
+        .route(
+            "/sandbox-pools/{id}",
+            get(pools::get)
+                .put(pools::update)
+                .patch(pools::update)
+                .delete(pools::delete),
+        )
+        .route("/sandbox-pools/{id}/sandboxes", post(pools::claim))
+        // What the SDKs can ask for but a local server cannot do: 501, never a 404 the SDKs
+        // would read as "sandbox not found".
+        .route("/sandboxes/{id}/copy", unsupported("sandbox copies"))
+        .route("/sandboxes/{id}/logs", unsupported("sandbox logs"))
+        .route("/sandboxes/{id}/logs/{*rest}", unsupported("sandbox logs"))
+        .route("/sandboxes/{id}/resize", unsupported("resource resizes"))
+        .route(
+            "/sandboxes/{id}/file_systems",
+            unsupported("file system mounts"),
+        )
+        .route(
+            "/sandboxes/{id}/file_systems/{*rest}",
+            unsupported("file system mounts"),
+        )
+        .route("/archived-sandboxes", unsupported("archived sandboxes"))
+        .route(
+            "/archived-sandboxes/{*rest}",
+            unsupported("archived sandboxes"),
+        )
+        .route("/filesystems", unsupported("file systems"))
+        .route("/filesystems/{*rest}", unsupported("file systems"))
+        .route("/sandbox-templates", unsupported(IMAGE_BUILDS))
+        .route("/sandbox-templates/{*rest}", unsupported(IMAGE_BUILDS))
+        .route("/sandbox-template-builds", unsupported(IMAGE_BUILDS))
+        .route(
+            "/sandbox-template-builds/{*rest}",
+            unsupported(IMAGE_BUILDS),
         );
 
     // The sandbox daemon API (section 5), addressed by Host or X-Tensorlake-Sandbox-Id.
@@ -83,12 +121,20 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/api/v1/files/list", get(files::list))
         .route("/api/v1/health", get(processes::health))
         .route("/api/v1/info", get(processes::info))
+        .route("/api/v1/pty", unsupported("PTY sessions"))
+        .route("/api/v1/pty/{*rest}", unsupported("PTY sessions"))
+        .route("/api/v1/desktop", unsupported("desktop sessions"))
+        .route("/api/v1/desktop/{*rest}", unsupported("desktop sessions"))
+        .route("/api/v1/tunnels/{*rest}", unsupported("TCP tunnels"))
         .route("/api/v1/{*rest}", any(processes::unknown_route));
 
     let api = Router::new()
         .nest("/v1/namespaces/{ns}", lifecycle.clone())
         .merge(lifecycle)
         .merge(daemon)
+        .route("/platform/v1/{*rest}", unsupported(IMAGE_BUILDS))
+        .route("/images", unsupported(IMAGE_BUILDS))
+        .route("/images/{*rest}", unsupported(IMAGE_BUILDS))
         .route_layer(from_fn_with_state(st.clone(), auth::require_key));
 
     let app = Router::new()
@@ -104,6 +150,14 @@ pub fn router(st: Arc<AppState>) -> Router {
     Router::new()
         .fallback_service(app)
         .layer(from_fn_with_state(st, gateway::gateway))
+}
+
+/// Feature name of the image-builder routes (they need Tensorlake's cloud builder).
+const IMAGE_BUILDS: &str = "image builds and sandbox templates";
+
+/// A route answering 501 naming `feature` for every method.
+fn unsupported(feature: &'static str) -> MethodRouter<Arc<AppState>> {
+    any(move || pools::not_implemented(feature))
 }
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {

@@ -103,7 +103,24 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let body = read_body(&headers, body, JSON_LIMIT).await?;
-    let req: CreateRequest = parse_json_or_default(&body)?;
+    let (sb, status) = create_record(&st, ns, &body, None, false).await?;
+    Ok(http::json(
+        StatusCode::OK,
+        &sb.to_create_json(status, &st.base_url),
+    ))
+}
+
+/// Creates a sandbox from a create body (section 3.1): the one path every sandbox takes, pool
+/// sandboxes included (`pool_id`, `warm`), so each gets the same isolation. Returns the record
+/// and its status.
+pub(crate) async fn create_record(
+    st: &Arc<AppState>,
+    ns: String,
+    body: &[u8],
+    pool_id: Option<String>,
+    warm: bool,
+) -> Result<(Sandbox, &'static str), ApiError> {
+    let req: CreateRequest = parse_json_or_default(body)?;
     let res = req.resources.unwrap_or_default();
 
     // Validation first: nothing is created for a request that will be refused.
@@ -189,6 +206,8 @@ pub async fn create(
         termination_reason: None,
         restored_from: None,
         snapshotting: None,
+        pool_id,
+        pool_warm: warm,
     };
 
     // A cheap early refusal of a duplicate name, before any unpacking (checked again below).
@@ -272,7 +291,7 @@ pub async fn create(
         pinned_archive = Some(archive);
     }
 
-    let result = make_tree(&st, &sb, pinned_archive.as_deref()).await;
+    let result = make_tree(st, &sb, pinned_archive.as_deref()).await;
     if let Some(archive) = &pinned_archive {
         let orphan = st.reg().release_archive(archive);
         if let Some(orphan) = orphan {
@@ -308,10 +327,7 @@ pub async fn create(
     committed(ack)
         .await
         .map_err(|e| ApiError::internal(format!("could not record the sandbox: {e}")))?;
-    Ok(http::json(
-        StatusCode::OK,
-        &sb.to_create_json(status, &st.base_url),
-    ))
+    Ok((sb, status))
 }
 
 /// Whether a live sandbox of `ns` other than `except` is called `name`.
@@ -415,7 +431,7 @@ pub async fn list(
     let mut live: Vec<&Sandbox> = reg
         .sandboxes
         .values()
-        .filter(|s| s.namespace == ns && s.stage != Stage::Terminated)
+        .filter(|s| s.namespace == ns && s.stage != Stage::Terminated && !s.pool_warm)
         .collect();
     live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let items: Vec<Value> = live
@@ -433,25 +449,50 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let id = param(&params, "id");
-    let (sandbox_id, ack) = {
-        let mut reg = st.reg();
+    let sandbox_id = {
+        let reg = st.reg();
         let sb = reg
             .find_sandbox(&ns, id)
             .ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
         if sb.stage == Stage::Terminated {
             return Ok(empty(StatusCode::OK));
         }
-        let sandbox_id = sb.id.clone();
-        let sb = reg.sandboxes.get_mut(&sandbox_id).expect("found above");
+        sb.id.clone()
+    };
+    terminate(&st, &sandbox_id, "deleted").await?;
+    Ok(empty(StatusCode::OK))
+}
+
+/// Marks sandbox `sandbox_id` terminated (idempotent) and removes its processes and files in the
+/// background. A pool sandbox's pool is topped up again afterwards.
+pub(crate) async fn terminate(
+    st: &Arc<AppState>,
+    sandbox_id: &str,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let sandbox_id = sandbox_id.to_string();
+    let (ack, pool_id) = {
+        let mut reg = st.reg();
+        let Some(sb) = reg.sandboxes.get_mut(&sandbox_id) else {
+            return Ok(());
+        };
+        if sb.stage == Stage::Terminated {
+            return Ok(());
+        }
         sb.stage = Stage::Terminated;
         sb.terminated_at = Some(now_ms());
-        sb.termination_reason = Some("deleted".into());
-        let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
-        (sandbox_id, ack)
+        sb.termination_reason = Some(reason.into());
+        (
+            st.store.send_acked(vec![Op::PutSandbox(sb.clone())]),
+            sb.pool_id.clone(),
+        )
     };
     committed(ack)
         .await
         .map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
+    if let Some(pool_id) = pool_id {
+        crate::pools::refill_soon(st, pool_id);
+    }
     st.snapshot_failures
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -470,7 +511,7 @@ pub async fn delete(
         st2.procs.forget(&sandbox_id);
         st2.forget_fs_lock(&sandbox_id);
     });
-    Ok(empty(StatusCode::OK))
+    Ok(())
 }
 
 /// `POST {P}/sandboxes/{id}/suspend`: stops its processes; 202 when it was running, 200 when it
