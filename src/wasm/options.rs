@@ -5,7 +5,7 @@ use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::AbortSignal;
 
-use crate::args::ArgError;
+use tensorlake_snapshots_core::args::ArgError;
 
 /// An options object (or `undefined`/`null`, which reads as empty).
 pub struct Opts<'a> {
