@@ -21,7 +21,9 @@ use tensorlake_snapshots_core::api::Api;
 use tensorlake_snapshots_core::wait::{self, WaitOptions, WaitSpec, Waiter};
 use crate::wasm::errors::{self, arg_error};
 use crate::wasm::js_platform::{Auth, JsHost, Shared};
-use crate::wasm::options::{self, Opts};
+use crate::wasm::options::{
+    self, ClientOptionsJs, ListSnapshotsOptions, Raw, SignalOnly, SnapshotAndWaitOptions, SnapshotOptions, WaitOptionsJs,
+};
 use crate::wasm::{env, to_js};
 
 /// Result of an async body.
@@ -79,34 +81,34 @@ where
 
 /// The commonest arguments: an id, and options holding only `signal`.
 pub(crate) fn id_and_signal(id: &JsValue, param: &str, options: &JsValue) -> Result<(String, Option<AbortSignal>), ArgError> {
-    Ok((id_arg(id, param)?, Opts::new(options, "options")?.signal()?))
+    Ok((id_arg(id, param)?, options::parse::<SignalOnly>(options, "options")?.signal.signal()?))
 }
 
 /// Builds a client from constructor options. `localhost` applies `forLocalhost`'s defaults.
 pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsValue> {
-    let opts = Opts::new(options, "options").map_err(|e| arg_error(&e))?;
+    let opts: ClientOptionsJs = options::parse(options, "options").map_err(|e| arg_error(&e))?;
     let read = || -> Result<(ClientOptions, Auth, Option<Function>, bool), ArgError> {
-        let api_key = opts.string("apiKey")?.map(Secret::new);
-        let token_provider = opts.function("tokenProvider")?;
+        let api_key = opts.api_key.string("apiKey")?.map(Secret::new);
+        let token_provider = opts.token_provider.function("tokenProvider")?;
         if api_key.is_some() && token_provider.is_some() {
             return Err(ArgError::type_error("tokenProvider", "give either apiKey or tokenProvider, not both"));
         }
         let client_options = ClientOptions {
-            api_url: opts.string("apiUrl")?.or_else(|| localhost.then(|| LOCALHOST_API_URL.to_string())),
+            api_url: opts.api_url.string("apiUrl")?.or_else(|| localhost.then(|| LOCALHOST_API_URL.to_string())),
             api_key: api_key.clone(),
-            namespace: opts.string("namespace")?,
-            organization_id: opts.string("organizationId")?,
-            project_id: opts.string("projectId")?,
-            request_timeout_s: opts.number("requestTimeout")?,
-            max_retries: opts.number("maxRetries")?,
-            max_response_bytes: opts.number("maxResponseBytes")?,
+            namespace: opts.namespace.string("namespace")?,
+            organization_id: opts.organization_id.string("organizationId")?,
+            project_id: opts.project_id.string("projectId")?,
+            request_timeout_s: opts.request_timeout.number("requestTimeout")?,
+            max_retries: opts.max_retries.number("maxRetries")?,
+            max_response_bytes: opts.max_response_bytes.number("maxResponseBytes")?,
         };
         let auth = match token_provider {
             Some(provider) => Auth::Provider(provider),
             None => Auth::None,
         };
-        let allow_browser = opts.boolean("dangerouslyAllowBrowser")?.unwrap_or(false);
-        let fetch = match (opts.function("fetch")?, opts.raw("httpAgent")) {
+        let allow_browser = opts.dangerously_allow_browser.boolean("dangerouslyAllowBrowser")?.unwrap_or(false);
+        let fetch = match (opts.fetch.function("fetch")?, opts.http_agent.get()) {
             (Some(_), Some(_)) => return Err(ArgError::type_error("httpAgent", "give either fetch or httpAgent, not both")),
             (Some(fetch), None) => Some(fetch),
             (None, Some(agent)) => Some(crate::wasm::js_platform::fetch_with_agent(&agent)?),
@@ -156,8 +158,8 @@ pub fn describe_client(shared: &Shared) -> JsValue {
 pub fn snapshot(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
     let parse = || {
         let id = id_arg(sandbox_id, "sandboxId")?;
-        let opts = Opts::new(options, "options")?;
-        Ok(((id, snapshot_type(&opts)?), opts.signal()?))
+        let opts: SnapshotOptions = options::parse(options, "options")?;
+        Ok(((id, snapshot_type(&opts.snapshot_type)?), opts.signal.signal()?))
     };
     call(shared, parse, |host, (id, kind)| async move {
         let created = Api::new(&host, &host.shared.cfg).create_snapshot(&id, kind).await?;
@@ -165,8 +167,8 @@ pub fn snapshot(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) ->
     })
 }
 
-fn snapshot_type(opts: &Opts) -> Result<Option<&'static str>, ArgError> {
-    opts.string("snapshotType")?.map(|t| args::one_of("snapshotType", &t, &["memory", "filesystem"])).transpose()
+fn snapshot_type(value: &Raw) -> Result<Option<&'static str>, ArgError> {
+    value.string("snapshotType")?.map(|t| args::one_of("snapshotType", &t, &["memory", "filesystem"])).transpose()
 }
 
 /// `client.getSnapshot(snapshotId, { signal })`.
@@ -181,9 +183,9 @@ pub fn get_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValu
 /// `client.listSnapshots({ sandboxId, signal })`.
 pub fn list_snapshots(shared: &Rc<Shared>, options: &JsValue) -> Promise {
     let parse = || {
-        let opts = Opts::new(options, "options")?;
-        let sandbox = opts.string("sandboxId")?.map(|s| args::id("sandboxId", &s)).transpose()?;
-        Ok((sandbox, opts.signal()?))
+        let opts: ListSnapshotsOptions = options::parse(options, "options")?;
+        let sandbox = opts.sandbox_id.string("sandboxId")?.map(|s| args::id("sandboxId", &s)).transpose()?;
+        Ok((sandbox, opts.signal.signal()?))
     };
     call(shared, parse, |host, sandbox| async move {
         let list = Api::new(&host, &host.shared.cfg).list_snapshots(sandbox.as_deref()).await?;
@@ -205,9 +207,13 @@ struct WaitArgs {
     on_status: Option<Function>,
 }
 
-fn wait_args(opts: &Opts) -> Result<(WaitArgs, Option<AbortSignal>), ArgError> {
-    let options = WaitOptions::new(opts.number("timeout")?, opts.number("pollInterval")?, opts.string("waitUntil")?.as_deref())?;
-    Ok((WaitArgs { options, on_status: opts.function("onStatus")? }, opts.signal()?))
+fn wait_args(opts: WaitOptionsJs) -> Result<(WaitArgs, Option<AbortSignal>), ArgError> {
+    let options = WaitOptions::new(
+        opts.timeout.number("timeout")?,
+        opts.poll_interval.number("pollInterval")?,
+        opts.wait_until.string("waitUntil")?.as_deref(),
+    )?;
+    Ok((WaitArgs { options, on_status: opts.on_status.function("onStatus")? }, opts.signal.signal()?))
 }
 
 async fn wait_to_end(host: &JsHost, spec: WaitSpec, started_ms: f64, on_status: Option<Function>) -> Outcome {
@@ -229,9 +235,9 @@ async fn wait_to_end(host: &JsHost, spec: WaitSpec, started_ms: f64, on_status: 
 pub fn snapshot_and_wait(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
     let parse = || {
         let id = id_arg(sandbox_id, "sandboxId")?;
-        let opts = Opts::new(options, "options")?;
-        let (wait, signal) = wait_args(&opts)?;
-        Ok(((id, snapshot_type(&opts)?, wait), signal))
+        let (kind, wait) = options::parse::<SnapshotAndWaitOptions>(options, "options")?.split();
+        let (wait, signal) = wait_args(wait)?;
+        Ok(((id, snapshot_type(&kind)?, wait), signal))
     };
     call(shared, parse, |host, (id, kind, wait)| async move {
         let started = tensorlake_snapshots_core::platform::Platform::now_ms(&host);
@@ -247,7 +253,7 @@ pub fn snapshot_and_wait(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &Js
 pub fn wait_for_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Promise {
     let parse = || {
         let id = id_arg(snapshot_id, "snapshotId")?;
-        let (wait, signal) = wait_args(&Opts::new(options, "options")?)?;
+        let (wait, signal) = wait_args(options::parse(options, "options")?)?;
         Ok(((id, wait), signal))
     };
     call(shared, parse, |host, (id, wait)| async move {
@@ -268,7 +274,7 @@ pub struct Watch {
 /// once, since this returns an iterator, not a promise) and creates the iterator's state.
 pub fn watch_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Result<Rc<Watch>, ArgError> {
     let id = id_arg(snapshot_id, "snapshotId")?;
-    let (wait, signal) = wait_args(&Opts::new(options, "options")?)?;
+    let (wait, signal) = wait_args(options::parse(options, "options")?)?;
     let host = host(shared, &signal);
     let started = tensorlake_snapshots_core::platform::Platform::now_ms(&host);
     let waiter = Waiter::new(WaitSpec::for_snapshot(id, wait.options), started);

@@ -15,7 +15,7 @@ use tensorlake_snapshots_core::routes::{self, RunSpec, SandboxSpec};
 use crate::wasm::js_json::JsJson;
 use crate::wasm::js_platform::{JsHost, Shared};
 use crate::wasm::methods::{call, id_and_signal};
-use crate::wasm::options::{self, Opts};
+use crate::wasm::options::{self, CreateAndConnectOptions, CreateSandboxOptions, RunOptions, SignalOnly};
 use crate::wasm::to_js;
 
 /// A sandbox handle's state: the client it came from, and where its own API is.
@@ -26,24 +26,24 @@ pub struct SandboxHandle {
     pub target: SandboxTarget,
 }
 
-fn sandbox_spec(opts: &Opts) -> Result<SandboxSpec, ArgError> {
+fn sandbox_spec(opts: &CreateSandboxOptions) -> Result<SandboxSpec, ArgError> {
     Ok(SandboxSpec {
-        image: opts.string("image")?,
-        cpus: opts.number("cpus")?.map(|v| args::positive("cpus", v)).transpose()?,
-        memory_mb: opts.number("memoryMb")?.map(|v| args::positive_integer("memoryMb", v)).transpose()?,
-        disk_mb: opts.number("diskMb")?.map(|v| args::positive_integer("diskMb", v)).transpose()?,
-        timeout_secs: opts.number("timeoutSecs")?.map(|v| args::positive_integer("timeoutSecs", v)).transpose()?,
-        entrypoint: opts.string_array("entrypoint")?,
-        snapshot_id: opts.string("snapshotId")?.map(|s| args::id("snapshotId", &s)).transpose()?,
-        name: opts.string("name")?,
+        image: opts.image.string("image")?,
+        cpus: opts.cpus.number("cpus")?.map(|v| args::positive("cpus", v)).transpose()?,
+        memory_mb: opts.memory_mb.number("memoryMb")?.map(|v| args::positive_integer("memoryMb", v)).transpose()?,
+        disk_mb: opts.disk_mb.number("diskMb")?.map(|v| args::positive_integer("diskMb", v)).transpose()?,
+        timeout_secs: opts.timeout_secs.number("timeoutSecs")?.map(|v| args::positive_integer("timeoutSecs", v)).transpose()?,
+        entrypoint: opts.entrypoint.string_array("entrypoint")?,
+        snapshot_id: opts.snapshot_id.string("snapshotId")?.map(|s| args::id("snapshotId", &s)).transpose()?,
+        name: opts.name.string("name")?,
     })
 }
 
 /// `client.createSandbox(options)`: the server's answer, without waiting for `running`.
 pub fn create_sandbox(shared: &Rc<Shared>, options: &JsValue) -> Promise {
     let parse = || {
-        let opts = Opts::new(options, "options")?;
-        Ok((sandbox_spec(&opts)?, opts.signal()?))
+        let opts: CreateSandboxOptions = options::parse(options, "options")?;
+        Ok((sandbox_spec(&opts)?, opts.signal.signal()?))
     };
     call(shared, parse, |host, spec| async move {
         let record = Api::new(&host, &host.shared.cfg).create_sandbox(&spec).await?;
@@ -57,10 +57,10 @@ const DEFAULT_STARTUP_TIMEOUT_S: f64 = 300.0;
 /// `client.createAndConnect(options)`: creates, waits for `running`, returns the handle.
 pub fn create_and_connect(shared: &Rc<Shared>, options: &JsValue, wrap: fn(SandboxHandle) -> JsValue) -> Promise {
     let parse = || {
-        let opts = Opts::new(options, "options")?;
-        let startup = opts.number("startupTimeout")?.unwrap_or(DEFAULT_STARTUP_TIMEOUT_S);
+        let (startup, opts) = options::parse::<CreateAndConnectOptions>(options, "options")?.split();
+        let startup = startup.number("startupTimeout")?.unwrap_or(DEFAULT_STARTUP_TIMEOUT_S);
         let startup = args::seconds("startupTimeout", startup)?;
-        Ok(((sandbox_spec(&opts)?, startup), opts.signal()?))
+        Ok(((sandbox_spec(&opts)?, startup), opts.signal.signal()?))
     };
     call(shared, parse, move |host, (spec, startup_s)| async move {
         let record = Api::new(&host, &host.shared.cfg).start_sandbox(&spec, startup_s * 1000.0).await?;
@@ -98,7 +98,7 @@ pub fn get_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue)
 
 /// `client.listSandboxes({ signal })`.
 pub fn list_sandboxes(shared: &Rc<Shared>, options: &JsValue) -> Promise {
-    call(shared, || Ok(((), Opts::new(options, "options")?.signal()?)), |host, ()| async move {
+    call(shared, || Ok(((), options::parse::<SignalOnly>(options, "options")?.signal.signal()?)), |host, ()| async move {
         let list = Api::new(&host, &host.shared.cfg).list_sandboxes().await?;
         Ok(to_js::sandboxes(&list))
     })
@@ -120,8 +120,8 @@ pub fn run(handle: &Rc<SandboxHandle>, command: &JsValue, options: &JsValue, she
         if command.trim().is_empty() {
             return Err(ArgError::type_error("command", "must be a non-empty string"));
         }
-        let opts = Opts::new(options, "options")?;
-        let args = opts.string_array("args")?.unwrap_or_default();
+        let opts: RunOptions = options::parse(options, "options")?;
+        let args = opts.args.string_array("args")?.unwrap_or_default();
         let (command, args) = if shell {
             if !args.is_empty() {
                 let why = "commands.run takes one shell command string; put arguments in it, or use sandbox.run";
@@ -134,11 +134,11 @@ pub fn run(handle: &Rc<SandboxHandle>, command: &JsValue, options: &JsValue, she
         let spec = RunSpec {
             command,
             args,
-            env: opts.string_map("env")?,
-            working_dir: opts.string("workingDir")?,
-            timeout_s: opts.number("timeout")?.map(|t| args::wire_quantity("timeout", t)).transpose()?,
+            env: opts.env.string_map("env")?,
+            working_dir: opts.working_dir.string("workingDir")?,
+            timeout_s: opts.timeout.number("timeout")?.map(|t| args::wire_quantity("timeout", t)).transpose()?,
         };
-        Ok((spec, opts.signal()?))
+        Ok((spec, opts.signal.signal()?))
     };
     let target = handle.target.clone();
     call(&handle.shared, parse, |host, spec| async move {
@@ -156,7 +156,7 @@ fn path_arg(path: &JsValue) -> Result<String, ArgError> {
 }
 
 fn path_and_signal(path: &JsValue, options: &JsValue) -> Result<(String, Option<AbortSignal>), ArgError> {
-    Ok((path_arg(path)?, Opts::new(options, "options")?.signal()?))
+    Ok((path_arg(path)?, options::parse::<SignalOnly>(options, "options")?.signal.signal()?))
 }
 
 /// `sandbox.readFile(path, { signal })` → `Uint8Array`.
