@@ -4,6 +4,9 @@
 //! seam so `cargo test` runs them natively with scripted fakes. This crate does not depend on
 //! wasm-bindgen; the root crate `tensorlake-snapshots` binds the seam to `fetch`, timers and
 //! `JSON.parse` and exports the JS API.
+//!
+//! `wire-protocol §N` in comments is section N of the repository's `docs/wire-protocol.md`: the
+//! routes, bodies, statuses and headers the code relies on, with their sources in the official SDKs.
 #![deny(missing_docs)]
 
 pub mod api;
