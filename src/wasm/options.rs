@@ -8,12 +8,13 @@
 //! core (`args`). Functions and `AbortSignal`s cannot be deserialized into Rust data at all, so
 //! keeping each value as a `JsValue` is also what lets one struct hold `onStatus` and `signal`.
 
-use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use js_sys::{Array, Function, Reflect, Uint8Array};
 use std::cell::RefCell;
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::AbortSignal;
 
@@ -101,6 +102,13 @@ impl<'de> MapAccess<'de> for Entries {
     }
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `Object.entries`, catching what a getter or a Proxy trap throws (js_sys's does not).
+    #[wasm_bindgen(js_namespace = Object, js_name = entries, catch)]
+    fn object_entries(value: &JsValue) -> Result<Array, JsValue>;
+}
+
 /// Parses an options argument (`param`, for errors): `undefined` and `null` read as all defaults,
 /// anything but an object is a `TypeError`, and so is a key `T` does not have.
 pub fn parse<T: DeserializeOwned + Default>(value: &JsValue, param: &str) -> Result<T, ArgError> {
@@ -110,7 +118,10 @@ pub fn parse<T: DeserializeOwned + Default>(value: &JsValue, param: &str) -> Res
     if !value.is_object() {
         return Err(ArgError::type_error(param, "must be an options object"));
     }
-    let entries = Object::entries(value.unchecked_ref())
+    // A getter or a Proxy trap may throw while the keys are read: that is a bad options object,
+    // rejected like any other, not an exception escaping a method that promises to reject.
+    let entries = object_entries(value)
+        .map_err(|e| ArgError::type_error(param, &format!("could not be read ({})", crate::wasm::errors::describe(&e))))?
         .iter()
         .filter_map(|pair| {
             let pair: Array = pair.unchecked_into();
@@ -176,7 +187,8 @@ impl Raw {
         if !value.is_object() || Array::is_array(&value) {
             return Err(bad());
         }
-        Object::entries(value.unchecked_ref())
+        object_entries(&value)
+            .map_err(|_| bad())?
             .iter()
             .map(|pair| {
                 let pair: Array = pair.unchecked_into();

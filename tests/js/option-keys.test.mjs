@@ -82,3 +82,12 @@ test('a key that is right for one call is still refused by another', async () =>
   await assert.rejects(client.waitForSnapshot('snap-1', { snapshotType: 'memory' }), namesKey('snapshotType', 'pollInterval'));
   await assert.rejects(client.createSandbox({ startupTimeout: 5 }), namesKey('startupTimeout', 'memoryMb'));
 });
+
+test('an options object whose getter throws is a rejected TypeError, not a synchronous throw', async () => {
+  const client = new SandboxClient({ apiUrl: API, fetch: () => assert.fail('no request was expected') });
+  const hostile = { get timeout() { throw new Error('getter boom'); } };
+  let promise;
+  assert.doesNotThrow(() => { promise = client.waitForSnapshot('snap-1', hostile); });
+  await assert.rejects(promise, (err) => err instanceof TypeError && /^options: could not be read/.test(err.message) && /getter boom/.test(err.message));
+  assert.throws(() => new SandboxClient({ apiUrl: API, get fetch() { throw new Error('getter boom'); } }), TypeError);
+});
