@@ -6,7 +6,7 @@
 // closures a timer and a signal listener would need.
 //
 // No decision is made here: the timeout, retries and error mapping are decided in Rust
-// (src/http.rs, src/wasm/host.rs).
+// (core/src/call.rs, src/wasm/js_platform.rs).
 //
 // An ES module, as wasm-bindgen's web glue imports it; scripts/build.sh compiles a CommonJS copy
 // (TypeScript's compiler) for the nodejs glue, which `require`s it.

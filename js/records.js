@@ -4,13 +4,13 @@
 // a literal also gives every record the same hidden class, so code reading them stays fast.
 // The typed reads exist for the same reason: a read and its type check in one crossing instead of
 // two. No decision is made here: which wire field lands where, and with what type, is decided in
-// Rust (src/models.rs, tested natively); these functions only implement `Json::string_field` and
-// `Json::number_field` as src/platform.rs defines them.
+// Rust (core/src/models.rs, tested natively); these functions only implement `Json::string_field` and
+// `Json::number_field` as core/src/platform.rs defines them.
 //
 // An ES module, as wasm-bindgen's web glue imports it; scripts/build.sh compiles a CommonJS copy
 // (TypeScript's compiler) for the nodejs glue, which `require`s it.
 
-// `value[key]` if it is a string, else undefined. `value` is never null (see src/platform.rs).
+// `value[key]` if it is a string, else undefined. `value` is never null (see core/src/platform.rs).
 export function stringField(value, key) {
   const field = value[key];
   return typeof field === 'string' ? field : undefined;

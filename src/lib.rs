@@ -1,39 +1,17 @@
 //! tensorlake-snapshots: the Tensorlake Sandbox snapshot API for JavaScript, from one small
 //! WebAssembly module that runs in browsers, workers, Node, Deno and Bun.
 //!
-//! The crate is a pure-Rust core (every module but `wasm`) that `cargo test` runs natively through
-//! the [`platform::Platform`] seam, and this file: the thin `#[wasm_bindgen]` facade that JS sees.
-//! Each export only forwards to `wasm::calls`, which reads arguments and calls the core.
+//! This crate is the wasm binding. The pure core is the `tensorlake-snapshots-core` crate
+//! (`core/`), which `cargo test` runs natively through its `Platform` seam; `src/wasm/` implements
+//! that seam with `fetch`, timers and `JSON.parse`, and this file is the thin `#[wasm_bindgen]`
+//! facade that JS sees. Each export only forwards to `wasm::methods` or `wasm::sandbox_methods`,
+//! which read the arguments and call the core.
 #![deny(missing_docs)]
-
-pub mod args;
-pub mod config;
-pub mod decimal;
-pub mod error;
-pub mod http;
-pub mod json_out;
-pub mod models;
-pub mod ops;
-pub mod platform;
-pub mod retry;
-pub mod routes;
-pub mod sse;
-pub mod text;
-pub mod time;
-pub mod trace;
-pub mod url;
-pub mod wait;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm32")]
 pub use facade::*;
-
-#[cfg(test)]
-mod testing;
-
-#[cfg(all(test, not(target_arch = "wasm32")))]
-mod proptests;
 
 #[cfg(target_arch = "wasm32")]
 mod facade {
@@ -42,8 +20,9 @@ mod facade {
     use js_sys::Promise;
     use wasm_bindgen::prelude::*;
 
-    use crate::wasm::calls::{self, SandboxHandle, Watch};
-    use crate::wasm::host::Shared;
+    use crate::wasm::methods::{self, Watch};
+    use crate::wasm::sandbox_methods::{self, SandboxHandle};
+    use crate::wasm::js_platform::Shared;
 
     /// A client for the Tensorlake Sandbox API: snapshots, sandboxes, and waiting for both.
     ///
@@ -72,7 +51,7 @@ mod facade {
         pub fn new(
             #[wasm_bindgen(unchecked_optional_param_type = "SandboxClientOptions")] options: &JsValue,
         ) -> Result<SandboxClient, JsValue> {
-            calls::new_client(options, false).map(|shared| SandboxClient { shared })
+            methods::new_client(options, false).map(|shared| SandboxClient { shared })
         }
 
         /// A client for a local server: `apiUrl` defaults to `http://127.0.0.1:8900`, the
@@ -81,7 +60,7 @@ mod facade {
         pub fn for_localhost(
             #[wasm_bindgen(unchecked_optional_param_type = "SandboxClientOptions")] options: &JsValue,
         ) -> Result<SandboxClient, JsValue> {
-            calls::new_client(options, true).map(|shared| SandboxClient { shared })
+            methods::new_client(options, true).map(|shared| SandboxClient { shared })
         }
 
         /// Starts a snapshot of a running sandbox and returns at once with its id and status
@@ -93,7 +72,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] sandbox_id: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "SnapshotOptions")] options: &JsValue,
         ) -> Promise {
-            calls::snapshot(&self.shared, sandbox_id, options)
+            methods::snapshot(&self.shared, sandbox_id, options)
         }
 
         /// Fetches one snapshot. Rejects with `SnapshotNotFoundError` if there is none.
@@ -103,7 +82,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] snapshot_id: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
         ) -> Promise {
-            calls::get_snapshot(&self.shared, snapshot_id, options)
+            methods::get_snapshot(&self.shared, snapshot_id, options)
         }
 
         /// Lists the namespace's snapshots, or one sandbox's with `{ sandboxId }`.
@@ -112,7 +91,7 @@ mod facade {
             &self,
             #[wasm_bindgen(unchecked_optional_param_type = "ListSnapshotsOptions")] options: &JsValue,
         ) -> Promise {
-            calls::list_snapshots(&self.shared, options)
+            methods::list_snapshots(&self.shared, options)
         }
 
         /// Deletes a snapshot.
@@ -122,7 +101,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] snapshot_id: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
         ) -> Promise {
-            calls::delete_snapshot(&self.shared, snapshot_id, options)
+            methods::delete_snapshot(&self.shared, snapshot_id, options)
         }
 
         /// Snapshots a sandbox and waits until the snapshot reaches `waitUntil` (default
@@ -134,7 +113,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] sandbox_id: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "SnapshotAndWaitOptions")] options: &JsValue,
         ) -> Promise {
-            calls::snapshot_and_wait(&self.shared, sandbox_id, options)
+            methods::snapshot_and_wait(&self.shared, sandbox_id, options)
         }
 
         /// Waits for an existing snapshot to reach `waitUntil`.
@@ -144,7 +123,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] snapshot_id: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "WaitOptions")] options: &JsValue,
         ) -> Promise {
-            calls::wait_for_snapshot(&self.shared, snapshot_id, options)
+            methods::wait_for_snapshot(&self.shared, snapshot_id, options)
         }
 
         /// Yields the snapshot each time its status changes, and ends when it reaches
@@ -155,7 +134,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] snapshot_id: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "WaitOptions")] options: &JsValue,
         ) -> Result<JsValue, JsValue> {
-            let state = calls::watch_snapshot(&self.shared, snapshot_id, options).map_err(|e| crate::wasm::errors::arg_error(&e))?;
+            let state = methods::watch_snapshot(&self.shared, snapshot_id, options).map_err(|e| crate::wasm::errors::arg_error(&e))?;
             Ok(SnapshotWatch::install(SnapshotWatch { state }))
         }
 
@@ -166,7 +145,7 @@ mod facade {
             &self,
             #[wasm_bindgen(unchecked_optional_param_type = "CreateSandboxOptions")] options: &JsValue,
         ) -> Promise {
-            calls::create_sandbox(&self.shared, options)
+            sandbox_methods::create_sandbox(&self.shared, options)
         }
 
         /// Creates a sandbox (or restores one, with `snapshotId`), waits until it runs
@@ -176,7 +155,7 @@ mod facade {
             &self,
             #[wasm_bindgen(unchecked_optional_param_type = "CreateAndConnectOptions")] options: &JsValue,
         ) -> Promise {
-            calls::create_and_connect(&self.shared, options, wrap_sandbox)
+            sandbox_methods::create_and_connect(&self.shared, options, wrap_sandbox)
         }
 
         /// Returns a handle to an existing sandbox.
@@ -186,7 +165,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] sandbox_id: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
         ) -> Promise {
-            calls::connect(&self.shared, sandbox_id, options, wrap_sandbox)
+            sandbox_methods::connect(&self.shared, sandbox_id, options, wrap_sandbox)
         }
 
         /// Fetches one sandbox. Rejects with `SandboxNotFoundError` if there is none.
@@ -196,7 +175,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] sandbox_id: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
         ) -> Promise {
-            calls::get_sandbox(&self.shared, sandbox_id, options)
+            sandbox_methods::get_sandbox(&self.shared, sandbox_id, options)
         }
 
         /// Lists the namespace's sandboxes.
@@ -205,7 +184,7 @@ mod facade {
             &self,
             #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
         ) -> Promise {
-            calls::list_sandboxes(&self.shared, options)
+            sandbox_methods::list_sandboxes(&self.shared, options)
         }
 
         /// Terminates a sandbox.
@@ -215,14 +194,14 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] sandbox_id: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
         ) -> Promise {
-            calls::delete_sandbox(&self.shared, sandbox_id, options)
+            sandbox_methods::delete_sandbox(&self.shared, sandbox_id, options)
         }
 
         /// The configuration, for logs: API URL, namespace and the kind of credentials (never
         /// their value).
         #[wasm_bindgen(js_name = toJSON, unchecked_return_type = "{ apiUrl: string; namespace: string; credentials: string }")]
         pub fn to_json(&self) -> JsValue {
-            calls::describe_client(&self.shared)
+            methods::describe_client(&self.shared)
         }
 
         /// `SandboxClient(<apiUrl>, namespace <namespace>)`; never shows credentials.
@@ -238,9 +217,9 @@ mod facade {
     #[wasm_bindgen(js_name = __setDefaultFetch, skip_typescript)]
     pub fn set_default_fetch(fetch: &JsValue, with_agent: &JsValue) {
         let function = fetch.clone().dyn_into::<js_sys::Function>().ok();
-        crate::wasm::host::DEFAULT_FETCH.with(|slot| *slot.borrow_mut() = function);
+        crate::wasm::js_platform::DEFAULT_FETCH.with(|slot| *slot.borrow_mut() = function);
         let factory = with_agent.clone().dyn_into::<js_sys::Function>().ok();
-        crate::wasm::host::AGENT_FETCH.with(|slot| *slot.borrow_mut() = factory);
+        crate::wasm::js_platform::AGENT_FETCH.with(|slot| *slot.borrow_mut() = factory);
     }
 
     /// A handle to a running sandbox: run commands, move files, snapshot it, terminate it.
@@ -271,7 +250,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] command: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "RunOptions")] options: &JsValue,
         ) -> Promise {
-            calls::run(&self.inner, command, options, false)
+            sandbox_methods::run(&self.inner, command, options, false)
         }
 
         /// Reads a file's bytes.
@@ -281,7 +260,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] path: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
         ) -> Promise {
-            calls::read_file(&self.inner, path, options)
+            sandbox_methods::read_file(&self.inner, path, options)
         }
 
         /// Writes a file (a string is written as UTF-8); parent directories are created.
@@ -292,7 +271,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer")] data: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
         ) -> Promise {
-            calls::write_file(&self.inner, path, data, options)
+            sandbox_methods::write_file(&self.inner, path, data, options)
         }
 
         /// Deletes a file.
@@ -302,7 +281,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] path: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
         ) -> Promise {
-            calls::delete_file(&self.inner, path, options)
+            sandbox_methods::delete_file(&self.inner, path, options)
         }
 
         /// Lists a directory.
@@ -312,19 +291,19 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] path: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
         ) -> Promise {
-            calls::list_directory(&self.inner, path, options)
+            sandbox_methods::list_directory(&self.inner, path, options)
         }
 
         /// This sandbox's current record.
         #[wasm_bindgen(unchecked_return_type = "Promise<SandboxInfo>")]
         pub fn info(&self, #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue) -> Promise {
-            calls::get_sandbox(&self.inner.shared, &self.sandbox_id().into(), options)
+            sandbox_methods::get_sandbox(&self.inner.shared, &self.sandbox_id().into(), options)
         }
 
         /// Starts a snapshot of this sandbox (see `SandboxClient.snapshot`).
         #[wasm_bindgen(unchecked_return_type = "Promise<CreateSnapshotResult>")]
         pub fn snapshot(&self, #[wasm_bindgen(unchecked_optional_param_type = "SnapshotOptions")] options: &JsValue) -> Promise {
-            calls::snapshot(&self.inner.shared, &self.sandbox_id().into(), options)
+            methods::snapshot(&self.inner.shared, &self.sandbox_id().into(), options)
         }
 
         /// Snapshots this sandbox and waits (see `SandboxClient.snapshotAndWait`).
@@ -333,13 +312,13 @@ mod facade {
             &self,
             #[wasm_bindgen(unchecked_optional_param_type = "SnapshotAndWaitOptions")] options: &JsValue,
         ) -> Promise {
-            calls::snapshot_and_wait(&self.inner.shared, &self.sandbox_id().into(), options)
+            methods::snapshot_and_wait(&self.inner.shared, &self.sandbox_id().into(), options)
         }
 
         /// Terminates this sandbox.
         #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
         pub fn terminate(&self, #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue) -> Promise {
-            calls::delete_sandbox(&self.inner.shared, &self.sandbox_id().into(), options)
+            sandbox_methods::delete_sandbox(&self.inner.shared, &self.sandbox_id().into(), options)
         }
     }
 
@@ -358,7 +337,7 @@ mod facade {
             #[wasm_bindgen(unchecked_param_type = "string")] shell_command: &JsValue,
             #[wasm_bindgen(unchecked_optional_param_type = "ShellRunOptions")] options: &JsValue,
         ) -> Promise {
-            calls::run(&self.inner, shell_command, options, true)
+            sandbox_methods::run(&self.inner, shell_command, options, true)
         }
     }
 
@@ -390,13 +369,13 @@ mod facade {
         /// the target status was yielded.
         #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<SnapshotInfo, undefined>>")]
         pub fn next(&self) -> Promise {
-            calls::watch_next(&self.state)
+            methods::watch_next(&self.state)
         }
 
         /// Stops watching (called by `break` in a `for await` loop).
         #[wasm_bindgen(js_name = "return", unchecked_return_type = "Promise<IteratorResult<SnapshotInfo, undefined>>")]
         pub fn stop(&self) -> Promise {
-            calls::watch_return(&self.state)
+            methods::watch_return(&self.state)
         }
     }
 }

@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::AbortSignal;
 
-use crate::platform::Aborted;
+use tensorlake_snapshots_core::platform::Aborted;
 
 #[wasm_bindgen(module = "/js/exchange.js")]
 extern "C" {

@@ -3,7 +3,7 @@
 use js_sys::{global, Reflect};
 use wasm_bindgen::JsValue;
 
-use crate::config::{Environment, Secret};
+use tensorlake_snapshots_core::config::{Environment, Secret};
 
 fn global_get(path: &[&str]) -> Option<JsValue> {
     let mut value: JsValue = global().into();

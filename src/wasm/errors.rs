@@ -6,10 +6,11 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use web_sys::{AbortSignal, DomException};
 
-use crate::args::ArgError;
-use crate::error::{Error, NotFound};
-use crate::models::SnapshotRecord;
-use crate::wasm::host::{JsHost, Shared};
+use tensorlake_snapshots_core::args::ArgError;
+use tensorlake_snapshots_core::error::{Error, NotFound};
+use tensorlake_snapshots_core::models::SnapshotRecord;
+use crate::wasm::js_platform::{JsHost, Shared};
+use crate::wasm::js_json::JsJson;
 use crate::wasm::to_js;
 
 #[wasm_bindgen(module = "/js/errors.js")]
@@ -70,10 +71,10 @@ pub fn abort_reason(signal: Option<&AbortSignal>) -> JsValue {
 
 /// A snapshot record with every text field redacted: a failed snapshot's `error` is the server's
 /// own words, and a server may echo a credential in any of them.
-fn redact_record(mut record: SnapshotRecord<JsValue>, shared: &Shared) -> SnapshotRecord<JsValue> {
-    let redact = |field: &mut Option<JsValue>| {
-        if let Some(text) = field.as_ref().and_then(JsValue::as_string) {
-            *field = Some(shared.redact(text).into());
+fn redact_record(mut record: SnapshotRecord<JsJson>, shared: &Shared) -> SnapshotRecord<JsJson> {
+    let redact = |field: &mut Option<JsJson>| {
+        if let Some(text) = field.as_ref().and_then(|v| v.as_string()) {
+            *field = Some(JsJson(shared.redact(text).into()));
         }
     };
     for field in [

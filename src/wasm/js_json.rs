@@ -1,14 +1,19 @@
-//! JSON as the JS engine parsed it: [`Json`] for `JsValue`, and response bodies.
+//! JSON as the JS engine parsed it: [`Json`] for [`JsJson`] (a `JsValue` from `JSON.parse`), and
+//! response bodies.
 //!
 //! Bodies are parsed by the engine's own `JSON.parse`, which is faster than any parser compiled
-//! to wasm, and fields are then read one by one. Keys are JS strings created once per key, not per
+//! to wasm, and fields are then read one by one. This is the one place the design card's serde
+//! stack is deliberately not used: decoding responses with serde-wasm-bindgen was measured at
+//! +20.8 KB gzipped and a 10,000-snapshot listing 3.6–5.5× slower (issue 10), while this path
+//! keeps that listing within 1.5× of `JSON.parse` plus a plain JS mapping (BENCHMARKS.md, "serde
+//! for options": 1.41× on Node 20, 1.48× on Node 22, in the run of 2026-12-02 12:44 UTC). Keys are JS strings created once per key, not per
 //! read, so decoding a 10,000-snapshot list does not re-encode `"sandbox_id"` 10,000 times.
 
 use js_sys::{Array, JsString, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::platform::{Body, Json, Key};
+use tensorlake_snapshots_core::platform::{Body, Json, Key};
 
 #[wasm_bindgen]
 extern "C" {
@@ -57,23 +62,48 @@ fn wire_key<T>(key: Key, read: impl FnOnce(&JsValue) -> Option<T>) -> Option<T> 
     WIRE_KEYS.with(|keys| keys.get(key as usize).and_then(read))
 }
 
-impl Json for JsValue {
-    fn get(&self, key: Key) -> Option<JsValue> {
+/// A value `JSON.parse` returned. A newtype only because the core's [`Json`] trait and `JsValue`
+/// both live in other crates (Rust's orphan rule); it is a `JsValue` in memory and derefs to one.
+#[derive(Debug, Clone)]
+#[repr(transparent)]
+pub struct JsJson(pub JsValue);
+
+impl std::ops::Deref for JsJson {
+    type Target = JsValue;
+    fn deref(&self) -> &JsValue {
+        &self.0
+    }
+}
+
+impl From<JsJson> for JsValue {
+    fn from(value: JsJson) -> JsValue {
+        value.0
+    }
+}
+
+impl From<JsValue> for JsJson {
+    fn from(value: JsValue) -> JsJson {
+        JsJson(value)
+    }
+}
+
+impl Json for JsJson {
+    fn get(&self, key: Key) -> Option<JsJson> {
         if self.is_null_or_undefined() {
             return None;
         }
         self.field(key)
     }
-    fn field(&self, key: Key) -> Option<JsValue> {
+    fn field(&self, key: Key) -> Option<JsJson> {
         let value = member(self, key);
         if value.is_null_or_undefined() {
             None
         } else {
-            Some(value)
+            Some(JsJson(value))
         }
     }
-    fn string_field(&self, key: Key) -> Option<JsValue> {
-        wire_key(key, |k| string_field_js(self, k))
+    fn string_field(&self, key: Key) -> Option<JsJson> {
+        wire_key(key, |k| string_field_js(self, k)).map(JsJson)
     }
     fn number_field(&self, key: Key) -> Option<f64> {
         wire_key(key, |k| Some(number_field_js(self, k))).filter(|n| !n.is_nan())
@@ -93,11 +123,12 @@ impl Json for JsValue {
     fn is_object(&self) -> bool {
         JsValue::is_object(self) && !Array::is_array(self)
     }
-    fn elements(&self) -> Option<Vec<JsValue>> {
+    fn elements(&self) -> Option<Vec<JsJson>> {
         if !Array::is_array(self) {
             return None;
         }
-        Some(self.unchecked_ref::<Array>().to_vec())
+        // In place: a `JsJson` is a `JsValue` (`repr(transparent)`), so the Vec is reused.
+        Some(self.unchecked_ref::<Array>().to_vec().into_iter().map(JsJson).collect())
     }
 }
 
@@ -121,7 +152,7 @@ impl JsBody {
 }
 
 impl Body for JsBody {
-    type Json = JsValue;
+    type Json = JsJson;
 
     fn text(&self) -> String {
         match self {
@@ -141,7 +172,7 @@ impl Body for JsBody {
         }
     }
 
-    fn parse_json(&self) -> Result<JsValue, String> {
+    fn parse_json(&self) -> Result<JsJson, String> {
         match self {
             JsBody::Text(text) => parse(text),
             JsBody::Bytes(_) => parse(&JsString::from(self.text())),
@@ -150,6 +181,6 @@ impl Body for JsBody {
 }
 
 /// `JSON.parse`, with the engine's complaint as the error.
-pub fn parse(text: &JsString) -> Result<JsValue, String> {
-    json_parse(text).map_err(|e| crate::wasm::errors::describe(&e))
+pub fn parse(text: &JsString) -> Result<JsJson, String> {
+    json_parse(text).map(JsJson).map_err(|e| crate::wasm::errors::describe(&e))
 }

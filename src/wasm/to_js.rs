@@ -6,8 +6,10 @@ use js_sys::{Array, Date, Object, Reflect};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
-use crate::models::{DirEntry, SandboxRecord, SnapshotCreated, SnapshotRecord};
-use crate::sse::CommandOutput;
+use tensorlake_snapshots_core::models::{DirEntry, SandboxRecord, SnapshotCreated, SnapshotRecord};
+use tensorlake_snapshots_core::sse::CommandOutput;
+
+use crate::wasm::js_json::JsJson;
 
 /// Output property names, created once as JS strings.
 #[derive(Clone, Copy)]
@@ -87,7 +89,7 @@ impl Builder {
         });
         self
     }
-    fn opt(self, prop: Prop, value: &Option<JsValue>) -> Builder {
+    fn opt(self, prop: Prop, value: &Option<JsJson>) -> Builder {
         match value {
             Some(v) => self.set(prop, v),
             None => self.set(prop, &JsValue::UNDEFINED),
@@ -131,17 +133,18 @@ extern "C" {
 }
 
 /// `SnapshotInfo`, consuming the record: its JS values move into the object without a copy.
-pub fn snapshot(rec: SnapshotRecord<JsValue>) -> JsValue {
+pub fn snapshot(rec: SnapshotRecord<JsJson>) -> JsValue {
+    // `.map(JsValue::from)` only unwraps the newtype: no copy, the JS values move as they are.
     snapshot_info(
-        rec.snapshot_id,
-        rec.namespace,
-        rec.sandbox_id,
-        rec.base_image,
-        rec.status,
-        rec.snapshot_type,
-        rec.error,
-        rec.snapshot_uri,
-        rec.snapshot_format_version,
+        rec.snapshot_id.0,
+        rec.namespace.map(JsValue::from),
+        rec.sandbox_id.map(JsValue::from),
+        rec.base_image.map(JsValue::from),
+        rec.status.0,
+        rec.snapshot_type.map(JsValue::from),
+        rec.error.map(JsValue::from),
+        rec.snapshot_uri.map(JsValue::from),
+        rec.snapshot_format_version.map(JsValue::from),
         rec.size_bytes,
         rec.rootfs_disk_bytes,
         rec.created_at_ms,
@@ -149,7 +152,7 @@ pub fn snapshot(rec: SnapshotRecord<JsValue>) -> JsValue {
 }
 
 /// `SnapshotInfo[]`.
-pub fn snapshots(list: Vec<SnapshotRecord<JsValue>>) -> JsValue {
+pub fn snapshots(list: Vec<SnapshotRecord<JsJson>>) -> JsValue {
     let array = Array::new_with_length(list.len() as u32);
     for (i, rec) in list.into_iter().enumerate() {
         array.set(i as u32, snapshot(rec));
@@ -158,12 +161,12 @@ pub fn snapshots(list: Vec<SnapshotRecord<JsValue>>) -> JsValue {
 }
 
 /// `{ snapshotId, status }`.
-pub fn snapshot_created(created: &SnapshotCreated<JsValue>) -> JsValue {
+pub fn snapshot_created(created: &SnapshotCreated<JsJson>) -> JsValue {
     Builder::new().set(Prop::SnapshotId, &created.snapshot_id).set(Prop::Status, &created.status).done()
 }
 
 /// `SandboxInfo`.
-pub fn sandbox(rec: &SandboxRecord<JsValue>) -> JsValue {
+pub fn sandbox(rec: &SandboxRecord<JsJson>) -> JsValue {
     let resources = Builder::new().num(Prop::Cpus, rec.cpus).num(Prop::MemoryMb, rec.memory_mb).num(Prop::DiskMb, rec.disk_mb).done();
     Builder::new()
         .set(Prop::SandboxId, &rec.sandbox_id)
@@ -184,12 +187,12 @@ pub fn sandbox(rec: &SandboxRecord<JsValue>) -> JsValue {
 }
 
 /// `SandboxInfo[]`.
-pub fn sandboxes(list: &[SandboxRecord<JsValue>]) -> JsValue {
+pub fn sandboxes(list: &[SandboxRecord<JsJson>]) -> JsValue {
     list.iter().map(sandbox).collect::<Array>().into()
 }
 
 /// `DirectoryEntry[]`.
-pub fn directory(entries: &[DirEntry<JsValue>]) -> JsValue {
+pub fn directory(entries: &[DirEntry<JsJson>]) -> JsValue {
     entries
         .iter()
         .map(|e| {

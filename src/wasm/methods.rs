@@ -1,5 +1,7 @@
-//! The body of every exported method: read the JS arguments, validate them (rejecting before any
-//! request), run the core operation, convert the result. `lib.rs` only forwards to these.
+//! The bodies of the client's exported methods (constructor, snapshots, waits, sandbox lookups):
+//! read the JS arguments, validate them (rejecting before any request), run the core operation,
+//! convert the result. `lib.rs` only forwards to these; a sandbox handle's own methods (and
+//! creating one) are in `sandbox_methods`, on the helpers defined here.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -11,20 +13,21 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
-use crate::args::{self, ArgError};
-use crate::config::{ClientOptions, Config, Environment, Secret, LOCALHOST_API_URL};
-use crate::error::Error;
-use crate::http::Budget;
-use crate::ops::{Api, SandboxTarget};
-use crate::routes::{self, RunSpec, SandboxSpec};
-use crate::wait::{self, WaitOptions, WaitSpec, Waiter};
+use tensorlake_snapshots_core::args::{self, ArgError};
+use tensorlake_snapshots_core::config::{ClientOptions, Config, Environment, Secret, LOCALHOST_API_URL};
+use tensorlake_snapshots_core::error::Error;
+use tensorlake_snapshots_core::call::Budget;
+use tensorlake_snapshots_core::api::Api;
+use tensorlake_snapshots_core::wait::{self, WaitOptions, WaitSpec, Waiter};
 use crate::wasm::errors::{self, arg_error};
-use crate::wasm::host::{Auth, JsHost, Shared};
-use crate::wasm::options::{self, Opts};
+use crate::wasm::js_platform::{Auth, JsHost, Shared};
+use crate::wasm::options::{
+    self, ClientOptionsJs, ListSnapshotsOptions, Raw, SignalOnly, SnapshotAndWaitOptions, SnapshotOptions, WaitOptionsJs,
+};
 use crate::wasm::{env, to_js};
 
 /// Result of an async body.
-type Outcome = Result<JsValue, Error<JsHost>>;
+pub(crate) type Outcome = Result<JsValue, Error<JsHost>>;
 
 /// Runs an async body as a Promise, turning its error into the JS error to reject with.
 fn spawn(shared: Rc<Shared>, signal: Option<AbortSignal>, body: impl Future<Output = Outcome> + 'static) -> Promise {
@@ -59,7 +62,7 @@ fn id_arg(value: &JsValue, param: &str) -> Result<String, ArgError> {
 
 /// Parses the arguments, then runs `body` on a host bound to the call's signal. An argument error
 /// rejects the promise before any request is sent: async methods never throw synchronously.
-fn call<A, Fut>(
+pub(crate) fn call<A, Fut>(
     shared: &Rc<Shared>,
     parse: impl FnOnce() -> Result<(A, Option<AbortSignal>), ArgError>,
     body: impl FnOnce(JsHost, A) -> Fut,
@@ -77,39 +80,39 @@ where
 }
 
 /// The commonest arguments: an id, and options holding only `signal`.
-fn id_and_signal(id: &JsValue, param: &str, options: &JsValue) -> Result<(String, Option<AbortSignal>), ArgError> {
-    Ok((id_arg(id, param)?, Opts::new(options, "options")?.signal()?))
+pub(crate) fn id_and_signal(id: &JsValue, param: &str, options: &JsValue) -> Result<(String, Option<AbortSignal>), ArgError> {
+    Ok((id_arg(id, param)?, options::parse::<SignalOnly>(options, "options")?.signal.signal()?))
 }
 
 /// Builds a client from constructor options. `localhost` applies `forLocalhost`'s defaults.
 pub fn new_client(options: &JsValue, localhost: bool) -> Result<Rc<Shared>, JsValue> {
-    let opts = Opts::new(options, "options").map_err(|e| arg_error(&e))?;
+    let opts: ClientOptionsJs = options::parse(options, "options").map_err(|e| arg_error(&e))?;
     let read = || -> Result<(ClientOptions, Auth, Option<Function>, bool), ArgError> {
-        let api_key = opts.string("apiKey")?.map(Secret::new);
-        let token_provider = opts.function("tokenProvider")?;
+        let api_key = opts.api_key.string("apiKey")?.map(Secret::new);
+        let token_provider = opts.token_provider.function("tokenProvider")?;
         if api_key.is_some() && token_provider.is_some() {
             return Err(ArgError::type_error("tokenProvider", "give either apiKey or tokenProvider, not both"));
         }
         let client_options = ClientOptions {
-            api_url: opts.string("apiUrl")?.or_else(|| localhost.then(|| LOCALHOST_API_URL.to_string())),
+            api_url: opts.api_url.string("apiUrl")?.or_else(|| localhost.then(|| LOCALHOST_API_URL.to_string())),
             api_key: api_key.clone(),
-            namespace: opts.string("namespace")?,
-            organization_id: opts.string("organizationId")?,
-            project_id: opts.string("projectId")?,
-            request_timeout_s: opts.number("requestTimeout")?,
-            max_retries: opts.number("maxRetries")?,
-            max_response_bytes: opts.number("maxResponseBytes")?,
+            namespace: opts.namespace.string("namespace")?,
+            organization_id: opts.organization_id.string("organizationId")?,
+            project_id: opts.project_id.string("projectId")?,
+            request_timeout_s: opts.request_timeout.number("requestTimeout")?,
+            max_retries: opts.max_retries.number("maxRetries")?,
+            max_response_bytes: opts.max_response_bytes.number("maxResponseBytes")?,
         };
         let auth = match token_provider {
             Some(provider) => Auth::Provider(provider),
             None => Auth::None,
         };
-        let allow_browser = opts.boolean("dangerouslyAllowBrowser")?.unwrap_or(false);
-        let fetch = match (opts.function("fetch")?, opts.raw("httpAgent")) {
+        let allow_browser = opts.dangerously_allow_browser.boolean("dangerouslyAllowBrowser")?.unwrap_or(false);
+        let fetch = match (opts.fetch.function("fetch")?, opts.http_agent.get()) {
             (Some(_), Some(_)) => return Err(ArgError::type_error("httpAgent", "give either fetch or httpAgent, not both")),
             (Some(fetch), None) => Some(fetch),
-            (None, Some(agent)) => Some(crate::wasm::host::fetch_with_agent(&agent)?),
-            (None, None) => crate::wasm::host::default_fetch(),
+            (None, Some(agent)) => Some(crate::wasm::js_platform::fetch_with_agent(&agent)?),
+            (None, None) => crate::wasm::js_platform::default_fetch(),
         };
         Ok((client_options, auth, fetch, allow_browser))
     };
@@ -155,8 +158,8 @@ pub fn describe_client(shared: &Shared) -> JsValue {
 pub fn snapshot(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
     let parse = || {
         let id = id_arg(sandbox_id, "sandboxId")?;
-        let opts = Opts::new(options, "options")?;
-        Ok(((id, snapshot_type(&opts)?), opts.signal()?))
+        let opts: SnapshotOptions = options::parse(options, "options")?;
+        Ok(((id, snapshot_type(&opts.snapshot_type)?), opts.signal.signal()?))
     };
     call(shared, parse, |host, (id, kind)| async move {
         let created = Api::new(&host, &host.shared.cfg).create_snapshot(&id, kind).await?;
@@ -164,8 +167,8 @@ pub fn snapshot(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) ->
     })
 }
 
-fn snapshot_type(opts: &Opts) -> Result<Option<&'static str>, ArgError> {
-    opts.string("snapshotType")?.map(|t| args::one_of("snapshotType", &t, &["memory", "filesystem"])).transpose()
+fn snapshot_type(value: &Raw) -> Result<Option<&'static str>, ArgError> {
+    value.string("snapshotType")?.map(|t| args::one_of("snapshotType", &t, &["memory", "filesystem"])).transpose()
 }
 
 /// `client.getSnapshot(snapshotId, { signal })`.
@@ -180,9 +183,9 @@ pub fn get_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValu
 /// `client.listSnapshots({ sandboxId, signal })`.
 pub fn list_snapshots(shared: &Rc<Shared>, options: &JsValue) -> Promise {
     let parse = || {
-        let opts = Opts::new(options, "options")?;
-        let sandbox = opts.string("sandboxId")?.map(|s| args::id("sandboxId", &s)).transpose()?;
-        Ok((sandbox, opts.signal()?))
+        let opts: ListSnapshotsOptions = options::parse(options, "options")?;
+        let sandbox = opts.sandbox_id.string("sandboxId")?.map(|s| args::id("sandboxId", &s)).transpose()?;
+        Ok((sandbox, opts.signal.signal()?))
     };
     call(shared, parse, |host, sandbox| async move {
         let list = Api::new(&host, &host.shared.cfg).list_snapshots(sandbox.as_deref()).await?;
@@ -204,9 +207,13 @@ struct WaitArgs {
     on_status: Option<Function>,
 }
 
-fn wait_args(opts: &Opts) -> Result<(WaitArgs, Option<AbortSignal>), ArgError> {
-    let options = WaitOptions::new(opts.number("timeout")?, opts.number("pollInterval")?, opts.string("waitUntil")?.as_deref())?;
-    Ok((WaitArgs { options, on_status: opts.function("onStatus")? }, opts.signal()?))
+fn wait_args(opts: WaitOptionsJs) -> Result<(WaitArgs, Option<AbortSignal>), ArgError> {
+    let options = WaitOptions::new(
+        opts.timeout.number("timeout")?,
+        opts.poll_interval.number("pollInterval")?,
+        opts.wait_until.string("waitUntil")?.as_deref(),
+    )?;
+    Ok((WaitArgs { options, on_status: opts.on_status.function("onStatus")? }, opts.signal.signal()?))
 }
 
 async fn wait_to_end(host: &JsHost, spec: WaitSpec, started_ms: f64, on_status: Option<Function>) -> Outcome {
@@ -228,12 +235,12 @@ async fn wait_to_end(host: &JsHost, spec: WaitSpec, started_ms: f64, on_status: 
 pub fn snapshot_and_wait(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
     let parse = || {
         let id = id_arg(sandbox_id, "sandboxId")?;
-        let opts = Opts::new(options, "options")?;
-        let (wait, signal) = wait_args(&opts)?;
-        Ok(((id, snapshot_type(&opts)?, wait), signal))
+        let (kind, wait) = options::parse::<SnapshotAndWaitOptions>(options, "options")?.split();
+        let (wait, signal) = wait_args(wait)?;
+        Ok(((id, snapshot_type(&kind)?, wait), signal))
     };
     call(shared, parse, |host, (id, kind, wait)| async move {
-        let started = crate::platform::Platform::now_ms(&host);
+        let started = tensorlake_snapshots_core::platform::Platform::now_ms(&host);
         // The wait's timeout bounds the whole call, the snapshot request and its recovery included.
         let deadline = started + wait.options.timeout_s * 1000.0;
         let created = Api::new(&host, &host.shared.cfg).until(deadline).create_snapshot(&id, kind).await?;
@@ -246,11 +253,11 @@ pub fn snapshot_and_wait(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &Js
 pub fn wait_for_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Promise {
     let parse = || {
         let id = id_arg(snapshot_id, "snapshotId")?;
-        let (wait, signal) = wait_args(&Opts::new(options, "options")?)?;
+        let (wait, signal) = wait_args(options::parse(options, "options")?)?;
         Ok(((id, wait), signal))
     };
     call(shared, parse, |host, (id, wait)| async move {
-        let started = crate::platform::Platform::now_ms(&host);
+        let started = tensorlake_snapshots_core::platform::Platform::now_ms(&host);
         wait_to_end(&host, WaitSpec::for_snapshot(id, wait.options), started, wait.on_status).await
     })
 }
@@ -267,9 +274,9 @@ pub struct Watch {
 /// once, since this returns an iterator, not a promise) and creates the iterator's state.
 pub fn watch_snapshot(shared: &Rc<Shared>, snapshot_id: &JsValue, options: &JsValue) -> Result<Rc<Watch>, ArgError> {
     let id = id_arg(snapshot_id, "snapshotId")?;
-    let (wait, signal) = wait_args(&Opts::new(options, "options")?)?;
+    let (wait, signal) = wait_args(options::parse(options, "options")?)?;
     let host = host(shared, &signal);
-    let started = crate::platform::Platform::now_ms(&host);
+    let started = tensorlake_snapshots_core::platform::Platform::now_ms(&host);
     let waiter = Waiter::new(WaitSpec::for_snapshot(id, wait.options), started);
     Ok(Rc::new(Watch { host: Rc::new(host), waiter: RefCell::new(Some(waiter)), on_status: wait.on_status }))
 }
@@ -317,185 +324,4 @@ pub fn watch_return(watch: &Rc<Watch>) -> Promise {
         waiter.finish();
     }
     Promise::resolve(&iterator_result(JsValue::UNDEFINED, true))
-}
-
-/// A sandbox handle's state: the client it came from, and where its own API is.
-pub struct SandboxHandle {
-    /// The client.
-    pub shared: Rc<Shared>,
-    /// The sandbox's id and API base.
-    pub target: SandboxTarget,
-}
-
-fn sandbox_spec(opts: &Opts) -> Result<SandboxSpec, ArgError> {
-    Ok(SandboxSpec {
-        image: opts.string("image")?,
-        cpus: opts.number("cpus")?.map(|v| args::positive("cpus", v)).transpose()?,
-        memory_mb: opts.number("memoryMb")?.map(|v| args::positive_integer("memoryMb", v)).transpose()?,
-        disk_mb: opts.number("diskMb")?.map(|v| args::positive_integer("diskMb", v)).transpose()?,
-        timeout_secs: opts.number("timeoutSecs")?.map(|v| args::positive_integer("timeoutSecs", v)).transpose()?,
-        entrypoint: opts.string_array("entrypoint")?,
-        snapshot_id: opts.string("snapshotId")?.map(|s| args::id("snapshotId", &s)).transpose()?,
-        name: opts.string("name")?,
-    })
-}
-
-/// `client.createSandbox(options)`: the server's answer, without waiting for `running`.
-pub fn create_sandbox(shared: &Rc<Shared>, options: &JsValue) -> Promise {
-    let parse = || {
-        let opts = Opts::new(options, "options")?;
-        Ok((sandbox_spec(&opts)?, opts.signal()?))
-    };
-    call(shared, parse, |host, spec| async move {
-        let record = Api::new(&host, &host.shared.cfg).create_sandbox(&spec).await?;
-        Ok(to_js::sandbox(&record))
-    })
-}
-
-/// Default `startupTimeout` of `createAndConnect`, seconds (the SDKs' 300 s).
-const DEFAULT_STARTUP_TIMEOUT_S: f64 = 300.0;
-
-/// `client.createAndConnect(options)`: creates, waits for `running`, returns the handle.
-pub fn create_and_connect(shared: &Rc<Shared>, options: &JsValue, wrap: fn(SandboxHandle) -> JsValue) -> Promise {
-    let parse = || {
-        let opts = Opts::new(options, "options")?;
-        let startup = opts.number("startupTimeout")?.unwrap_or(DEFAULT_STARTUP_TIMEOUT_S);
-        let startup = args::seconds("startupTimeout", startup)?;
-        Ok(((sandbox_spec(&opts)?, startup), opts.signal()?))
-    };
-    call(shared, parse, move |host, (spec, startup_s)| async move {
-        let record = Api::new(&host, &host.shared.cfg).start_sandbox(&spec, startup_s * 1000.0).await?;
-        Ok(wrap(handle_for(&host, &record)?))
-    })
-}
-
-fn handle_for(host: &JsHost, record: &crate::models::SandboxRecord<JsValue>) -> Result<SandboxHandle, Error<JsHost>> {
-    let sandbox_id = record.sandbox_id.as_string().unwrap_or_default();
-    let url = record.sandbox_url.as_ref().and_then(|u| u.as_string());
-    let base = routes::sandbox_api_base(&host.shared.cfg, url.as_deref()).map_err(|why| Error::Sandbox {
-        message: format!("Cannot connect to sandbox {sandbox_id}: {why}"),
-        code: "NO_SANDBOX_URL",
-        sandbox_id: Some(sandbox_id.clone()),
-        trace_id: None,
-    })?;
-    Ok(SandboxHandle { shared: host.shared.clone(), target: SandboxTarget { sandbox_id, base } })
-}
-
-/// `client.connect(sandboxId, { signal })`: looks the sandbox up and returns its handle.
-pub fn connect(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue, wrap: fn(SandboxHandle) -> JsValue) -> Promise {
-    call(shared, || id_and_signal(sandbox_id, "sandboxId", options), move |host, id| async move {
-        let record = Api::new(&host, &host.shared.cfg).get_sandbox(&id).await?;
-        Ok(wrap(handle_for(&host, &record)?))
-    })
-}
-
-/// `client.getSandbox(sandboxId, { signal })`.
-pub fn get_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
-    call(shared, || id_and_signal(sandbox_id, "sandboxId", options), |host, id| async move {
-        let record = Api::new(&host, &host.shared.cfg).get_sandbox(&id).await?;
-        Ok(to_js::sandbox(&record))
-    })
-}
-
-/// `client.listSandboxes({ signal })`.
-pub fn list_sandboxes(shared: &Rc<Shared>, options: &JsValue) -> Promise {
-    call(shared, || Ok(((), Opts::new(options, "options")?.signal()?)), |host, ()| async move {
-        let list = Api::new(&host, &host.shared.cfg).list_sandboxes().await?;
-        Ok(to_js::sandboxes(&list))
-    })
-}
-
-/// `client.deleteSandbox(sandboxId, { signal })`.
-pub fn delete_sandbox(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
-    call(shared, || id_and_signal(sandbox_id, "sandboxId", options), |host, id| async move {
-        Api::new(&host, &host.shared.cfg).delete_sandbox(&id).await?;
-        Ok(JsValue::UNDEFINED)
-    })
-}
-
-/// `sandbox.run(command, { args, env, workingDir, timeout, signal })`, and `commands.run`
-/// (which passes `shell = true` to run `sh -c command`).
-pub fn run(handle: &Rc<SandboxHandle>, command: &JsValue, options: &JsValue, shell: bool) -> Promise {
-    let parse = || {
-        let command = options::required_string(command, "command")?;
-        if command.trim().is_empty() {
-            return Err(ArgError::type_error("command", "must be a non-empty string"));
-        }
-        let opts = Opts::new(options, "options")?;
-        let args = opts.string_array("args")?.unwrap_or_default();
-        let (command, args) = if shell {
-            if !args.is_empty() {
-                let why = "commands.run takes one shell command string; put arguments in it, or use sandbox.run";
-                return Err(ArgError::type_error("args", why));
-            }
-            ("sh".to_string(), vec!["-c".to_string(), command])
-        } else {
-            (command, args)
-        };
-        let spec = RunSpec {
-            command,
-            args,
-            env: opts.string_map("env")?,
-            working_dir: opts.string("workingDir")?,
-            timeout_s: opts.number("timeout")?.map(|t| args::wire_quantity("timeout", t)).transpose()?,
-        };
-        Ok((spec, opts.signal()?))
-    };
-    let target = handle.target.clone();
-    call(&handle.shared, parse, |host, spec| async move {
-        let out = Api::new(&host, &host.shared.cfg).run(&target, &spec).await?;
-        Ok(to_js::command(&out))
-    })
-}
-
-fn path_arg(path: &JsValue) -> Result<String, ArgError> {
-    let path = options::required_string(path, "path")?;
-    if path.is_empty() {
-        return Err(ArgError::type_error("path", "must be a non-empty string"));
-    }
-    Ok(path)
-}
-
-fn path_and_signal(path: &JsValue, options: &JsValue) -> Result<(String, Option<AbortSignal>), ArgError> {
-    Ok((path_arg(path)?, Opts::new(options, "options")?.signal()?))
-}
-
-/// `sandbox.readFile(path, { signal })` → `Uint8Array`.
-pub fn read_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
-    let target = handle.target.clone();
-    call(&handle.shared, || path_and_signal(path, options), |host, path| async move {
-        let body = Api::new(&host, &host.shared.cfg).read_file(&target, &path).await?;
-        Ok(body.into_js())
-    })
-}
-
-/// `sandbox.writeFile(path, data, { signal })`.
-pub fn write_file(handle: &Rc<SandboxHandle>, path: &JsValue, data: &JsValue, options: &JsValue) -> Promise {
-    let parse = || {
-        let (path, signal) = path_and_signal(path, options)?;
-        Ok(((path, options::bytes(data, "data")?), signal))
-    };
-    let target = handle.target.clone();
-    call(&handle.shared, parse, |host, (path, bytes)| async move {
-        Api::new(&host, &host.shared.cfg).write_file(&target, &path, bytes).await?;
-        Ok(JsValue::UNDEFINED)
-    })
-}
-
-/// `sandbox.deleteFile(path, { signal })`.
-pub fn delete_file(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
-    let target = handle.target.clone();
-    call(&handle.shared, || path_and_signal(path, options), |host, path| async move {
-        Api::new(&host, &host.shared.cfg).delete_file(&target, &path).await?;
-        Ok(JsValue::UNDEFINED)
-    })
-}
-
-/// `sandbox.listDirectory(path, { signal })`.
-pub fn list_directory(handle: &Rc<SandboxHandle>, path: &JsValue, options: &JsValue) -> Promise {
-    let target = handle.target.clone();
-    call(&handle.shared, || path_and_signal(path, options), |host, path| async move {
-        let entries = Api::new(&host, &host.shared.cfg).list_directory(&target, &path).await?;
-        Ok(to_js::directory(&entries))
-    })
 }

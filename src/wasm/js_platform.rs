@@ -12,13 +12,13 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
-use crate::args::ArgError;
-use crate::config::{Config, Secret};
+use tensorlake_snapshots_core::args::ArgError;
+use tensorlake_snapshots_core::config::{Config, Secret};
 
-use crate::platform::{Aborted, Expect, Platform, Request, RequestBody, Response, SendError};
+use tensorlake_snapshots_core::platform::{Aborted, Expect, Platform, Request, RequestBody, Response, SendError};
 use crate::wasm::abort;
 use crate::wasm::errors::describe;
-use crate::wasm::js_json::{self, Indexable, JsBody};
+use crate::wasm::js_json::{self, Indexable, JsBody, JsJson};
 
 #[wasm_bindgen(module = "/js/exchange.js")]
 extern "C" {
@@ -107,12 +107,12 @@ impl Shared {
         let mut text = text;
         if let Auth::Key(key) = &self.auth {
             if !key.expose().is_empty() {
-                text = crate::text::replace_all(&text, key.expose(), "[redacted]");
+                text = text.replace(key.expose(), "[redacted]");
             }
         }
         for token in self.tokens.borrow().iter() {
             if !token.is_empty() {
-                text = crate::text::replace_all(&text, token, "[redacted]");
+                text = text.replace(token.as_str(), "[redacted]");
             }
         }
         text
@@ -179,7 +179,7 @@ impl JsHost {
                     abort::Raced::TimedOut => {
                         let message = format!(
                             "tokenProvider did not return a token within {} ms",
-                            crate::decimal::format_decimal(timeout_ms)
+                            tensorlake_snapshots_core::decimal::format_decimal(timeout_ms)
                         );
                         return Err(SendError::Credentials { message });
                     }
@@ -268,7 +268,7 @@ impl JsHost {
 }
 
 impl Platform for JsHost {
-    type Json = JsValue;
+    type Json = JsJson;
     type Body = JsBody;
     type Cause = JsValue;
 
@@ -308,7 +308,7 @@ impl Platform for JsHost {
         })
     }
 
-    fn parse_json(&self, text: &str) -> Result<JsValue, String> {
+    fn parse_json(&self, text: &str) -> Result<JsJson, String> {
         js_json::parse(&JsString::from(text))
     }
 

@@ -1,6 +1,7 @@
 //! Number formatting without `core::fmt`'s float machinery.
 //!
-//! Formatting an `f64` with `{}` links Rust's float printer (about 17 KB of wasm). The client only
+//! Formatting an `f64` with `{}` links Rust's float printer: measured (wasm `--profile wasm`,
+//! wasm-opt -Oz, gzip -9), 9,522 bytes gzipped (78,130 → 87,652), over the 80 KB budget. The client only
 //! ever prints quantities such as CPUs, seconds and megabytes, which are fine at three decimals, so a
 //! fixed-point writer over integers does the job at a fraction of the size.
 

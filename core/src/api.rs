@@ -1,10 +1,10 @@
 //! The API operations: snapshots, sandboxes, and a sandbox's own processes and files. Each one is
-//! a request built by `routes`, sent by `http` and decoded by `models`, with the few places that
+//! a request built by `routes`, sent by `call` and decoded by `models`, with the few places that
 //! need judgement (an ambiguous snapshot request, sandbox start-up) spelled out here.
 
 use crate::config::Config;
 use crate::error::{ConnectionError, Error, NotFound};
-use crate::http::{self, Budget, Call, Reply};
+use crate::call::{self, Budget, Call, Reply};
 use crate::models::{self, DirEntry, SandboxRecord, SnapshotCreated, SnapshotRecord};
 use crate::platform::{Expect, Json, Method, Platform, RequestBody};
 use crate::retry::RetryClass;
@@ -40,7 +40,7 @@ pub struct Api<'a, P: Platform> {
     pub cfg: &'a Config,
     /// When the whole call must be over (epoch ms), if the caller set a limit such as a wait's
     /// `timeout`: every request of the call then ends by it, give or take one
-    /// [`http::MIN_ATTEMPT_MS`] for a request that starts right at the deadline.
+    /// [`call::MIN_ATTEMPT_MS`] for a request that starts right at the deadline.
     pub deadline_ms: Option<f64>,
 }
 
@@ -68,8 +68,8 @@ impl<'a, P: Platform> Api<'a, P> {
         call: &Call,
         budget: Budget,
     ) -> Result<(P::Json, Reply<P::Body>), Error<P>> {
-        let reply = http::send(self.p, self.cfg, call, budget).await?;
-        let json = http::json(&reply)?;
+        let reply = call::send(self.p, self.cfg, call, budget).await?;
+        let json = call::json(&reply)?;
         Ok((json, reply))
     }
 
@@ -86,7 +86,7 @@ impl<'a, P: Platform> Api<'a, P> {
         );
         call.not_found = Some(NotFound::Snapshot(snapshot_id.to_string()));
         let (json, reply) = self.json(&call, budget).await?;
-        let record = models::snapshot(&json).map_err(|why| http::invalid(&reply, &why))?;
+        let record = models::snapshot(&json).map_err(|why| call::invalid(&reply, &why))?;
         Ok((record, reply.trace_id))
     }
 
@@ -101,7 +101,7 @@ impl<'a, P: Platform> Api<'a, P> {
             RetryClass::Idempotent,
         );
         let (json, reply) = self.json(&call, self.budget()).await?;
-        let mut list = models::snapshot_list(&json).map_err(|why| http::invalid(&reply, &why))?;
+        let mut list = models::snapshot_list(&json).map_err(|why| call::invalid(&reply, &why))?;
         if let Some(wanted) = sandbox_id {
             list.retain(|s| {
                 s.sandbox_id.as_ref().and_then(Json::as_string).as_deref() == Some(wanted)
@@ -116,7 +116,7 @@ impl<'a, P: Platform> Api<'a, P> {
             routes::snapshot(self.cfg, snapshot_id),
             NotFound::Snapshot(snapshot_id.to_string()),
         );
-        http::send(self.p, self.cfg, &call, self.budget())
+        call::send(self.p, self.cfg, &call, self.budget())
             .await
             .map(|_| ())
     }
@@ -143,7 +143,7 @@ impl<'a, P: Platform> Api<'a, P> {
         let failure = match self.json(&call, self.budget()).await {
             Ok((json, reply)) => match models::snapshot_created(&json) {
                 Ok(created) => return Ok(created),
-                Err(why) => http::invalid(&reply, &why),
+                Err(why) => call::invalid(&reply, &why),
             },
             Err(err) => err,
         };
@@ -201,7 +201,7 @@ impl<'a, P: Platform> Api<'a, P> {
         );
         call.body = RequestBody::Json(routes::create_sandbox_body(spec));
         call.not_found = spec.snapshot_id.clone().map(NotFound::Snapshot);
-        let reply = match http::send(self.p, self.cfg, &call, self.budget()).await {
+        let reply = match call::send(self.p, self.cfg, &call, self.budget()).await {
             Ok(reply) => reply,
             // The cloud answers a create that outlived its start-up budget with 504 and the
             // sandbox as JSON (wire-protocol §3.1); that is an answer, not a lost request.
@@ -215,8 +215,8 @@ impl<'a, P: Platform> Api<'a, P> {
             }
             Err(err) => return Err(err),
         };
-        let json = http::json(&reply).map_err(|err| outcome_unknown(err, SANDBOX_CREATED_NOTE.into()))?;
-        models::sandbox(&json).map_err(|why| outcome_unknown(http::invalid(&reply, &why), SANDBOX_CREATED_NOTE.into()))
+        let json = call::json(&reply).map_err(|err| outcome_unknown(err, SANDBOX_CREATED_NOTE.into()))?;
+        models::sandbox(&json).map_err(|why| outcome_unknown(call::invalid(&reply, &why), SANDBOX_CREATED_NOTE.into()))
     }
 
     fn create_timeout(&self, api: crate::error::ApiError) -> Error<P> {
@@ -294,7 +294,7 @@ impl<'a, P: Platform> Api<'a, P> {
         );
         call.not_found = Some(NotFound::Sandbox(sandbox_id.to_string()));
         let (json, reply) = self.json(&call, self.budget()).await?;
-        models::sandbox(&json).map_err(|why| http::invalid(&reply, &why))
+        models::sandbox(&json).map_err(|why| call::invalid(&reply, &why))
     }
 
     /// `GET {P}/sandboxes`.
@@ -305,7 +305,7 @@ impl<'a, P: Platform> Api<'a, P> {
             RetryClass::Idempotent,
         );
         let (json, reply) = self.json(&call, self.budget()).await?;
-        models::sandbox_list(&json).map_err(|why| http::invalid(&reply, &why))
+        models::sandbox_list(&json).map_err(|why| call::invalid(&reply, &why))
     }
 
     /// `DELETE {P}/sandboxes/{id}` (terminate).
@@ -314,7 +314,7 @@ impl<'a, P: Platform> Api<'a, P> {
             routes::sandbox(self.cfg, sandbox_id),
             NotFound::Sandbox(sandbox_id.to_string()),
         );
-        http::send(self.p, self.cfg, &call, self.budget())
+        call::send(self.p, self.cfg, &call, self.budget())
             .await
             .map(|_| ())
     }
@@ -356,7 +356,7 @@ impl<'a, P: Platform> Api<'a, P> {
                 .max(self.cfg.request_timeout_ms),
             ..self.cfg.clone()
         };
-        let reply = http::send(self.p, &cfg, &call, budget).await.map_err(|err| {
+        let reply = call::send(self.p, &cfg, &call, budget).await.map_err(|err| {
             if is_ambiguous(&err) {
                 outcome_unknown(err, COMMAND_RAN_NOTE.into())
             } else {
@@ -367,10 +367,10 @@ impl<'a, P: Platform> Api<'a, P> {
             .response
             .content_type
             .as_deref()
-            .is_some_and(|t| crate::text::contains(t, "text/event-stream"));
+            .is_some_and(|t| t.contains("text/event-stream"));
         if !is_sse {
             return Err(outcome_unknown(
-                http::invalid(&reply, "expected a text/event-stream response"),
+                call::invalid(&reply, "expected a text/event-stream response"),
                 COMMAND_RAN_NOTE.into(),
             ));
         }
@@ -397,7 +397,7 @@ impl<'a, P: Platform> Api<'a, P> {
             RetryClass::Idempotent,
         );
         call.expect = Expect::Bytes;
-        Ok(http::send(self.p, self.cfg, &call, self.budget())
+        Ok(call::send(self.p, self.cfg, &call, self.budget())
             .await?
             .response
             .body)
@@ -418,7 +418,7 @@ impl<'a, P: Platform> Api<'a, P> {
             RetryClass::Idempotent,
         );
         call.body = RequestBody::Bytes(bytes);
-        http::send(self.p, self.cfg, &call, self.budget())
+        call::send(self.p, self.cfg, &call, self.budget())
             .await
             .map(|_| ())
     }
@@ -431,7 +431,7 @@ impl<'a, P: Platform> Api<'a, P> {
             routes::file(&target.base, path),
             RetryClass::Idempotent,
         );
-        http::send(self.p, self.cfg, &call, self.budget())
+        call::send(self.p, self.cfg, &call, self.budget())
             .await
             .map(|_| ())
     }
@@ -449,7 +449,7 @@ impl<'a, P: Platform> Api<'a, P> {
             RetryClass::Idempotent,
         );
         let (json, reply) = self.json(&call, self.budget()).await?;
-        models::directory(&json).map_err(|why| http::invalid(&reply, &why))
+        models::directory(&json).map_err(|why| call::invalid(&reply, &why))
     }
 }
 
@@ -495,306 +495,5 @@ fn outcome_unknown<P: Platform>(failure: Error<P>, note: String) -> Error<P> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::{block_on, config, Fake, Scripted};
-
-    const SNAPSHOT_POST: &str = "/v1/namespaces/default/sandboxes/sbx-1/snapshot";
-
-    fn snapshot_json(id: &str, sandbox: &str, status: &str, created_at: f64) -> String {
-        format!(
-            r#"{{"id":"{id}","namespace":"default","sandbox_id":"{sandbox}","status":"{status}","created_at":{created_at}}}"#
-        )
-    }
-
-    #[test]
-    fn ambiguous_snapshot_failure_returns_the_snapshot_it_created() {
-        for failure in [
-            Scripted::status(502, "bad gateway"),
-            Scripted::network("connection reset"),
-            Scripted::timeout(),
-            Scripted::json(202, "<html>"),
-        ] {
-            let fake = Fake::with_handler(move |req, now| {
-                if req.url.ends_with(SNAPSHOT_POST) {
-                    return failure.clone();
-                }
-                let list = format!(
-                    r#"{{"snapshots":[{},{},{},{}]}}"#,
-                    snapshot_json("old", "sbx-1", "completed", now - 3_600_000.0),
-                    snapshot_json("seconds-ago", "sbx-1", "completed", now - 1_000.0),
-                    snapshot_json("mine", "sbx-1", "in_progress", now),
-                    snapshot_json("other-sandbox", "sbx-2", "in_progress", now),
-                );
-                Scripted::json(200, &list)
-            });
-            let cfg = config();
-            let created = block_on(Api::new(&fake, &cfg).create_snapshot("sbx-1", None)).unwrap();
-            assert_eq!(created.snapshot_id, "mine");
-            let posts = fake
-                .sent()
-                .iter()
-                .filter(|r| r.url.ends_with(SNAPSHOT_POST))
-                .count();
-            assert_eq!(posts, 1, "the POST is never repeated");
-        }
-    }
-
-    #[test]
-    fn ambiguous_failure_with_nothing_found_says_the_outcome_is_unknown() {
-        let fake = Fake::with_handler(|req, now| {
-            if req.url.ends_with(SNAPSHOT_POST) {
-                return Scripted::status(503, "unavailable");
-            }
-            Scripted::json(
-                200,
-                &format!(
-                    r#"{{"snapshots":[{}]}}"#,
-                    snapshot_json("old", "sbx-1", "completed", now - 60_000.0)
-                ),
-            )
-        });
-        let cfg = config();
-        let err = block_on(Api::new(&fake, &cfg).create_snapshot("sbx-1", None)).unwrap_err();
-        assert_eq!(err.class_name(), "RemoteAPIError");
-        assert!(
-            err.message().contains("outcome unknown"),
-            "{}",
-            err.message()
-        );
-        assert!(err.message().contains("503"));
-    }
-
-    #[test]
-    fn a_delete_whose_first_attempt_was_applied_resolves() {
-        let cfg = config();
-        for first in [Scripted::network("connection reset"), Scripted::status(502, "bad gateway"), Scripted::status(503, "unavailable")] {
-            let fake = Fake::new(vec![first.clone(), Scripted::status(404, "Snapshot not found: snap-1")]);
-            block_on(Api::new(&fake, &cfg).delete_snapshot("snap-1")).unwrap();
-            assert_eq!(fake.sent().len(), 2);
-            let fake = Fake::new(vec![first, Scripted::status(404, "Sandbox not found: sbx-1")]);
-            block_on(Api::new(&fake, &cfg).delete_sandbox("sbx-1")).unwrap();
-        }
-        // A 404 with no earlier doubt, or after a 429 (which guarantees nothing happened), is real.
-        let fake = Fake::new(vec![Scripted::status(404, "Snapshot not found: snap-1")]);
-        let err = block_on(Api::new(&fake, &cfg).delete_snapshot("snap-1")).unwrap_err();
-        assert_eq!(err.class_name(), "SnapshotNotFoundError");
-        let fake = Fake::new(vec![Scripted::status(429, "slow down"), Scripted::status(404, "Snapshot not found")]);
-        let err = block_on(Api::new(&fake, &cfg).delete_snapshot("snap-1")).unwrap_err();
-        assert_eq!(err.class_name(), "SnapshotNotFoundError");
-    }
-
-    #[test]
-    fn ambiguous_creates_and_runs_say_the_outcome_is_unknown() {
-        let cfg = config();
-        let spec = crate::routes::SandboxSpec::default();
-        for failure in [Scripted::network("connection reset"), Scripted::status(500, "oops"), Scripted::timeout(), Scripted::json(200, "<html>")] {
-            let fake = Fake::new(vec![failure.clone()]);
-            let err = block_on(Api::new(&fake, &cfg).create_sandbox(&spec)).unwrap_err();
-            assert!(err.message().contains("outcome unknown"), "{}", err.message());
-            assert_eq!(fake.sent().len(), 1, "a create is never repeated");
-        }
-        let fake = Fake::new(vec![Scripted::status(400, "bad image")]);
-        let err = block_on(Api::new(&fake, &cfg).create_sandbox(&spec)).unwrap_err();
-        assert!(!err.message().contains("outcome unknown"), "a 400 is definite: {}", err.message());
-
-        let target = SandboxTarget { sandbox_id: "sbx-1".into(), base: "http://127.0.0.1:8900".into() };
-        let run = crate::routes::RunSpec { command: "true".into(), ..Default::default() };
-        for failure in [Scripted::network("connection reset"), Scripted::status(502, "bad gateway"), Scripted::json(200, "<html>")] {
-            let fake = Fake::new(vec![failure]);
-            let err = block_on(Api::new(&fake, &cfg).run(&target, &run)).unwrap_err();
-            assert!(err.message().contains("outcome unknown"), "{}", err.message());
-        }
-    }
-
-    #[test]
-    fn a_call_deadline_bounds_the_snapshot_request_and_its_recovery() {
-        // A server that never answers: the POST and the recovery listing both time out.
-        let fake = Fake::with_handler(|_, _| Scripted::timeout());
-        let cfg = config();
-        let start = crate::platform::Platform::now_ms(&fake);
-        let err = block_on(Api::new(&fake, &cfg).until(start + 1_000.0).create_snapshot("sbx-1", None)).unwrap_err();
-        assert!(err.message().contains("outcome unknown"), "{}", err.message());
-        let spent = crate::platform::Platform::now_ms(&fake) - start;
-        assert!(spent <= 1_000.0 + crate::http::MIN_ATTEMPT_MS, "took {spent} ms of a 1 s budget");
-        assert_eq!(fake.sent().len(), 2, "one POST, one recovery listing");
-
-        // createAndConnect's startupTimeout bounds its create the same way.
-        let fake = Fake::with_handler(|_, _| Scripted::timeout());
-        let start = crate::platform::Platform::now_ms(&fake);
-        let spec = crate::routes::SandboxSpec::default();
-        block_on(Api::new(&fake, &cfg).start_sandbox(&spec, 1_000.0)).unwrap_err();
-        let spent = crate::platform::Platform::now_ms(&fake) - start;
-        assert!(spent <= 1_000.0 + crate::http::MIN_ATTEMPT_MS, "took {spent} ms of a 1 s startup budget");
-    }
-
-    #[test]
-    fn definite_failures_are_not_second_guessed() {
-        let fake = Fake::new(vec![Scripted::status(
-            400,
-            "Sandbox is already being snapshotted",
-        )]);
-        let cfg = config();
-        let err =
-            block_on(Api::new(&fake, &cfg).create_snapshot("sbx-1", Some("memory"))).unwrap_err();
-        assert_eq!(fake.sent().len(), 1, "no recovery listing for a 400");
-        assert!(err.message().contains("already being snapshotted"));
-        assert_eq!(
-            fake.sent()[0].body,
-            RequestBody::Json(r#"{"snapshot_type":"memory"}"#.into())
-        );
-
-        let fake = Fake::new(vec![Scripted::status(404, "Sandbox not found")]);
-        let err = block_on(Api::new(&fake, &cfg).create_snapshot("nope", None)).unwrap_err();
-        assert_eq!(err.class_name(), "SandboxNotFoundError");
-        assert_eq!(
-            fake.sent()[0].body,
-            RequestBody::Empty,
-            "no type means no body at all"
-        );
-    }
-
-    #[test]
-    fn list_filters_by_sandbox() {
-        let fake = Fake::new(vec![Scripted::json(
-            200,
-            &format!(
-                r#"{{"snapshots":[{},{}]}}"#,
-                snapshot_json("a", "sbx-1", "completed", 1.0),
-                snapshot_json("b", "sbx-2", "completed", 1.0)
-            ),
-        )]);
-        let cfg = config();
-        let list = block_on(Api::new(&fake, &cfg).list_snapshots(Some("sbx-2"))).unwrap();
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].snapshot_id, "b");
-    }
-
-    #[test]
-    fn malformed_success_bodies_are_typed_errors() {
-        let cfg = config();
-        for body in [
-            "<!doctype html><p>maintenance</p>",
-            r#"{"id":"s","stat"#,
-            r#"{"status":"completed"}"#,
-        ] {
-            let fake = Fake::new(vec![Scripted::json(200, body)]);
-            let err = block_on(Api::new(&fake, &cfg).get_snapshot(
-                "s",
-                Budget {
-                    deadline_ms: f64::MAX,
-                    max_retries: 0,
-                },
-            ))
-            .unwrap_err();
-            assert_eq!(err.class_name(), "SandboxError", "{body}");
-            assert!(
-                err.message().starts_with(
-                    "Invalid response to GET /v1/namespaces/default/snapshots/s (status 200"
-                ),
-                "{}",
-                err.message()
-            );
-            assert!(err.trace_id().is_some());
-        }
-    }
-
-    #[test]
-    fn start_sandbox_polls_until_running() {
-        let mut gets = 0;
-        let fake = Fake::with_handler(move |req, _| match req.method {
-            Method::Post => Scripted::json(200, r#"{"sandbox_id":"sbx-9","status":"pending"}"#),
-            _ => {
-                gets += 1;
-                let status = if gets < 3 { "pending" } else { "running" };
-                Scripted::json(
-                    200,
-                    &format!(
-                        r#"{{"id":"sbx-9","namespace":"default","status":"{status}","sandbox_url":"http://127.0.0.1:8900"}}"#
-                    ),
-                )
-            }
-        });
-        let cfg = config();
-        let rec = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 10_000.0))
-            .unwrap();
-        assert_eq!(rec.status, "running");
-        assert_eq!(fake.sleeps(), vec![500.0, 500.0, 500.0]);
-    }
-
-    #[test]
-    fn start_sandbox_reports_termination_and_deletes_on_timeout() {
-        let fake = Fake::new(vec![Scripted::json(
-            200,
-            r#"{"sandbox_id":"sbx-9","status":"terminated","error_details":{"message":"image not found"}}"#,
-        )]);
-        let cfg = config();
-        let err = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 10_000.0))
-            .unwrap_err();
-        assert_eq!(
-            err.message(),
-            "Sandbox sbx-9 became terminated during startup: image not found"
-        );
-
-        let fake = Fake::with_handler(|req, _| match req.method {
-            Method::Delete => Scripted::status(200, ""),
-            _ => Scripted::json(
-                200,
-                r#"{"id":"sbx-9","sandbox_id":"sbx-9","status":"pending"}"#,
-            ),
-        });
-        let err = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 1_200.0))
-            .unwrap_err();
-        assert!(
-            err.message()
-                .starts_with("Sandbox sbx-9 did not start within 1.2s"),
-            "{}",
-            err.message()
-        );
-        assert_eq!(fake.sent().last().unwrap().method, Method::Delete);
-    }
-
-    #[test]
-    fn restore_from_an_unknown_snapshot_is_snapshot_not_found() {
-        let fake = Fake::new(vec![Scripted::status(404, "Snapshot not found")]);
-        let cfg = config();
-        let spec = SandboxSpec {
-            snapshot_id: Some("ghost".into()),
-            ..Default::default()
-        };
-        let err = block_on(Api::new(&fake, &cfg).create_sandbox(&spec)).unwrap_err();
-        assert_eq!(err.class_name(), "SnapshotNotFoundError");
-    }
-
-    #[test]
-    fn run_sends_to_the_sandbox_and_folds_the_stream() {
-        let fake = Fake::new(vec![Scripted::Reply {
-            status: 200,
-            body: "data: {\"pid\":1}\n\ndata: {\"line\":\"a,b\",\"timestamp\":1}\n\ndata: {\"exit_code\":0}\n\n".into(),
-            retry_after: None,
-            content_type: Some("text/event-stream".into()),
-        }]);
-        let cfg = config();
-        let target = SandboxTarget {
-            sandbox_id: "sbx-1".into(),
-            base: "http://127.0.0.1:8900".into(),
-        };
-        let spec = RunSpec {
-            command: "sh".into(),
-            args: vec!["-c".into(), "cat /data/output.csv".into()],
-            ..Default::default()
-        };
-        let out = block_on(Api::new(&fake, &cfg).run(&target, &spec)).unwrap();
-        assert_eq!((out.exit_code, out.stdout.as_str()), (0.0, "a,b"));
-        let sent = &fake.sent()[0];
-        assert_eq!(sent.url, "http://127.0.0.1:8900/api/v1/processes/run");
-        assert_eq!(sent.header("X-Tensorlake-Sandbox-Id"), Some("sbx-1"));
-        assert_eq!(sent.header("Accept"), Some("text/event-stream"));
-
-        let fake = Fake::new(vec![Scripted::json(200, "{}")]);
-        let err = block_on(Api::new(&fake, &cfg).run(&target, &spec)).unwrap_err();
-        assert!(err
-            .message()
-            .contains("expected a text/event-stream response"));
-    }
-}
+#[path = "api_tests.rs"]
+mod tests;
