@@ -1,5 +1,5 @@
 //! The two records the server keeps (sandboxes and snapshots), their derived statuses and their
-//! wire JSON (wire-protocol.md sections 2, 3 and 8).
+//! wire JSON (docs/wire-protocol.md sections 2 and 3).
 //!
 //! Statuses that only depend on the clock (`pending` -> `running`, `in_progress` -> `local_ready`
 //! -> `completed`) are computed from stored instants when read, so no timer task runs per record:

@@ -1,5 +1,5 @@
 //! Route-by-route wire tests: keys, types, status codes and content types, per
-//! ../shared/docs/wire-protocol.md sections 2, 3, 5 and 8.
+//! docs/wire-protocol.md sections 2, 3 and 5.
 
 mod common;
 
