@@ -19,6 +19,7 @@ mod isolation;
 mod jail;
 mod model;
 mod proc_output;
+mod proc_signal;
 mod procs;
 mod reqlog;
 mod routes;

@@ -3,17 +3,33 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::model::now_ms;
 pub use crate::proc_output::Stream;
 use crate::proc_output::{read_lines, Kept, SANDBOX_BUDGET};
+use crate::proc_signal;
+
+/// Lines a follower may fall behind the process before it misses some (see `follow`): the live
+/// feed is bounded, so a slow follower never grows the server.
+pub const FOLLOW_QUEUE: usize = 64;
+
+/// One output line as followers get it.
+#[derive(Debug, Clone)]
+pub struct LineEvent {
+    /// Which pipe.
+    pub stream: Stream,
+    /// When it was read (epoch ms).
+    pub at: i64,
+    /// The text.
+    pub line: Arc<str>,
+}
 
 /// Finished processes remembered per sandbox; older ones are forgotten first.
 const KEPT_FINISHED: usize = 200;
@@ -49,6 +65,10 @@ struct ProcState {
     ended_at: Option<i64>,
     lines: Kept,
     kill: Option<KillReason>,
+    /// The last signal the server delivered to the command itself (see `proc_signal`).
+    delivered: Option<i32>,
+    /// Live feed of new lines for followers; `None` once the process has ended.
+    live: Option<broadcast::Sender<LineEvent>>,
 }
 
 /// One process.
@@ -62,6 +82,11 @@ pub struct ProcEntry {
     pub args: Vec<String>,
     /// Start instant.
     pub started_at: i64,
+    /// Host pid of the jail's outer bwrap (what the server spawned).
+    pub host_pid: i32,
+    /// The command's stdin pipe while it is open (`stdin_mode: "pipe"`).
+    pub stdin: tokio::sync::Mutex<Option<tokio::process::ChildStdin>>,
+    stdin_open: AtomicBool,
     state: Mutex<ProcState>,
     kill: Notify,
     finished: Notify,
@@ -89,6 +114,44 @@ impl ProcEntry {
         }
     }
 
+    /// Delivers `sig` to the command itself (not the jail). Waits up to `wait` for a command
+    /// that is still starting; false when it could not be found. Blocking.
+    pub fn deliver(&self, sig: i32, wait: Duration) -> bool {
+        if !self.running() {
+            return false;
+        }
+        match proc_signal::wait_for_command(self.host_pid, wait) {
+            Some(pid) => {
+                self.state().delivered = Some(sig);
+                proc_signal::send(pid, sig)
+            }
+            None => false,
+        }
+    }
+
+    /// Closes its stdin (EOF for the command); false when it was not open.
+    pub async fn close_stdin(&self) -> bool {
+        let was = self.stdin.lock().await.take().is_some();
+        self.stdin_open.store(false, Ordering::Release);
+        was
+    }
+
+    /// The kept lines (one stream or both) and a live feed of the lines after them, taken
+    /// together so that no line is missed or repeated; no feed once the process has ended.
+    pub fn follow(
+        &self,
+        only: Option<Stream>,
+    ) -> (
+        Vec<(Stream, i64, String)>,
+        Option<broadcast::Receiver<LineEvent>>,
+    ) {
+        let st = self.state();
+        (
+            st.lines.events(only),
+            st.live.as_ref().map(|l| l.subscribe()),
+        )
+    }
+
     /// Waits until it has ended.
     pub async fn wait(&self) {
         loop {
@@ -113,7 +176,7 @@ impl ProcEntry {
             "status": status,
             "exit_code": exit_code,
             "signal": signal,
-            "stdin_writable": false,
+            "stdin_writable": st.ending.is_none() && self.stdin_open.load(Ordering::Acquire),
             "command": self.command,
             "args": self.args,
             "started_at": self.started_at,
@@ -132,7 +195,16 @@ impl ProcEntry {
         {
             // Accounted under the entry's lock, before a concurrent trim can drop the line.
             let mut st = self.state();
-            let (added, dropped) = st.lines.push(stream, line);
+            let at = now_ms();
+            if let Some(live) = &st.live {
+                // No receiver is not an error: nobody follows.
+                let _ = live.send(LineEvent {
+                    stream,
+                    at,
+                    line: Arc::from(line.as_str()),
+                });
+            }
+            let (added, dropped) = st.lines.push_at(stream, at, line);
             if let Some(t) = &table {
                 t.kept.fetch_add(added, Ordering::AcqRel);
                 t.kept.fetch_sub(dropped, Ordering::AcqRel);
@@ -210,7 +282,14 @@ impl Procs {
     }
 
     /// Registers a new process of `sandbox` and returns its entry.
-    pub fn register(&self, sandbox: &str, command: &str, args: &[String]) -> Arc<ProcEntry> {
+    pub fn register(
+        &self,
+        sandbox: &str,
+        command: &str,
+        args: &[String],
+        host_pid: i32,
+        stdin: Option<tokio::process::ChildStdin>,
+    ) -> Arc<ProcEntry> {
         let table = self
             .inner
             .lock()
@@ -225,7 +304,13 @@ impl Procs {
             command: command.to_string(),
             args: args.to_vec(),
             started_at: now_ms(),
-            state: Mutex::new(ProcState::default()),
+            host_pid,
+            stdin_open: AtomicBool::new(stdin.is_some()),
+            stdin: tokio::sync::Mutex::new(stdin),
+            state: Mutex::new(ProcState {
+                live: Some(broadcast::channel(FOLLOW_QUEUE).0),
+                ..ProcState::default()
+            }),
             kill: Notify::new(),
             finished: Notify::new(),
             table: Arc::downgrade(&table),
@@ -389,17 +474,20 @@ pub async fn supervise(
             s = child.wait(), if status.is_none() => status = Some(s),
             _ = entry.kill.notified(), if status.is_none() && !killing => {
                 killing = true;
-                let _ = child.start_kill();
+                kill_jail(&entry);
             }
             _ = sleep_until(deadline), if status.is_none() && !killing => {
                 entry.state().kill.get_or_insert(KillReason::Timeout);
                 killing = true;
-                let _ = child.start_kill();
+                kill_jail(&entry);
             }
         }
     }
 
-    let reason = entry.state().kill;
+    let (reason, delivered) = {
+        let st = entry.state();
+        (st.kill, st.delivered)
+    };
     let ending = match (reason, status) {
         (Some(KillReason::Timeout), _) => Ending::Signaled(libc::SIGKILL, true),
         (Some(KillReason::Requested(sig)), _) => Ending::Signaled(sig, false),
@@ -408,6 +496,11 @@ pub async fn supervise(
             st.code(),
             std::os::unix::process::ExitStatusExt::signal(&st),
         ) {
+            // bwrap exits 128+n when the command died of signal n; only a signal the server
+            // delivered is read that way (a command may exit 143 by itself).
+            (Some(c), _) if delivered.is_some_and(|d| c == 128 + d) => {
+                Ending::Signaled(c - 128, false)
+            }
             (Some(c), _) => Ending::Exited(c),
             (None, Some(s)) => Ending::Signaled(s, false),
             (None, None) => Ending::Exited(-1),
@@ -418,10 +511,22 @@ pub async fn supervise(
         let mut st = entry.state();
         st.ending = Some(ending);
         st.ended_at = Some(now_ms());
+        // Followers see the end of their feed after its last line.
+        st.live = None;
     }
+    entry.stdin_open.store(false, Ordering::Release);
+    entry.stdin.lock().await.take();
     entry.finished.notify_waiters();
     if let Some(tx) = events {
         let _ = tx.send(sse_frame(&exit_event(ending))).await;
+    }
+}
+
+/// Kills the jail in the background: stopping it first, so one still starting is not lost.
+fn kill_jail(entry: &ProcEntry) {
+    let pid = entry.host_pid;
+    if pid > 0 {
+        tokio::task::spawn_blocking(move || proc_signal::kill_jail(pid));
     }
 }
 
