@@ -156,7 +156,10 @@ mod tests {
 
     #[test]
     fn the_state_letter_follows_the_last_parenthesis() {
-        assert!(matches!(state(std::process::id() as i32), Some('R') | Some('S')));
+        assert!(matches!(
+            state(std::process::id() as i32),
+            Some('R') | Some('S')
+        ));
         assert_eq!(command_pid(i32::MAX), None);
     }
 }
