@@ -17,6 +17,7 @@ mod gateway;
 mod http;
 mod isolation;
 mod jail;
+mod lifetimes;
 mod model;
 mod proc_output;
 mod proc_signal;
@@ -120,6 +121,7 @@ async fn run(args: Args) -> Result<(), String> {
     let jail = jail::Jail::new(iso);
     let st = Arc::new(AppState::new(args, port, paths, store, registry, jail));
     let app = routes::router(st.clone());
+    lifetimes::arm_all(&st);
 
     {
         let mut out = std::io::stdout().lock();

@@ -362,6 +362,16 @@ impl Procs {
         .await;
     }
 
+    /// Stops (SIGSTOP) or continues (SIGCONT) every running process tree of `sandbox`: suspend
+    /// where there is no cgroup freezer. Blocking.
+    pub fn stop_trees(&self, sandbox: &str, stop: bool) {
+        for e in self.list(sandbox).iter().filter(|e| e.running()) {
+            if e.host_pid > 0 {
+                proc_signal::stop_tree(e.host_pid, stop);
+            }
+        }
+    }
+
     /// Forgets the table of `sandbox` (after it was terminated).
     pub fn forget(&self, sandbox: &str) {
         self.inner

@@ -403,3 +403,105 @@ fn user_runs_the_command_as_that_uid_and_names_come_from_etc_passwd() {
     assert_eq!(resp.status, 400, "{}", resp.text());
     s.delete(&format!("{P}/sandboxes/{sb}"));
 }
+
+fn create(s: &Server, body: Value) -> String {
+    let r = s.post_json(&format!("{P}/sandboxes"), &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r.json()["sandbox_id"].as_str().unwrap().to_string();
+    eventually(10, "running", || status(s, &id) == "running");
+    id
+}
+
+fn status(s: &Server, id: &str) -> String {
+    s.get(&format!("{P}/sandboxes/{id}")).json()["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn counter(s: &Server, sb: &str) -> i64 {
+    let path = s.data.join("sandboxes").join(sb).join("root/tmp/c");
+    std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn suspend_freezes_processes_and_resume_thaws_them() {
+    let s = Server::start(&[]);
+    let sb = create(&s, json!({"name": "frozen-one"}));
+    let p = start(
+        &s,
+        &sb,
+        json!({"command": "sh", "args": ["-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done"]}),
+    );
+    let pid = p["pid"].as_i64().unwrap();
+    eventually(10, "counting", || counter(&s, &sb) > 3);
+    let r = s.post_empty(&format!("{P}/sandboxes/{sb}/suspend"));
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["status"], "suspending");
+    assert_eq!(status(&s, &sb), "suspended");
+    let r = s.req("GET", "/api/v1/processes", &hdr(&sb), None);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["code"], "SANDBOX_NOT_RUNNING");
+    let frozen_at = counter(&s, &sb);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(counter(&s, &sb), frozen_at, "it ran while suspended");
+    let r = s.post_empty(&format!("{P}/sandboxes/{sb}/resume"));
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(status(&s, &sb), "running");
+    // The same process goes on, and the files survived.
+    eventually(10, "counting again", || counter(&s, &sb) > frozen_at + 3);
+    assert_eq!(info(&s, &sb, pid)["status"], "running");
+    s.delete(&format!("{P}/sandboxes/{sb}"));
+    eventually(10, "terminated", || status(&s, &sb) == "terminated");
+}
+
+#[test]
+fn timeout_secs_terminates_an_unnamed_sandbox_and_suspends_a_named_one() {
+    let s = Server::start(&[]);
+    let t0 = Instant::now();
+    let plain = create(&s, json!({"timeout_secs": 3}));
+    let named = create(&s, json!({"timeout_secs": 3, "name": "times-out"}));
+    std::thread::sleep(Duration::from_millis(2000).saturating_sub(t0.elapsed()));
+    assert_eq!(status(&s, &plain), "running");
+    assert_eq!(status(&s, &named), "running");
+    eventually(10, "timed out", || {
+        status(&s, &plain) == "terminated" && status(&s, &named) == "suspended"
+    });
+    // Exact to a second (and a generous margin for a busy machine).
+    assert!(
+        t0.elapsed() < Duration::from_millis(5500),
+        "{:?}",
+        t0.elapsed()
+    );
+    let v = s.get(&format!("{P}/sandboxes/{plain}")).json();
+    assert_eq!(v["termination_reason"], "timeout", "{v}");
+    assert_eq!(v["outcome"], "timeout", "{v}");
+    // A resume gives it its timeout again, counted from the resume.
+    let r = s.post_empty(&format!("{P}/sandboxes/{named}/resume"));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let resumed = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(status(&s, &named), "running");
+    eventually(10, "suspended again", || status(&s, &named) == "suspended");
+    assert!(resumed.elapsed() >= Duration::from_millis(2500));
+    s.delete(&format!("{P}/sandboxes/{named}"));
+}
+
+#[test]
+fn a_timeout_survives_a_restart() {
+    let s = Server::start(&[]);
+    let named = create(&s, json!({"timeout_secs": 4, "name": "restarted"}));
+    let created = Instant::now();
+    let data = s.stop();
+    let s = Server::start_in(data, &[], &[]);
+    assert_eq!(status(&s, &named), "running");
+    eventually(15, "suspended after restart", || {
+        status(&s, &named) == "suspended"
+    });
+    assert!(created.elapsed() >= Duration::from_millis(3500));
+    s.delete(&format!("{P}/sandboxes/{named}"));
+}

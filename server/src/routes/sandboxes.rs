@@ -189,6 +189,8 @@ pub async fn create(
         termination_reason: None,
         restored_from: None,
         snapshotting: None,
+        resumed_at: None,
+        outcome: None,
     };
 
     // A cheap early refusal of a duplicate name, before any unpacking (checked again below).
@@ -308,6 +310,7 @@ pub async fn create(
     committed(ack)
         .await
         .map_err(|e| ApiError::internal(format!("could not record the sandbox: {e}")))?;
+    crate::lifetimes::arm(st.clone(), sb.id.clone());
     Ok(http::json(
         StatusCode::OK,
         &sb.to_create_json(status, &st.base_url),
@@ -428,31 +431,53 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let ns = namespace(&params)?;
     let id = param(&params, "id");
-    let (sandbox_id, ack) = {
-        let mut reg = st.reg();
+    let sandbox_id = {
+        let reg = st.reg();
         let sb = reg
             .find_sandbox(&ns, id)
             .ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
         if sb.stage == Stage::Terminated {
             return Ok(empty(StatusCode::OK));
         }
-        let sandbox_id = sb.id.clone();
-        let sb = reg.sandboxes.get_mut(&sandbox_id).expect("found above");
-        sb.stage = Stage::Terminated;
-        sb.terminated_at = Some(now_ms());
-        sb.termination_reason = Some("deleted".into());
-        let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
-        (sandbox_id, ack)
+        sb.id.clone()
     };
-    committed(ack)
+    terminate(st, sandbox_id, "deleted", None)
         .await
         .map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
+    Ok(empty(StatusCode::OK))
+}
+
+/// Terminates sandbox `sandbox_id` (deleted, or past its `timeout_secs`): records it, then kills
+/// its processes and removes its files in the background. Does nothing to one already terminated.
+pub(crate) async fn terminate(
+    st: Arc<AppState>,
+    sandbox_id: String,
+    reason: &str,
+    outcome: Option<&str>,
+) -> Result<(), String> {
+    let ack = {
+        let mut reg = st.reg();
+        let Some(sb) = reg.sandboxes.get_mut(&sandbox_id) else {
+            return Ok(());
+        };
+        if sb.stage == Stage::Terminated {
+            return Ok(());
+        }
+        sb.stage = Stage::Terminated;
+        sb.terminated_at = Some(now_ms());
+        sb.termination_reason = Some(reason.into());
+        sb.outcome = outcome.map(str::to_string);
+        st.store.send_acked(vec![Op::PutSandbox(sb.clone())])
+    };
+    committed(ack).await?;
     st.snapshot_failures
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&sandbox_id);
     let st2 = st.clone();
     tokio::spawn(async move {
+        // A frozen process cannot die.
+        freeze_processes(&st2, &sandbox_id, false).await;
         st2.procs.stop_all(&sandbox_id).await;
         {
             let lock = st2.fs_lock(&sandbox_id);
@@ -465,11 +490,28 @@ pub async fn delete(
         st2.procs.forget(&sandbox_id);
         st2.forget_fs_lock(&sandbox_id);
     });
-    Ok(empty(StatusCode::OK))
+    Ok(())
 }
 
-/// `POST {P}/sandboxes/{id}/suspend`: stops its processes; 202 when it was running, 200 when it
-/// was already suspended.
+/// Freezes (suspend) or thaws (resume, delete) the processes of sandbox `id`: the cgroup
+/// freezer, or SIGSTOP/SIGCONT of each process tree where there is none.
+pub(crate) async fn freeze_processes(st: &Arc<AppState>, id: &str, frozen: bool) {
+    let (st2, id2) = (st.clone(), id.to_string());
+    let done = tokio::task::spawn_blocking(move || st2.jail.iso.freeze(&id2, frozen)).await;
+    match done {
+        Ok(Ok(true)) => {}
+        other => {
+            if let Ok(Err(e)) = other {
+                eprintln!("tensorlake-local: warning: cgroup freezer for {id}: {e}; using SIGSTOP/SIGCONT");
+            }
+            let (st2, id2) = (st.clone(), id.to_string());
+            let _ = tokio::task::spawn_blocking(move || st2.procs.stop_trees(&id2, frozen)).await;
+        }
+    }
+}
+
+/// `POST {P}/sandboxes/{id}/suspend`: freezes its processes (they go on after `resume`);
+/// 202 `suspending` when it was running, 200 when it was already suspended.
 pub async fn suspend(
     axum::extract::State(st): St,
     params: RawPathParams,
@@ -535,6 +577,7 @@ async fn change_stage(
         sb.stage = to;
         if to == Stage::Active {
             sb.ready_at = sb.ready_at.min(now);
+            sb.resumed_at = Some(now);
         }
         let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
         let status = reg.sandbox_status(reg.sandboxes.get(&sandbox_id).expect("present"), now);
@@ -543,9 +586,15 @@ async fn change_stage(
     committed(ack)
         .await
         .map_err(|e| ApiError::internal(format!("could not record the change: {e}")))?;
-    if to == Stage::Suspended {
-        st.procs.stop_all(&sandbox_id).await;
-    }
+    let status = if to == Stage::Suspended {
+        freeze_processes(&st, &sandbox_id, true).await;
+        // The wire's transitional status (the freeze is done by the time a GET is answered).
+        "suspending"
+    } else {
+        freeze_processes(&st, &sandbox_id, false).await;
+        crate::lifetimes::arm(st.clone(), sandbox_id.clone());
+        status
+    };
     Ok(http::json(
         StatusCode::ACCEPTED,
         &json!({ "sandbox_id": sandbox_id, "status": status }),

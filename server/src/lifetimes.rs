@@ -1,0 +1,149 @@
+//! `timeout_secs`: a sandbox that has run that long is suspended when it has a name (it can be
+//! resumed, as the cloud does) and terminated otherwise, with `termination_reason` and `outcome`
+//! `"timeout"`. The time counts from creation, or from the last resume.
+//!
+//! One timer per sandbox, armed at creation, at resume and for every live sandbox at start-up
+//! (the deadline is recomputed from the stored times, so a restart neither forgets nor extends
+//! it). A timer re-reads the sandbox when it fires and does nothing unless the deadline it
+//! recomputes has passed, so a timer left from before a resume is harmless.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::{now_ms, Sandbox, Stage};
+use crate::routes::sandboxes::{freeze_processes, terminate};
+use crate::state::AppState;
+use crate::store::{committed, Op};
+
+/// What `termination_reason` and `outcome` say about a sandbox ended by its timeout.
+pub const TIMEOUT_REASON: &str = "timeout";
+
+/// The instant (epoch ms) at which `sb` times out, if it has a timeout and is running.
+pub fn deadline(sb: &Sandbox) -> Option<i64> {
+    let secs = sb.timeout_secs.filter(|t| *t > 0)?;
+    if sb.stage != Stage::Active {
+        return None;
+    }
+    let from = sb.resumed_at.unwrap_or(sb.created_at);
+    Some(from.saturating_add(secs.saturating_mul(1000)))
+}
+
+/// What to do with a timed-out sandbox.
+#[derive(Debug, PartialEq, Eq)]
+enum Action {
+    Suspend,
+    Terminate,
+}
+
+fn action(sb: &Sandbox) -> Action {
+    if sb.name.is_some() {
+        Action::Suspend
+    } else {
+        Action::Terminate
+    }
+}
+
+/// Arms the timer of sandbox `id` (nothing when it has no timeout).
+pub fn arm(st: Arc<AppState>, id: String) {
+    let Some(due) = st.reg().sandboxes.get(&id).and_then(deadline) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut due = due;
+        loop {
+            let wait = (due - now_ms()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            let (next, snapshotting, act) = {
+                let reg = st.reg();
+                let Some(sb) = reg.sandboxes.get(&id) else {
+                    return;
+                };
+                let busy = reg.sandbox_status(sb, now_ms()) == "snapshotting";
+                (deadline(sb), busy, action(sb))
+            };
+            match next {
+                None => return,
+                Some(d) if d > now_ms() => {
+                    // Resumed since: the newer timer owns it; this one only keeps it if equal.
+                    if d != due {
+                        return;
+                    }
+                    due = d;
+                }
+                // A snapshot being written keeps the sandbox until it is done.
+                Some(_) if snapshotting => due = now_ms() + 200,
+                Some(_) => {
+                    let result = match act {
+                        Action::Suspend => suspend(&st, &id).await,
+                        Action::Terminate => {
+                            terminate(st.clone(), id.clone(), TIMEOUT_REASON, Some(TIMEOUT_REASON))
+                                .await
+                        }
+                    };
+                    if let Err(e) = result {
+                        eprintln!("tensorlake-local: warning: timeout of sandbox {id}: {e}");
+                    }
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// Arms the timers of every live sandbox (start-up).
+pub fn arm_all(st: &Arc<AppState>) {
+    let ids: Vec<String> = st.reg().sandboxes.keys().cloned().collect();
+    for id in ids {
+        arm(st.clone(), id);
+    }
+}
+
+async fn suspend(st: &Arc<AppState>, id: &str) -> Result<(), String> {
+    let ack = {
+        let mut reg = st.reg();
+        let Some(sb) = reg.sandboxes.get_mut(id) else {
+            return Ok(());
+        };
+        if sb.stage != Stage::Active {
+            return Ok(());
+        }
+        sb.stage = Stage::Suspended;
+        sb.outcome = Some(TIMEOUT_REASON.into());
+        st.store.send_acked(vec![Op::PutSandbox(sb.clone())])
+    };
+    committed(ack).await?;
+    freeze_processes(st, id, true).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sb(name: Option<&str>, timeout: Option<i64>, resumed: Option<i64>) -> Sandbox {
+        serde_json::from_value(serde_json::json!({
+            "id": "sbx-1", "namespace": "default", "name": name, "image": "i", "cpus": 1.0,
+            "memory_mb": 1, "disk_mb": 1, "timeout_secs": timeout, "entrypoint": null,
+            "network": null, "allow_unauthenticated_access": false, "exposed_ports": [],
+            "created_at": 1_000, "ready_at": 1_000, "stage": "active", "terminated_at": null,
+            "termination_reason": null, "restored_from": null, "resumed_at": resumed,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_deadline_counts_from_creation_or_the_last_resume() {
+        assert_eq!(deadline(&sb(None, Some(30), None)), Some(31_000));
+        assert_eq!(deadline(&sb(None, Some(30), Some(50_000))), Some(80_000));
+        assert_eq!(deadline(&sb(None, None, None)), None);
+        let mut s = sb(None, Some(30), None);
+        s.stage = Stage::Suspended;
+        assert_eq!(deadline(&s), None);
+    }
+
+    #[test]
+    fn named_sandboxes_are_suspended_and_others_terminated() {
+        assert_eq!(action(&sb(Some("n"), Some(1), None)), Action::Suspend);
+        assert_eq!(action(&sb(None, Some(1), None)), Action::Terminate);
+    }
+}
