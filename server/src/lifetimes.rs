@@ -1,3 +1,6 @@
+//! How a sandbox's processes stop and its life ends: freezing them (suspend), terminating it
+//! (delete, timeout), and `timeout_secs`.
+//!
 //! `timeout_secs`: a sandbox that has run that long is suspended when it has a name (it can be
 //! resumed, as the cloud does) and terminated otherwise, with `termination_reason` and `outcome`
 //! `"timeout"`. The time counts from creation, or from the last resume.
@@ -11,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{now_ms, Sandbox, Stage};
-use crate::routes::sandboxes::{freeze_processes, terminate};
+use crate::routes::sandboxes::release_and_remove;
 use crate::state::AppState;
 use crate::store::{committed, Op};
 
@@ -114,6 +117,69 @@ async fn suspend(st: &Arc<AppState>, id: &str) -> Result<(), String> {
     committed(ack).await?;
     freeze_processes(st, id, true).await;
     Ok(())
+}
+
+/// Terminates sandbox `sandbox_id` (deleted, or past its `timeout_secs`): records it, then kills
+/// its processes and removes its files in the background. Does nothing to one already terminated.
+pub(crate) async fn terminate(
+    st: Arc<AppState>,
+    sandbox_id: String,
+    reason: &str,
+    outcome: Option<&str>,
+) -> Result<(), String> {
+    let ack = {
+        let mut reg = st.reg();
+        let Some(sb) = reg.sandboxes.get_mut(&sandbox_id) else {
+            return Ok(());
+        };
+        if sb.stage == Stage::Terminated {
+            return Ok(());
+        }
+        sb.stage = Stage::Terminated;
+        sb.terminated_at = Some(now_ms());
+        sb.termination_reason = Some(reason.into());
+        sb.outcome = outcome.map(str::to_string);
+        st.store.send_acked(vec![Op::PutSandbox(sb.clone())])
+    };
+    committed(ack).await?;
+    st.snapshot_failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&sandbox_id);
+    let st2 = st.clone();
+    tokio::spawn(async move {
+        // A frozen process cannot die.
+        freeze_processes(&st2, &sandbox_id, false).await;
+        st2.procs.stop_all(&sandbox_id).await;
+        {
+            let lock = st2.fs_lock(&sandbox_id);
+            let _guard = lock.write().await;
+            let (st3, id) = (st2.clone(), sandbox_id.clone());
+            let _ = tokio::task::spawn_blocking(move || release_and_remove(&st3, &id)).await;
+        }
+        // A command launched in the instant before the deletion was recorded is stopped too.
+        st2.procs.stop_all(&sandbox_id).await;
+        st2.procs.forget(&sandbox_id);
+        st2.forget_fs_lock(&sandbox_id);
+    });
+    Ok(())
+}
+
+/// Freezes (suspend) or thaws (resume, delete) the processes of sandbox `id`: the cgroup
+/// freezer, or SIGSTOP/SIGCONT of each process tree where there is none.
+pub(crate) async fn freeze_processes(st: &Arc<AppState>, id: &str, frozen: bool) {
+    let (st2, id2) = (st.clone(), id.to_string());
+    let done = tokio::task::spawn_blocking(move || st2.jail.iso.freeze(&id2, frozen)).await;
+    match done {
+        Ok(Ok(true)) => {}
+        other => {
+            if let Ok(Err(e)) = other {
+                eprintln!("tensorlake-local: warning: cgroup freezer for {id}: {e}; using SIGSTOP/SIGCONT");
+            }
+            let (st2, id2) = (st.clone(), id.to_string());
+            let _ = tokio::task::spawn_blocking(move || st2.procs.stop_trees(&id2, frozen)).await;
+        }
+    }
 }
 
 #[cfg(test)]

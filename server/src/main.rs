@@ -21,6 +21,7 @@ mod lifetimes;
 mod model;
 mod proc_output;
 mod proc_signal;
+mod proc_supervise;
 mod procs;
 mod reqlog;
 mod routes;

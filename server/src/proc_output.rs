@@ -126,7 +126,10 @@ impl Kept {
     /// The kept lines with their stream and instant, oldest first (what a follower replays).
     pub fn events(&self, only: Option<Stream>) -> Vec<(Stream, i64, String)> {
         let mut all: Vec<(u64, Stream, i64, &String)> = Vec::new();
-        for (stream, q) in [Stream::Stdout, Stream::Stderr].into_iter().zip(&self.streams) {
+        for (stream, q) in [Stream::Stdout, Stream::Stderr]
+            .into_iter()
+            .zip(&self.streams)
+        {
             if only.is_none_or(|o| o == stream) {
                 all.extend(q.iter().map(|(seq, at, l)| (*seq, stream, *at, l)));
             }

@@ -2,18 +2,17 @@
 //! the supervisor that streams a process's output, enforces its timeout and records how it ended.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::sync::{broadcast, Notify};
 
 use crate::model::now_ms;
 pub use crate::proc_output::Stream;
-use crate::proc_output::{read_lines, Kept, SANDBOX_BUDGET};
+use crate::proc_output::{Kept, SANDBOX_BUDGET};
 use crate::proc_signal;
 
 /// Lines a follower may fall behind the process before it misses some (see `follow`): the live
@@ -33,8 +32,6 @@ pub struct LineEvent {
 
 /// Finished processes remembered per sandbox; older ones are forgotten first.
 const KEPT_FINISHED: usize = 200;
-/// Lines read from a process's pipes and not yet handled; small, since a line can be 192 KiB.
-const LINE_QUEUE: usize = 32;
 
 /// Why the server killed a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,17 +55,19 @@ pub enum Ending {
     Signaled(i32, bool),
 }
 
+pub use crate::proc_supervise::supervise;
+
 /// Mutable part of a process entry.
 #[derive(Debug, Default)]
-struct ProcState {
-    ending: Option<Ending>,
-    ended_at: Option<i64>,
+pub(crate) struct ProcState {
+    pub(crate) ending: Option<Ending>,
+    pub(crate) ended_at: Option<i64>,
     lines: Kept,
-    kill: Option<KillReason>,
+    pub(crate) kill: Option<KillReason>,
     /// The last signal the server delivered to the command itself (see `proc_signal`).
-    delivered: Option<i32>,
+    pub(crate) delivered: Option<i32>,
     /// Live feed of new lines for followers; `None` once the process has ended.
-    live: Option<broadcast::Sender<LineEvent>>,
+    pub(crate) live: Option<broadcast::Sender<LineEvent>>,
 }
 
 /// One process.
@@ -86,16 +85,16 @@ pub struct ProcEntry {
     pub host_pid: i32,
     /// The command's stdin pipe while it is open (`stdin_mode: "pipe"`).
     pub stdin: tokio::sync::Mutex<Option<tokio::process::ChildStdin>>,
-    stdin_open: AtomicBool,
+    pub(crate) stdin_open: AtomicBool,
     state: Mutex<ProcState>,
-    kill: Notify,
-    finished: Notify,
+    pub(crate) kill: Notify,
+    pub(crate) finished: Notify,
     /// The sandbox's table, for its output budget (weak: the table owns its entries).
     table: Weak<Table>,
 }
 
 impl ProcEntry {
-    fn state(&self) -> std::sync::MutexGuard<'_, ProcState> {
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, ProcState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -190,7 +189,7 @@ impl ProcEntry {
     }
 
     /// Keeps an output line within the process's and then the sandbox's budget.
-    fn keep(&self, stream: Stream, line: String) {
+    pub(crate) fn keep(&self, stream: Stream, line: String) {
         let table = self.table.upgrade();
         {
             // Accounted under the entry's lock, before a concurrent trim can drop the line.
@@ -412,154 +411,5 @@ pub fn exit_event(ending: Ending) -> Value {
         Ending::Exited(c) => json!({ "exit_code": c, "reason": "exited" }),
         Ending::Signaled(s, true) => json!({ "signal": s, "reason": "timed_out" }),
         Ending::Signaled(s, false) => json!({ "signal": s, "reason": "signaled" }),
-    }
-}
-
-/// Supervises a started child until it has ended and its pipes are drained: forwards each
-/// output line to `events` (the `run` stream) while anyone reads it, keeps lines for the output
-/// endpoints, kills it on timeout or request, and sends the exit event last.
-///
-/// A `run` has no other consumer than its client, so the process is killed as soon as the
-/// stream's receiver is gone, also while the process prints nothing: hyper drops the response
-/// body when the client closes its connection (it watches a busy connection for EOF).
-pub async fn supervise(
-    entry: Arc<ProcEntry>,
-    mut child: tokio::process::Child,
-    timeout: Option<Duration>,
-    mut events: Option<mpsc::Sender<Bytes>>,
-) {
-    let (line_tx, mut line_rx) = mpsc::channel::<(Stream, String)>(LINE_QUEUE);
-    if let Some(out) = child.stdout.take() {
-        tokio::spawn(read_lines(out, Stream::Stdout, line_tx.clone()));
-    }
-    if let Some(err) = child.stderr.take() {
-        tokio::spawn(read_lines(err, Stream::Stderr, line_tx.clone()));
-    }
-    drop(line_tx);
-
-    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut status: Option<std::io::Result<ExitStatus>> = None;
-    let mut lines_open = true;
-    let mut killing = false;
-    // A line frame waiting for room in the `run` stream. While one waits no more lines are read
-    // (the process blocks on its pipe), but kills, timeouts and a disconnect are still handled.
-    let mut pending: Option<Bytes> = None;
-    loop {
-        if status.is_some() && !lines_open {
-            break;
-        }
-        tokio::select! {
-            line = line_rx.recv(), if lines_open && pending.is_none() => match line {
-                Some((stream, text)) => {
-                    if events.is_some() {
-                        pending = Some(sse_frame(&json!({ "line": text, "timestamp": now_ms(), "stream": stream.as_str() })));
-                    }
-                    entry.keep(stream, text);
-                }
-                None => lines_open = false,
-            },
-            permit = reserve(events.clone()), if pending.is_some() => match permit {
-                Some(permit) => {
-                    if let Some(frame) = pending.take() {
-                        permit.send(frame);
-                    }
-                }
-                None => {
-                    // Nobody reads the stream any more: a `run` has no other consumer.
-                    pending = None;
-                    events = None;
-                    if status.is_none() {
-                        entry.kill(KillReason::Disconnected);
-                    }
-                }
-            },
-            _ = receiver_gone(events.as_ref()), if events.is_some() => {
-                pending = None;
-                events = None;
-                // A process that already exited keeps its real ending.
-                if status.is_none() {
-                    entry.kill(KillReason::Disconnected);
-                }
-            }
-            s = child.wait(), if status.is_none() => status = Some(s),
-            _ = entry.kill.notified(), if status.is_none() && !killing => {
-                killing = true;
-                kill_jail(&entry);
-            }
-            _ = sleep_until(deadline), if status.is_none() && !killing => {
-                entry.state().kill.get_or_insert(KillReason::Timeout);
-                killing = true;
-                kill_jail(&entry);
-            }
-        }
-    }
-
-    let (reason, delivered) = {
-        let st = entry.state();
-        (st.kill, st.delivered)
-    };
-    let ending = match (reason, status) {
-        (Some(KillReason::Timeout), _) => Ending::Signaled(libc::SIGKILL, true),
-        (Some(KillReason::Requested(sig)), _) => Ending::Signaled(sig, false),
-        (Some(_), _) => Ending::Signaled(libc::SIGKILL, false),
-        (None, Some(Ok(st))) => match (
-            st.code(),
-            std::os::unix::process::ExitStatusExt::signal(&st),
-        ) {
-            // bwrap exits 128+n when the command died of signal n; only a signal the server
-            // delivered is read that way (a command may exit 143 by itself).
-            (Some(c), _) if delivered.is_some_and(|d| c == 128 + d) => {
-                Ending::Signaled(c - 128, false)
-            }
-            (Some(c), _) => Ending::Exited(c),
-            (None, Some(s)) => Ending::Signaled(s, false),
-            (None, None) => Ending::Exited(-1),
-        },
-        (None, _) => Ending::Exited(-1),
-    };
-    {
-        let mut st = entry.state();
-        st.ending = Some(ending);
-        st.ended_at = Some(now_ms());
-        // Followers see the end of their feed after its last line.
-        st.live = None;
-    }
-    entry.stdin_open.store(false, Ordering::Release);
-    entry.stdin.lock().await.take();
-    entry.finished.notify_waiters();
-    if let Some(tx) = events {
-        let _ = tx.send(sse_frame(&exit_event(ending))).await;
-    }
-}
-
-/// Kills the jail in the background: stopping it first, so one still starting is not lost.
-fn kill_jail(entry: &ProcEntry) {
-    let pid = entry.host_pid;
-    if pid > 0 {
-        tokio::task::spawn_blocking(move || proc_signal::kill_jail(pid));
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Room for one frame in the `run` stream; `None` once its receiver has been dropped. Owned, so
-/// that the supervisor can drop the stream while a reservation is pending.
-async fn reserve(events: Option<mpsc::Sender<Bytes>>) -> Option<mpsc::OwnedPermit<Bytes>> {
-    match events {
-        Some(tx) => tx.reserve_owned().await.ok(),
-        None => std::future::pending().await,
-    }
-}
-
-/// Resolves when the `run` stream's receiver (the response body) has been dropped.
-async fn receiver_gone(events: Option<&mpsc::Sender<Bytes>>) {
-    match events {
-        Some(tx) => tx.closed().await,
-        None => std::future::pending().await,
     }
 }

@@ -315,10 +315,9 @@ pub async fn signal(
         return Ok(http::json(StatusCode::OK, &json!({ "success": true })));
     }
     let e2 = entry.clone();
-    let delivered =
-        tokio::task::spawn_blocking(move || e2.deliver(sig, Duration::from_millis(80)))
-            .await
-            .unwrap_or(false);
+    let delivered = tokio::task::spawn_blocking(move || e2.deliver(sig, Duration::from_millis(80)))
+        .await
+        .unwrap_or(false);
     if !delivered && entry.running() {
         if ends_by_default(sig) {
             entry.kill(KillReason::Requested(sig));

@@ -43,7 +43,10 @@ pub(super) enum User {
 }
 
 fn id_of(v: &str) -> Option<u32> {
-    v.parse::<u64>().ok().filter(|n| *n <= MAX_ID).map(|n| n as u32)
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n <= MAX_ID)
+        .map(|n| n as u32)
 }
 
 /// Reads `user`: `"root"`, `"1000"`, `"1000:100"`, `"name"`, `"name:100"`, or
@@ -99,8 +102,7 @@ pub(super) fn parse_user(v: &Value) -> Result<Option<User>, String> {
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 32
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
@@ -284,9 +286,18 @@ mod user_tests {
         assert_eq!(parse_user(&json!("root")), Ok(None));
         assert_eq!(parse_user(&json!("0:0")), Ok(None));
         assert_eq!(parse_user(&json!("1000")), Ok(Some(User::Ids(1000, 1000))));
-        assert_eq!(parse_user(&json!("1000:100")), Ok(Some(User::Ids(1000, 100))));
-        assert_eq!(parse_user(&json!({"uid": 5, "gid": 6})), Ok(Some(User::Ids(5, 6))));
-        assert_eq!(parse_user(&json!("app")), Ok(Some(User::Name("app".into(), None))));
+        assert_eq!(
+            parse_user(&json!("1000:100")),
+            Ok(Some(User::Ids(1000, 100)))
+        );
+        assert_eq!(
+            parse_user(&json!({"uid": 5, "gid": 6})),
+            Ok(Some(User::Ids(5, 6)))
+        );
+        assert_eq!(
+            parse_user(&json!("app")),
+            Ok(Some(User::Name("app".into(), None)))
+        );
         assert!(parse_user(&json!("70000")).is_err());
         assert!(parse_user(&json!("a b")).is_err());
         assert!(parse_user(&json!({"uid": -1})).is_err());

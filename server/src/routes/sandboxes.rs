@@ -17,6 +17,7 @@ use super::{namespace, param, St};
 use crate::http::{
     self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT,
 };
+use crate::lifetimes::{freeze_processes, terminate};
 use crate::model::{
     new_id, now_ms, Sandbox, SnapshotStatus, SnapshotType, Stage, DEFAULT_CPUS, DEFAULT_DISK_MB,
     DEFAULT_IMAGE, DEFAULT_MEMORY_MB,
@@ -379,7 +380,7 @@ fn fill_root(
 
 /// Undoes a sandbox's isolation set-up (cgroups, filesystem, uid), then removes its directory.
 /// Blocking.
-fn release_and_remove(st: &AppState, id: &str) -> std::io::Result<()> {
+pub(crate) fn release_and_remove(st: &AppState, id: &str) -> std::io::Result<()> {
     st.jail.iso.release(id, &st.paths.sandbox_root(id));
     dirwalk::remove_path(&st.paths.sandbox_dir(id))
 }
@@ -445,69 +446,6 @@ pub async fn delete(
         .await
         .map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
     Ok(empty(StatusCode::OK))
-}
-
-/// Terminates sandbox `sandbox_id` (deleted, or past its `timeout_secs`): records it, then kills
-/// its processes and removes its files in the background. Does nothing to one already terminated.
-pub(crate) async fn terminate(
-    st: Arc<AppState>,
-    sandbox_id: String,
-    reason: &str,
-    outcome: Option<&str>,
-) -> Result<(), String> {
-    let ack = {
-        let mut reg = st.reg();
-        let Some(sb) = reg.sandboxes.get_mut(&sandbox_id) else {
-            return Ok(());
-        };
-        if sb.stage == Stage::Terminated {
-            return Ok(());
-        }
-        sb.stage = Stage::Terminated;
-        sb.terminated_at = Some(now_ms());
-        sb.termination_reason = Some(reason.into());
-        sb.outcome = outcome.map(str::to_string);
-        st.store.send_acked(vec![Op::PutSandbox(sb.clone())])
-    };
-    committed(ack).await?;
-    st.snapshot_failures
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&sandbox_id);
-    let st2 = st.clone();
-    tokio::spawn(async move {
-        // A frozen process cannot die.
-        freeze_processes(&st2, &sandbox_id, false).await;
-        st2.procs.stop_all(&sandbox_id).await;
-        {
-            let lock = st2.fs_lock(&sandbox_id);
-            let _guard = lock.write().await;
-            let (st3, id) = (st2.clone(), sandbox_id.clone());
-            let _ = tokio::task::spawn_blocking(move || release_and_remove(&st3, &id)).await;
-        }
-        // A command launched in the instant before the deletion was recorded is stopped too.
-        st2.procs.stop_all(&sandbox_id).await;
-        st2.procs.forget(&sandbox_id);
-        st2.forget_fs_lock(&sandbox_id);
-    });
-    Ok(())
-}
-
-/// Freezes (suspend) or thaws (resume, delete) the processes of sandbox `id`: the cgroup
-/// freezer, or SIGSTOP/SIGCONT of each process tree where there is none.
-pub(crate) async fn freeze_processes(st: &Arc<AppState>, id: &str, frozen: bool) {
-    let (st2, id2) = (st.clone(), id.to_string());
-    let done = tokio::task::spawn_blocking(move || st2.jail.iso.freeze(&id2, frozen)).await;
-    match done {
-        Ok(Ok(true)) => {}
-        other => {
-            if let Ok(Err(e)) = other {
-                eprintln!("tensorlake-local: warning: cgroup freezer for {id}: {e}; using SIGSTOP/SIGCONT");
-            }
-            let (st2, id2) = (st.clone(), id.to_string());
-            let _ = tokio::task::spawn_blocking(move || st2.procs.stop_trees(&id2, frozen)).await;
-        }
-    }
 }
 
 /// `POST {P}/sandboxes/{id}/suspend`: freezes its processes (they go on after `resume`);
