@@ -19,6 +19,13 @@ use crate::proc_signal;
 /// feed is bounded, so a slow follower never grows the server.
 pub const FOLLOW_QUEUE: usize = 64;
 
+/// What a follower starts from: the kept lines (stream, instant, text), and the live feed of
+/// the lines after them (`None` once the process has ended).
+pub type Followed = (
+    Vec<(Stream, i64, String)>,
+    Option<broadcast::Receiver<LineEvent>>,
+);
+
 /// One output line as followers get it.
 #[derive(Debug, Clone)]
 pub struct LineEvent {
@@ -137,13 +144,7 @@ impl ProcEntry {
 
     /// The kept lines (one stream or both) and a live feed of the lines after them, taken
     /// together so that no line is missed or repeated; no feed once the process has ended.
-    pub fn follow(
-        &self,
-        only: Option<Stream>,
-    ) -> (
-        Vec<(Stream, i64, String)>,
-        Option<broadcast::Receiver<LineEvent>>,
-    ) {
+    pub fn follow(&self, only: Option<Stream>) -> Followed {
         let st = self.state();
         (
             st.lines.events(only),

@@ -276,6 +276,35 @@ pub(super) async fn resolve_user(root: PathBuf, user: User) -> Result<(u32, u32)
     }
 }
 
+/// Checks that the working directory exists inside the sandbox (resolved inside its root), so a
+/// typo is a clear 400 rather than a bwrap error line.
+pub(super) async fn check_working_dir(root: PathBuf, dir: String) -> Result<(), ApiError> {
+    let ok = tokio::task::spawn_blocking(move || {
+        let root_fd = fsx::open_dir(&root).ok()?;
+        let fd = fsx::open_in_root(
+            &root_fd,
+            dir.trim_start_matches('/'),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+        )
+        .ok()?;
+        Some(fd)
+    })
+    .await
+    .ok()
+    .flatten()
+    .is_some();
+    if ok {
+        Ok(())
+    } else {
+        Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_WORKING_DIR",
+            "`working_dir` is not a directory in the sandbox",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod user_tests {
     use super::*;
@@ -309,34 +338,5 @@ mod user_tests {
         let text = "root:x:0:0::/root:/bin/sh\napp:x:1001:1002::/home/app:/bin/sh\n";
         assert_eq!(lookup_passwd(text, "app"), Some((1001, 1002)));
         assert_eq!(lookup_passwd(text, "nobody"), None);
-    }
-}
-
-/// Checks that the working directory exists inside the sandbox (resolved inside its root), so a
-/// typo is a clear 400 rather than a bwrap error line.
-pub(super) async fn check_working_dir(root: PathBuf, dir: String) -> Result<(), ApiError> {
-    let ok = tokio::task::spawn_blocking(move || {
-        let root_fd = fsx::open_dir(&root).ok()?;
-        let fd = fsx::open_in_root(
-            &root_fd,
-            dir.trim_start_matches('/'),
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-        )
-        .ok()?;
-        Some(fd)
-    })
-    .await
-    .ok()
-    .flatten()
-    .is_some();
-    if ok {
-        Ok(())
-    } else {
-        Err(jerr(
-            StatusCode::BAD_REQUEST,
-            "INVALID_WORKING_DIR",
-            "`working_dir` is not a directory in the sandbox",
-        ))
     }
 }
