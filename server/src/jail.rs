@@ -66,6 +66,11 @@ pub struct RunSpec {
     pub env: Vec<(String, String)>,
     /// Working directory inside the sandbox.
     pub working_dir: String,
+    /// Keep the command's stdin open as a pipe (`stdin_mode: "pipe"`) rather than `/dev/null`.
+    pub stdin_pipe: bool,
+    /// Uid and gid inside the sandbox (`user`); `None` is root (0:0). Either way it maps to the
+    /// sandbox's one host uid: bwrap maps exactly one uid into the user namespace.
+    pub user: Option<(u32, u32)>,
 }
 
 /// The bwrap launcher.
@@ -170,7 +175,11 @@ impl Jail {
         cmd.arg0(argv0(root))
             .args(jail_args(root, spec, &fds))
             .env_clear()
-            .stdin(Stdio::null())
+            .stdin(if spec.stdin_pipe {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -356,6 +365,7 @@ pub fn jail_args(root: &Path, spec: &RunSpec, fds: &JailFds) -> Vec<OsString> {
         a.extend(items.iter().map(OsString::from));
     }
     let mut a: Vec<OsString> = Vec::with_capacity(48 + spec.args.len() + 3 * spec.env.len());
+    let (uid, gid) = spec.user.unwrap_or((0, 0));
     push(
         &mut a,
         &[
@@ -364,9 +374,9 @@ pub fn jail_args(root: &Path, spec: &RunSpec, fds: &JailFds) -> Vec<OsString> {
             "--unshare-all",
             "--unshare-user",
             "--uid",
-            "0",
+            &uid.to_string(),
             "--gid",
-            "0",
+            &gid.to_string(),
             "--cap-drop",
             "ALL",
         ],
@@ -425,6 +435,8 @@ mod tests {
             args: vec!["-c".into(), "echo hi".into()],
             env: vec![("A".into(), "b".into())],
             working_dir: "/".into(),
+            stdin_pipe: false,
+            user: None,
         };
         let fds = JailFds {
             root: Some(7),
@@ -448,5 +460,28 @@ mod tests {
         assert!(joined.contains("--die-with-parent"));
         assert!(joined.ends_with("-- sh -c echo hi"), "{joined}");
         assert!(joined.contains("--setenv A b"));
+    }
+
+    #[test]
+    fn a_user_becomes_the_mapped_uid_and_gid() {
+        let spec = RunSpec {
+            command: "id".into(),
+            args: vec![],
+            env: vec![],
+            working_dir: "/".into(),
+            stdin_pipe: true,
+            user: Some((1000, 100)),
+        };
+        let fds = JailFds {
+            root: Some(7),
+            seccomp: &[],
+        };
+        let joined: Vec<String> = jail_args(Path::new("/data/sb/root"), &spec, &fds)
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+        let joined = joined.join(" ");
+        assert!(joined.contains("--uid 1000 --gid 100"), "{joined}");
+        assert!(joined.contains("--cap-drop ALL"), "{joined}");
     }
 }

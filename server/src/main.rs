@@ -17,9 +17,12 @@ mod gateway;
 mod http;
 mod isolation;
 mod jail;
+mod lifetimes;
 mod model;
 mod pools;
 mod proc_output;
+mod proc_signal;
+mod proc_supervise;
 mod procs;
 mod reqlog;
 mod routes;
@@ -122,6 +125,7 @@ async fn run(args: Args) -> Result<(), String> {
     let app = routes::router(st.clone());
     // Pools found on disk get their warm sandboxes back (and are kept topped up from now on).
     pools::start(&st);
+    lifetimes::arm_all(&st);
 
     {
         let mut out = std::io::stdout().lock();

@@ -147,6 +147,12 @@ pub struct Sandbox {
     /// An unclaimed warm sandbox of `pool_id`: hidden from listings until a claim hands it out.
     #[serde(default)]
     pub pool_warm: bool,
+    /// When it was last resumed: `timeout_secs` counts from here, else from `created_at`.
+    #[serde(default)]
+    pub resumed_at: Option<i64>,
+    /// How it ended, as the official models read it (`"timeout"` when `timeout_secs` ended it).
+    #[serde(default)]
+    pub outcome: Option<String>,
 }
 
 /// One snapshot.
@@ -319,6 +325,7 @@ impl Sandbox {
             "created_at": self.created_at,
             "terminated_at": self.terminated_at,
             "termination_reason": self.termination_reason,
+            "outcome": self.outcome,
             "pending_reason": if status == "pending" { json!("scheduling") } else { Value::Null },
             "sandbox_url": if routable { json!(base_url) } else { Value::Null },
             "routing_hint": Value::Null,

@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 
 use crate::http::ApiError;
 use crate::model::{now_ms, Sandbox, Stage};
-use crate::routes::sandboxes::{create_record, terminate};
+use crate::lifetimes::terminate;
+use crate::routes::sandboxes::create_record;
 use crate::state::{AppState, Registry};
 use crate::store::{committed, Op};
 
@@ -191,9 +192,10 @@ pub async fn refill(st: &Arc<AppState>, pool_id: &str) {
         .collect();
     for id in parked {
         let _ = terminate(
-            st,
-            &id,
+            st.clone(),
+            id,
             "a warm pool sandbox was suspended; it was replaced",
+            None,
         )
         .await;
     }
@@ -234,7 +236,7 @@ pub async fn refill(st: &Arc<AppState>, pool_id: &str) {
                     .get(pool_id)
                     .map_or(true, |p| !p.same_sandboxes(&pool));
                 if stale {
-                    let _ = terminate(st, &sb.id, "its sandbox pool was deleted or changed").await;
+                    let _ = terminate(st.clone(), sb.id.clone(), "its sandbox pool was deleted or changed", None).await;
                 }
             }
             Err(e) => {
@@ -270,6 +272,8 @@ pub async fn claim(
         match warm_id.and_then(|id| reg.sandboxes.get_mut(&id)) {
             Some(sb) => {
                 sb.pool_warm = false;
+                // Its `timeout_secs` counts from the claim, not from when it was made warm.
+                sb.resumed_at = Some(now_ms());
                 let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
                 Plan::Warm(sb.clone(), ack)
             }
@@ -300,6 +304,7 @@ pub async fn claim(
                 .await
                 .map_err(|e| ApiError::internal(format!("could not record the claim: {e}")))?;
             let status = st.reg().sandbox_status(&sb, now_ms());
+            crate::lifetimes::arm(st.clone(), sb.id.clone());
             Ok((sb, status))
         }
         Plan::Create(pool) => {

@@ -60,7 +60,7 @@ fn cost(line: &str) -> usize {
 /// stream's oldest line in O(1); a sequence number restores the interleaving for `output`.
 #[derive(Debug, Default)]
 pub struct Kept {
-    streams: [VecDeque<(u64, String)>; 2],
+    streams: [VecDeque<(u64, i64, String)>; 2],
     bytes: [usize; 2],
     next_seq: u64,
 }
@@ -68,16 +68,22 @@ pub struct Kept {
 impl Kept {
     /// Keeps `line`, dropping the oldest lines its stream or the line count no longer allows.
     /// Returns (cost added, cost dropped) for the sandbox-wide account.
+    #[cfg(test)]
     pub fn push(&mut self, stream: Stream, line: String) -> (usize, usize) {
+        self.push_at(stream, crate::model::now_ms(), line)
+    }
+
+    /// [`Kept::push`] with the instant the line was read.
+    pub fn push_at(&mut self, stream: Stream, at: i64, line: String) -> (usize, usize) {
         let i = stream.index();
         let added = cost(&line);
-        self.streams[i].push_back((self.next_seq, line));
+        self.streams[i].push_back((self.next_seq, at, line));
         self.next_seq += 1;
         self.bytes[i] += added;
         let mut dropped = 0;
         while self.bytes[i] > STREAM_BUDGET {
             match self.streams[i].pop_front() {
-                Some((_, old)) => {
+                Some((_, _, old)) => {
                     self.bytes[i] -= cost(&old);
                     dropped += cost(&old);
                 }
@@ -95,14 +101,14 @@ impl Kept {
 
     /// Drops the oldest line of either stream; returns its cost.
     pub fn pop_oldest(&mut self) -> Option<usize> {
-        let front = |q: &VecDeque<(u64, String)>| q.front().map(|(s, _)| *s);
+        let front = |q: &VecDeque<(u64, i64, String)>| q.front().map(|(s, _, _)| *s);
         let i = match (front(&self.streams[0]), front(&self.streams[1])) {
             (Some(a), Some(b)) => usize::from(b < a),
             (Some(_), None) => 0,
             (None, Some(_)) => 1,
             (None, None) => return None,
         };
-        let (_, old) = self.streams[i].pop_front()?;
+        let (_, _, old) = self.streams[i].pop_front()?;
         self.bytes[i] -= cost(&old);
         Some(cost(&old))
     }
@@ -114,15 +120,24 @@ impl Kept {
 
     /// The kept lines, oldest first, of one stream or both interleaved as they were read.
     pub fn lines(&self, only: Option<Stream>) -> Vec<String> {
-        if let Some(s) = only {
-            return self.streams[s.index()]
-                .iter()
-                .map(|(_, l)| l.clone())
-                .collect();
+        self.events(only).into_iter().map(|(_, _, l)| l).collect()
+    }
+
+    /// The kept lines with their stream and instant, oldest first (what a follower replays).
+    pub fn events(&self, only: Option<Stream>) -> Vec<(Stream, i64, String)> {
+        let mut all: Vec<(u64, Stream, i64, &String)> = Vec::new();
+        for (stream, q) in [Stream::Stdout, Stream::Stderr]
+            .into_iter()
+            .zip(&self.streams)
+        {
+            if only.map_or(true, |o| o == stream) {
+                all.extend(q.iter().map(|(seq, at, l)| (*seq, stream, *at, l)));
+            }
         }
-        let mut all: Vec<&(u64, String)> = self.streams.iter().flatten().collect();
-        all.sort_unstable_by_key(|(seq, _)| *seq);
-        all.into_iter().map(|(_, l)| l.clone()).collect()
+        all.sort_unstable_by_key(|(seq, ..)| *seq);
+        all.into_iter()
+            .map(|(_, s, at, l)| (s, at, l.clone()))
+            .collect()
     }
 }
 

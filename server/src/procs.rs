@@ -2,23 +2,43 @@
 //! the supervisor that streams a process's output, enforces its timeout and records how it ended.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::ExitStatus;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{broadcast, Notify};
 
 use crate::model::now_ms;
 pub use crate::proc_output::Stream;
-use crate::proc_output::{read_lines, Kept, SANDBOX_BUDGET};
+use crate::proc_output::{Kept, SANDBOX_BUDGET};
+use crate::proc_signal;
+
+/// Lines a follower may fall behind the process before it misses some (see `follow`): the live
+/// feed is bounded, so a slow follower never grows the server.
+pub const FOLLOW_QUEUE: usize = 64;
+
+/// What a follower starts from: the kept lines (stream, instant, text), and the live feed of
+/// the lines after them (`None` once the process has ended).
+pub type Followed = (
+    Vec<(Stream, i64, String)>,
+    Option<broadcast::Receiver<LineEvent>>,
+);
+
+/// One output line as followers get it.
+#[derive(Debug, Clone)]
+pub struct LineEvent {
+    /// Which pipe.
+    pub stream: Stream,
+    /// When it was read (epoch ms).
+    pub at: i64,
+    /// The text.
+    pub line: Arc<str>,
+}
 
 /// Finished processes remembered per sandbox; older ones are forgotten first.
 const KEPT_FINISHED: usize = 200;
-/// Lines read from a process's pipes and not yet handled; small, since a line can be 192 KiB.
-const LINE_QUEUE: usize = 32;
 
 /// Why the server killed a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,13 +62,19 @@ pub enum Ending {
     Signaled(i32, bool),
 }
 
+pub use crate::proc_supervise::supervise;
+
 /// Mutable part of a process entry.
 #[derive(Debug, Default)]
-struct ProcState {
-    ending: Option<Ending>,
-    ended_at: Option<i64>,
+pub(crate) struct ProcState {
+    pub(crate) ending: Option<Ending>,
+    pub(crate) ended_at: Option<i64>,
     lines: Kept,
-    kill: Option<KillReason>,
+    pub(crate) kill: Option<KillReason>,
+    /// The last signal the server delivered to the command itself (see `proc_signal`).
+    pub(crate) delivered: Option<i32>,
+    /// Live feed of new lines for followers; `None` once the process has ended.
+    pub(crate) live: Option<broadcast::Sender<LineEvent>>,
 }
 
 /// One process.
@@ -62,15 +88,20 @@ pub struct ProcEntry {
     pub args: Vec<String>,
     /// Start instant.
     pub started_at: i64,
+    /// Host pid of the jail's outer bwrap (what the server spawned).
+    pub host_pid: i32,
+    /// The command's stdin pipe while it is open (`stdin_mode: "pipe"`).
+    pub stdin: tokio::sync::Mutex<Option<tokio::process::ChildStdin>>,
+    pub(crate) stdin_open: AtomicBool,
     state: Mutex<ProcState>,
-    kill: Notify,
-    finished: Notify,
+    pub(crate) kill: Notify,
+    pub(crate) finished: Notify,
     /// The sandbox's table, for its output budget (weak: the table owns its entries).
     table: Weak<Table>,
 }
 
 impl ProcEntry {
-    fn state(&self) -> std::sync::MutexGuard<'_, ProcState> {
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, ProcState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -87,6 +118,38 @@ impl ProcEntry {
             drop(st);
             self.kill.notify_one();
         }
+    }
+
+    /// Delivers `sig` to the command itself (not the jail). Waits up to `wait` for a command
+    /// that is still starting; false when it could not be found. Blocking.
+    pub fn deliver(&self, sig: i32, wait: Duration) -> bool {
+        if !self.running() {
+            return false;
+        }
+        match proc_signal::wait_for_command(self.host_pid, wait) {
+            Some(pid) => {
+                self.state().delivered = Some(sig);
+                proc_signal::send(pid, sig)
+            }
+            None => false,
+        }
+    }
+
+    /// Closes its stdin (EOF for the command); false when it was not open.
+    pub async fn close_stdin(&self) -> bool {
+        let was = self.stdin.lock().await.take().is_some();
+        self.stdin_open.store(false, Ordering::Release);
+        was
+    }
+
+    /// The kept lines (one stream or both) and a live feed of the lines after them, taken
+    /// together so that no line is missed or repeated; no feed once the process has ended.
+    pub fn follow(&self, only: Option<Stream>) -> Followed {
+        let st = self.state();
+        (
+            st.lines.events(only),
+            st.live.as_ref().map(|l| l.subscribe()),
+        )
     }
 
     /// Waits until it has ended.
@@ -113,7 +176,7 @@ impl ProcEntry {
             "status": status,
             "exit_code": exit_code,
             "signal": signal,
-            "stdin_writable": false,
+            "stdin_writable": st.ending.is_none() && self.stdin_open.load(Ordering::Acquire),
             "command": self.command,
             "args": self.args,
             "started_at": self.started_at,
@@ -127,12 +190,21 @@ impl ProcEntry {
     }
 
     /// Keeps an output line within the process's and then the sandbox's budget.
-    fn keep(&self, stream: Stream, line: String) {
+    pub(crate) fn keep(&self, stream: Stream, line: String) {
         let table = self.table.upgrade();
         {
             // Accounted under the entry's lock, before a concurrent trim can drop the line.
             let mut st = self.state();
-            let (added, dropped) = st.lines.push(stream, line);
+            let at = now_ms();
+            if let Some(live) = &st.live {
+                // No receiver is not an error: nobody follows.
+                let _ = live.send(LineEvent {
+                    stream,
+                    at,
+                    line: Arc::from(line.as_str()),
+                });
+            }
+            let (added, dropped) = st.lines.push_at(stream, at, line);
             if let Some(t) = &table {
                 t.kept.fetch_add(added, Ordering::AcqRel);
                 t.kept.fetch_sub(dropped, Ordering::AcqRel);
@@ -210,7 +282,14 @@ impl Procs {
     }
 
     /// Registers a new process of `sandbox` and returns its entry.
-    pub fn register(&self, sandbox: &str, command: &str, args: &[String]) -> Arc<ProcEntry> {
+    pub fn register(
+        &self,
+        sandbox: &str,
+        command: &str,
+        args: &[String],
+        host_pid: i32,
+        stdin: Option<tokio::process::ChildStdin>,
+    ) -> Arc<ProcEntry> {
         let table = self
             .inner
             .lock()
@@ -225,7 +304,13 @@ impl Procs {
             command: command.to_string(),
             args: args.to_vec(),
             started_at: now_ms(),
-            state: Mutex::new(ProcState::default()),
+            host_pid,
+            stdin_open: AtomicBool::new(stdin.is_some()),
+            stdin: tokio::sync::Mutex::new(stdin),
+            state: Mutex::new(ProcState {
+                live: Some(broadcast::channel(FOLLOW_QUEUE).0),
+                ..ProcState::default()
+            }),
             kill: Notify::new(),
             finished: Notify::new(),
             table: Arc::downgrade(&table),
@@ -277,6 +362,16 @@ impl Procs {
         .await;
     }
 
+    /// Stops (SIGSTOP) or continues (SIGCONT) every running process tree of `sandbox`: suspend
+    /// where there is no cgroup freezer. Blocking.
+    pub fn stop_trees(&self, sandbox: &str, stop: bool) {
+        for e in self.list(sandbox).iter().filter(|e| e.running()) {
+            if e.host_pid > 0 {
+                proc_signal::stop_tree(e.host_pid, stop);
+            }
+        }
+    }
+
     /// Forgets the table of `sandbox` (after it was terminated).
     pub fn forget(&self, sandbox: &str) {
         self.inner
@@ -317,134 +412,5 @@ pub fn exit_event(ending: Ending) -> Value {
         Ending::Exited(c) => json!({ "exit_code": c, "reason": "exited" }),
         Ending::Signaled(s, true) => json!({ "signal": s, "reason": "timed_out" }),
         Ending::Signaled(s, false) => json!({ "signal": s, "reason": "signaled" }),
-    }
-}
-
-/// Supervises a started child until it has ended and its pipes are drained: forwards each
-/// output line to `events` (the `run` stream) while anyone reads it, keeps lines for the output
-/// endpoints, kills it on timeout or request, and sends the exit event last.
-///
-/// A `run` has no other consumer than its client, so the process is killed as soon as the
-/// stream's receiver is gone, also while the process prints nothing: hyper drops the response
-/// body when the client closes its connection (it watches a busy connection for EOF).
-pub async fn supervise(
-    entry: Arc<ProcEntry>,
-    mut child: tokio::process::Child,
-    timeout: Option<Duration>,
-    mut events: Option<mpsc::Sender<Bytes>>,
-) {
-    let (line_tx, mut line_rx) = mpsc::channel::<(Stream, String)>(LINE_QUEUE);
-    if let Some(out) = child.stdout.take() {
-        tokio::spawn(read_lines(out, Stream::Stdout, line_tx.clone()));
-    }
-    if let Some(err) = child.stderr.take() {
-        tokio::spawn(read_lines(err, Stream::Stderr, line_tx.clone()));
-    }
-    drop(line_tx);
-
-    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut status: Option<std::io::Result<ExitStatus>> = None;
-    let mut lines_open = true;
-    let mut killing = false;
-    // A line frame waiting for room in the `run` stream. While one waits no more lines are read
-    // (the process blocks on its pipe), but kills, timeouts and a disconnect are still handled.
-    let mut pending: Option<Bytes> = None;
-    loop {
-        if status.is_some() && !lines_open {
-            break;
-        }
-        tokio::select! {
-            line = line_rx.recv(), if lines_open && pending.is_none() => match line {
-                Some((stream, text)) => {
-                    if events.is_some() {
-                        pending = Some(sse_frame(&json!({ "line": text, "timestamp": now_ms(), "stream": stream.as_str() })));
-                    }
-                    entry.keep(stream, text);
-                }
-                None => lines_open = false,
-            },
-            permit = reserve(events.clone()), if pending.is_some() => match permit {
-                Some(permit) => {
-                    if let Some(frame) = pending.take() {
-                        permit.send(frame);
-                    }
-                }
-                None => {
-                    // Nobody reads the stream any more: a `run` has no other consumer.
-                    pending = None;
-                    events = None;
-                    if status.is_none() {
-                        entry.kill(KillReason::Disconnected);
-                    }
-                }
-            },
-            _ = receiver_gone(events.as_ref()), if events.is_some() => {
-                pending = None;
-                events = None;
-                // A process that already exited keeps its real ending.
-                if status.is_none() {
-                    entry.kill(KillReason::Disconnected);
-                }
-            }
-            s = child.wait(), if status.is_none() => status = Some(s),
-            _ = entry.kill.notified(), if status.is_none() && !killing => {
-                killing = true;
-                let _ = child.start_kill();
-            }
-            _ = sleep_until(deadline), if status.is_none() && !killing => {
-                entry.state().kill.get_or_insert(KillReason::Timeout);
-                killing = true;
-                let _ = child.start_kill();
-            }
-        }
-    }
-
-    let reason = entry.state().kill;
-    let ending = match (reason, status) {
-        (Some(KillReason::Timeout), _) => Ending::Signaled(libc::SIGKILL, true),
-        (Some(KillReason::Requested(sig)), _) => Ending::Signaled(sig, false),
-        (Some(_), _) => Ending::Signaled(libc::SIGKILL, false),
-        (None, Some(Ok(st))) => match (
-            st.code(),
-            std::os::unix::process::ExitStatusExt::signal(&st),
-        ) {
-            (Some(c), _) => Ending::Exited(c),
-            (None, Some(s)) => Ending::Signaled(s, false),
-            (None, None) => Ending::Exited(-1),
-        },
-        (None, _) => Ending::Exited(-1),
-    };
-    {
-        let mut st = entry.state();
-        st.ending = Some(ending);
-        st.ended_at = Some(now_ms());
-    }
-    entry.finished.notify_waiters();
-    if let Some(tx) = events {
-        let _ = tx.send(sse_frame(&exit_event(ending))).await;
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Room for one frame in the `run` stream; `None` once its receiver has been dropped. Owned, so
-/// that the supervisor can drop the stream while a reservation is pending.
-async fn reserve(events: Option<mpsc::Sender<Bytes>>) -> Option<mpsc::OwnedPermit<Bytes>> {
-    match events {
-        Some(tx) => tx.reserve_owned().await.ok(),
-        None => std::future::pending().await,
-    }
-}
-
-/// Resolves when the `run` stream's receiver (the response body) has been dropped.
-async fn receiver_gone(events: Option<&mpsc::Sender<Bytes>>) {
-    match events {
-        Some(tx) => tx.closed().await,
-        None => std::future::pending().await,
     }
 }

@@ -42,6 +42,8 @@ pub struct Cgroups {
 }
 
 const WANTED: [&str; 3] = ["memory", "cpu", "pids"];
+/// v1 hierarchies used besides the limits: the freezer, which suspends a sandbox.
+const V1_EXTRA: [&str; 1] = ["freezer"];
 
 impl Cgroups {
     /// Finds the hierarchies and creates the parent `name` in each. Returns the controllers that
@@ -57,7 +59,7 @@ impl Cgroups {
             controllers: Vec::new(),
         };
         let mut problems = Vec::new();
-        for ctrl in WANTED {
+        for ctrl in WANTED.into_iter().chain(V1_EXTRA) {
             let mount = root.join(ctrl);
             if !mount.join("cgroup.procs").is_file() {
                 problems.push((ctrl, format!("no v1 hierarchy at {}", mount.display())));
@@ -82,6 +84,47 @@ impl Cgroups {
             }
         }
         (cg, problems)
+    }
+
+    /// Whether sandboxes can be frozen (v1 `freezer` hierarchy, or any v2 cgroup).
+    pub fn can_freeze(&self) -> bool {
+        if self.v2 {
+            !self.controllers.is_empty()
+        } else {
+            self.controllers.iter().any(|c| c.name == "freezer")
+        }
+    }
+
+    /// Freezes or thaws every process of sandbox `id` and waits (up to 2 s) until the kernel
+    /// reports it done. Blocking.
+    pub fn freeze(&self, id: &str, frozen: bool) -> io::Result<()> {
+        let (file, value, done_file, done): (&str, &str, &str, &str) = match (self.v2, frozen) {
+            (true, true) => ("cgroup.freeze", "1", "cgroup.events", "frozen 1"),
+            (true, false) => ("cgroup.freeze", "0", "cgroup.events", "frozen 0"),
+            (false, true) => ("freezer.state", "FROZEN", "freezer.state", "FROZEN"),
+            (false, false) => ("freezer.state", "THAWED", "freezer.state", "THAWED"),
+        };
+        let dir = if self.v2 {
+            self.controllers.first().map(|c| c.parent.join(id))
+        } else {
+            self.controllers
+                .iter()
+                .find(|c| c.name == "freezer")
+                .map(|c| c.parent.join(id))
+        }
+        .ok_or_else(|| io::Error::other("no cgroup freezer"))?;
+        std::fs::write(dir.join(file), value)?;
+        for _ in 0..200 {
+            let state = std::fs::read_to_string(dir.join(done_file)).unwrap_or_default();
+            if state.lines().any(|l| l.trim() == done) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(io::Error::other(format!(
+            "{} did not reach {done}",
+            dir.join(done_file).display()
+        )))
     }
 
     /// Names of the controllers in use.
@@ -249,6 +292,11 @@ fn detect_v2(root: &Path, own: &str, name: &str) -> (Cgroups, Vec<(&'static str,
 
 /// Kills the members of cgroup `dir` and removes it, retrying while they die.
 pub fn remove_cgroup(dir: &Path) {
+    // A frozen task cannot die: thaw first.
+    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    if dir.join("cgroup.freeze").exists() {
+        let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+    }
     for _ in 0..100 {
         if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
             for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {

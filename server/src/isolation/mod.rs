@@ -122,6 +122,14 @@ impl Isolation {
                 notes.push(format!("cgroup {ctrl}: {what} NOT enforced: {why}{hint}"));
             }
         }
+        notes.push(if cgroups.can_freeze() {
+            format!(
+                "suspend: cgroup freezer ({}) freezes a suspended sandbox's processes",
+                cgroups.version()
+            )
+        } else {
+            "suspend: no cgroup freezer here; a suspended sandbox's processes are stopped with SIGSTOP (and see SIGCONT on resume)".into()
+        });
         disk::unmount_under(&paths.sandboxes);
         let disk = if as_root {
             match Disk::detect(&paths.tmp, &paths.data) {
@@ -159,6 +167,16 @@ impl Isolation {
     /// One line per feature: on, or not enforced and why.
     pub fn summary(&self) -> &[String] {
         &self.notes
+    }
+
+    /// Freezes (or thaws) every process of sandbox `id` with the cgroup freezer. `Ok(false)`
+    /// when there is no freezer here: the caller stops the processes with SIGSTOP instead.
+    /// Blocking.
+    pub fn freeze(&self, id: &str, frozen: bool) -> io::Result<bool> {
+        if !self.cgroups.can_freeze() {
+            return Ok(false);
+        }
+        self.cgroups.freeze(id, frozen).map(|()| true)
     }
 
     /// The compiled seccomp programs, when the filter is on.

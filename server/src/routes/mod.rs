@@ -4,6 +4,7 @@ pub mod admin;
 pub mod file_stream;
 pub mod files;
 pub mod pools;
+pub mod process_io;
 pub mod processes;
 mod run_request;
 pub mod sandboxes;
@@ -104,15 +105,15 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/api/v1/processes/{pid}/{stream}", get(processes::output))
         .route(
             "/api/v1/processes/{pid}/{stream}/follow",
-            get(processes::unsupported),
+            get(process_io::follow),
         )
         .route(
             "/api/v1/processes/{pid}/stdin",
-            post(processes::unsupported),
+            post(process_io::write),
         )
         .route(
             "/api/v1/processes/{pid}/stdin/close",
-            post(processes::unsupported),
+            post(process_io::close),
         )
         .route(
             "/api/v1/files",

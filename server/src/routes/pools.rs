@@ -17,7 +17,7 @@ use crate::model::{
     new_id, now_ms, DEFAULT_CPUS, DEFAULT_DISK_MB, DEFAULT_IMAGE, DEFAULT_MEMORY_MB,
 };
 use crate::pools::{self, Pool, MAX_POOLS, MAX_WARM};
-use crate::routes::sandboxes::terminate;
+use crate::lifetimes::terminate;
 use crate::store::{committed, Op};
 
 /// Body of create and update (the SDKs' `SandboxPoolRequest`). Unknown fields are ignored.
@@ -253,7 +253,9 @@ pub async fn update(
         .await
         .map_err(|e| ApiError::internal(format!("could not record the pool: {e}")))?;
     for sb in retire {
-        terminate(&st, &sb, "its sandbox pool was reconfigured").await?;
+        terminate(st.clone(), sb, "its sandbox pool was reconfigured", None)
+            .await
+            .map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
     }
     pools::refill_soon(&st, id);
     Ok(http::json(StatusCode::OK, &pool.to_json(None)))
@@ -296,7 +298,9 @@ pub async fn delete(
         .await
         .map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
     for sb in warm {
-        terminate(&st, &sb, "its sandbox pool was deleted").await?;
+        terminate(st.clone(), sb, "its sandbox pool was deleted", None)
+            .await
+            .map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
     }
     Ok(empty(StatusCode::OK))
 }

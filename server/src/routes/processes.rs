@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::run_request::{check_run, check_working_dir, RunRequest};
+use super::run_request::{check_run, check_working_dir, resolve_user, RunRequest, User};
 use super::{param, St};
 use crate::gateway::{classify_host, HostName};
 use crate::http::{self, empty, parse_json, read_body, ApiError, JSON_LIMIT};
@@ -39,7 +39,7 @@ pub struct Target {
     pub bwrap: PathBuf,
 }
 
-fn jerr(status: StatusCode, code: &'static str, msg: impl Into<String>) -> ApiError {
+pub(super) fn jerr(status: StatusCode, code: &'static str, msg: impl Into<String>) -> ApiError {
     ApiError::Json(status, code, msg.into())
 }
 
@@ -114,13 +114,24 @@ pub async fn target(st: &AppState, headers: &HeaderMap) -> Result<Target, ApiErr
 async fn launch(
     st: &AppState,
     t: &Target,
-    spec: &RunSpec,
+    spec: &mut RunSpec,
+    user: Option<User>,
 ) -> Result<(std::sync::Arc<procs::ProcEntry>, tokio::process::Child), ApiError> {
     check_working_dir(t.root.clone(), spec.working_dir.clone()).await?;
+    if let Some(u) = user {
+        spec.user = Some(resolve_user(t.root.clone(), u).await?);
+    }
     // Registered only once started, with no await before its supervisor is spawned: a client
     // that goes away meanwhile drops the child (killed on drop), never a forever-running entry.
     match st.jail.spawn(&t.bwrap, &t.root, spec, &t.id).await {
-        Ok(child) => Ok((st.procs.register(&t.id, &spec.command, &spec.args), child)),
+        Ok(mut child) => {
+            let host_pid = child.id().map_or(0, |p| p as i32);
+            let stdin = child.stdin.take();
+            let entry = st
+                .procs
+                .register(&t.id, &spec.command, &spec.args, host_pid, stdin);
+            Ok((entry, child))
+        }
         Err(e) => {
             // E2BIG is the request's fault (a stack limit below the usual 8 MiB makes the
             // check above too generous); anything else is the machine's.
@@ -159,8 +170,8 @@ async fn launch_from_request(
         .await
         .map_err(|e| e.into_json("INVALID_REQUEST"))?;
     let req: RunRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
-    let (spec, timeout) = check_run(req)?;
-    let (entry, child) = launch(st, &t, &spec).await?;
+    let (mut spec, timeout, user) = check_run(req)?;
+    let (entry, child) = launch(st, &t, &mut spec, user).await?;
     Ok((entry, child, timeout))
 }
 
@@ -194,7 +205,8 @@ pub async fn run(
 }
 
 /// `POST /api/v1/processes`: starts a command in the background → 201 ProcessInfo. Its output is
-/// kept for the output endpoints; stdin is not supported (always closed).
+/// kept for the output endpoints and the follow streams; with `stdin_mode: "pipe"` its stdin
+/// stays open for `POST .../stdin`.
 pub async fn start(
     axum::extract::State(st): St,
     headers: HeaderMap,
@@ -213,7 +225,8 @@ pub async fn list(axum::extract::State(st): St, headers: HeaderMap) -> Result<Re
     Ok(http::json(StatusCode::OK, &json!({ "processes": items })))
 }
 
-fn find_proc(
+/// The process a daemon route names.
+pub(super) fn find_proc(
     st: &AppState,
     t: &Target,
     params: &RawPathParams,
@@ -242,7 +255,9 @@ pub async fn get(
     Ok(http::json(StatusCode::OK, &entry.info()))
 }
 
-/// `DELETE /api/v1/processes/{pid}`: kills it (and everything it started) → 204.
+/// `DELETE /api/v1/processes/{pid}`: kills it (and everything it started) → 204, at once: the
+/// jail is stopped before it is killed, so one that is still starting is not lost, and the
+/// answer waits at most 90 ms for the end to be recorded (it follows within a moment).
 pub async fn kill(
     axum::extract::State(st): St,
     headers: HeaderMap,
@@ -251,7 +266,7 @@ pub async fn kill(
     let t = target(&st, &headers).await?;
     let entry = find_proc(&st, &t, &params)?;
     entry.kill(KillReason::Requested(libc::SIGKILL));
-    let _ = tokio::time::timeout(Duration::from_secs(5), entry.wait()).await;
+    let _ = tokio::time::timeout(Duration::from_millis(90), entry.wait()).await;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -262,8 +277,11 @@ struct SignalRequest {
 
 /// `POST /api/v1/processes/{pid}/signal` `{"signal":n}` → `{"success":true}`.
 ///
-/// Only terminating signals are supported: the process tree is killed and reported as ended by
-/// the signal asked for (bwrap does not forward signals to the command it runs).
+/// Any standard signal (1..=31) goes to the command itself, as on a normal process: a shell that
+/// traps it sees it, SIGSTOP/SIGCONT pause and continue it. SIGKILL kills the whole jail. A
+/// command still starting is waited for up to 80 ms; if it is not there yet, a signal whose
+/// default action ends a process ends the jail (recorded as that signal), any other is
+/// delivered in the background once the command exists (for up to 2 s).
 pub async fn signal(
     axum::extract::State(st): St,
     headers: HeaderMap,
@@ -276,26 +294,53 @@ pub async fn signal(
         .await
         .map_err(|e| e.into_json("INVALID_REQUEST"))?;
     let req: SignalRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
-    if ![
-        libc::SIGHUP,
-        libc::SIGINT,
-        libc::SIGQUIT,
-        libc::SIGKILL,
-        libc::SIGTERM,
-    ]
-    .contains(&req.signal)
-    {
+    let sig = req.signal;
+    if !(1..=31).contains(&sig) {
         return Err(jerr(
             StatusCode::BAD_REQUEST,
             "UNSUPPORTED_SIGNAL",
-            format!(
-                "signal {} is not supported; use 1, 2, 3, 9 or 15 (they end the process)",
-                req.signal
-            ),
+            format!("`signal` must be a standard signal number (1..=31), got {sig}"),
         ));
     }
-    entry.kill(KillReason::Requested(req.signal));
+    if !entry.running() {
+        return Err(jerr(
+            StatusCode::CONFLICT,
+            "PROCESS_EXITED",
+            format!("process {} has already ended", entry.pid),
+        ));
+    }
+    if sig == libc::SIGKILL {
+        entry.kill(KillReason::Requested(sig));
+        let _ = tokio::time::timeout(Duration::from_millis(90), entry.wait()).await;
+        return Ok(http::json(StatusCode::OK, &json!({ "success": true })));
+    }
+    let e2 = entry.clone();
+    let delivered = tokio::task::spawn_blocking(move || e2.deliver(sig, Duration::from_millis(80)))
+        .await
+        .unwrap_or(false);
+    if !delivered && entry.running() {
+        if ends_by_default(sig) {
+            entry.kill(KillReason::Requested(sig));
+        } else {
+            tokio::task::spawn_blocking(move || entry.deliver(sig, Duration::from_secs(2)));
+        }
+    }
     Ok(http::json(StatusCode::OK, &json!({ "success": true })))
+}
+
+/// Whether a signal's default action ends the process (so an unhandled one is as good as a kill).
+fn ends_by_default(sig: i32) -> bool {
+    !matches!(
+        sig,
+        libc::SIGCHLD
+            | libc::SIGCONT
+            | libc::SIGSTOP
+            | libc::SIGTSTP
+            | libc::SIGTTIN
+            | libc::SIGTTOU
+            | libc::SIGURG
+            | libc::SIGWINCH
+    )
 }
 
 /// `GET /api/v1/processes/{pid}/stdout|stderr|output` → `{"pid","lines","line_count"}`.
@@ -322,19 +367,6 @@ pub async fn output(
     Ok(http::json(
         StatusCode::OK,
         &json!({ "pid": entry.pid, "line_count": lines.len(), "lines": lines }),
-    ))
-}
-
-/// Daemon features this server does not implement (stdin, follow streams).
-pub async fn unsupported(
-    axum::extract::State(st): St,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    target(&st, &headers).await?;
-    Err(jerr(
-        StatusCode::NOT_IMPLEMENTED,
-        "NOT_SUPPORTED",
-        "this daemon endpoint is not supported by tensorlake-local (no stdin, no follow streams)",
     ))
 }
 

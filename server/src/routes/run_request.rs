@@ -27,6 +27,95 @@ pub(super) struct RunRequest {
     working_dir: Option<String>,
     timeout: Option<f64>,
     user: Option<Value>,
+    stdin_mode: Option<String>,
+}
+
+/// Highest uid or gid `user` may name: bwrap maps one id, and 65535 is the overflow id.
+const MAX_ID: u64 = 65_534;
+
+/// Who a command runs as, before a name is looked up in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum User {
+    /// Numeric uid and gid.
+    Ids(u32, u32),
+    /// A name from the sandbox's `/etc/passwd` (and an optional gid overriding its group).
+    Name(String, Option<u32>),
+}
+
+fn id_of(v: &str) -> Option<u32> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n <= MAX_ID)
+        .map(|n| n as u32)
+}
+
+/// Reads `user`: `"root"`, `"1000"`, `"1000:100"`, `"name"`, `"name:100"`, or
+/// `{"uid":1000,"gid"?:100}` / `{"name":"app","gid"?:100}`.
+pub(super) fn parse_user(v: &Value) -> Result<Option<User>, String> {
+    let bad = || {
+        format!(
+            "`user` must be \"root\", a uid (0..={MAX_ID}), \"uid:gid\", a user name of the sandbox's /etc/passwd, or {{\"uid\",\"gid\"}}/{{\"name\"}}; got {v}"
+        )
+    };
+    let user = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) => {
+            let (who, group) = match s.split_once(':') {
+                Some((u, g)) => (u, Some(id_of(g).ok_or_else(bad)?)),
+                None => (s.as_str(), None),
+            };
+            if let Some(uid) = id_of(who) {
+                User::Ids(uid, group.unwrap_or(uid))
+            } else if who.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            } else if who == "root" {
+                User::Ids(0, group.unwrap_or(0))
+            } else if valid_name(who) {
+                User::Name(who.to_string(), group)
+            } else {
+                return Err(bad());
+            }
+        }
+        Value::Object(o) => {
+            let gid = match o.get("gid") {
+                None | Some(Value::Null) => None,
+                Some(g) => Some(g.as_u64().filter(|n| *n <= MAX_ID).ok_or_else(bad)? as u32),
+            };
+            match (o.get("uid"), o.get("name").and_then(Value::as_str)) {
+                (Some(u), _) if !u.is_null() => {
+                    let uid = u.as_u64().filter(|n| *n <= MAX_ID).ok_or_else(bad)? as u32;
+                    User::Ids(uid, gid.unwrap_or(uid))
+                }
+                (_, Some("root")) => User::Ids(0, gid.unwrap_or(0)),
+                (_, Some(name)) if valid_name(name) => User::Name(name.to_string(), gid),
+                _ => return Err(bad()),
+            }
+        }
+        _ => return Err(bad()),
+    };
+    Ok(match user {
+        User::Ids(0, 0) => None,
+        u => Some(u),
+    })
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 32
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+/// Finds `name` in a passwd file's text: its uid and gid.
+pub(super) fn lookup_passwd(text: &str, name: &str) -> Option<(u32, u32)> {
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        if f.next()? != name {
+            return None;
+        }
+        f.next()?;
+        Some((id_of(f.next()?)?, id_of(f.next()?)?))
+    })
 }
 
 /// Longest single argument or `NAME=value`: the kernel's `MAX_ARG_STRLEN` (128 KiB) less the NUL.
@@ -86,8 +175,10 @@ fn check_sizes(
     Ok(())
 }
 
-/// Validates a run request; returns the spec and the timeout.
-pub(super) fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), ApiError> {
+/// Validates a run request; returns the spec, the timeout and the user to resolve.
+pub(super) fn check_run(
+    req: RunRequest,
+) -> Result<(RunSpec, Option<Duration>, Option<User>), ApiError> {
     let args = req.args.unwrap_or_default();
     let env_map = req.env.unwrap_or_default();
     let bad = |msg: String| jerr(StatusCode::BAD_REQUEST, "INVALID_REQUEST", msg);
@@ -125,17 +216,19 @@ pub(super) fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), 
             )))
         }
     };
-    match &req.user {
-        None | Some(Value::Null) => {}
-        Some(Value::String(u)) if u == "root" || u == "0" || u == "0:0" => {}
-        Some(Value::Object(o))
-            if o.get("name").and_then(Value::as_str) == Some("root") || o.get("uid").and_then(Value::as_u64) == Some(0) => {}
+    let user = match &req.user {
+        None => None,
+        Some(v) => parse_user(v).map_err(bad)?,
+    };
+    let stdin_pipe = match req.stdin_mode.as_deref() {
+        None | Some("closed") => false,
+        Some("pipe") => true,
         Some(other) => {
             return Err(bad(format!(
-                "running as user {other} is not supported by tensorlake-local: commands run as root inside the jail; omit `user`"
+                "`stdin_mode` must be \"closed\" or \"pipe\", got {other:?}"
             )))
         }
-    }
+    };
     let env = env_map.into_iter().collect();
     Ok((
         RunSpec {
@@ -143,9 +236,44 @@ pub(super) fn check_run(req: RunRequest) -> Result<(RunSpec, Option<Duration>), 
             args,
             env,
             working_dir,
+            stdin_pipe,
+            user: None,
         },
         timeout,
+        user,
     ))
+}
+
+/// The uid and gid `user` names in the sandbox rooted at `root` (a name is looked up in its
+/// `/etc/passwd`, opened without following links out of the root, at most 1 MiB read).
+pub(super) async fn resolve_user(root: PathBuf, user: User) -> Result<(u32, u32), ApiError> {
+    let (name, gid) = match user {
+        User::Ids(u, g) => return Ok((u, g)),
+        User::Name(n, g) => (n, g),
+    };
+    let n2 = name.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let root_fd = fsx::open_dir(&root).ok()?;
+        let fd = fsx::open_in_root(&root_fd, "etc/passwd", libc::O_RDONLY, 0).ok()?;
+        let mut text = String::new();
+        std::fs::File::from(fd)
+            .take(1 << 20)
+            .read_to_string(&mut text)
+            .ok()?;
+        lookup_passwd(&text, &n2)
+    })
+    .await
+    .ok()
+    .flatten();
+    match found {
+        Some((u, g)) => Ok((u, gid.unwrap_or(g))),
+        None => Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_USER",
+            format!("`user` {name:?} is not in the sandbox's /etc/passwd; give a numeric uid (\"1000\" or {{\"uid\":1000}})"),
+        )),
+    }
 }
 
 /// Checks that the working directory exists inside the sandbox (resolved inside its root), so a
@@ -174,5 +302,41 @@ pub(super) async fn check_working_dir(root: PathBuf, dir: String) -> Result<(), 
             "INVALID_WORKING_DIR",
             "`working_dir` is not a directory in the sandbox",
         ))
+    }
+}
+
+#[cfg(test)]
+mod user_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn users_parse_to_ids_or_names() {
+        assert_eq!(parse_user(&json!("root")), Ok(None));
+        assert_eq!(parse_user(&json!("0:0")), Ok(None));
+        assert_eq!(parse_user(&json!("1000")), Ok(Some(User::Ids(1000, 1000))));
+        assert_eq!(
+            parse_user(&json!("1000:100")),
+            Ok(Some(User::Ids(1000, 100)))
+        );
+        assert_eq!(
+            parse_user(&json!({"uid": 5, "gid": 6})),
+            Ok(Some(User::Ids(5, 6)))
+        );
+        assert_eq!(
+            parse_user(&json!("app")),
+            Ok(Some(User::Name("app".into(), None)))
+        );
+        assert!(parse_user(&json!("70000")).is_err());
+        assert!(parse_user(&json!("a b")).is_err());
+        assert!(parse_user(&json!({"uid": -1})).is_err());
+        assert!(parse_user(&json!(12)).is_err());
+    }
+
+    #[test]
+    fn passwd_lookup_reads_uid_and_gid() {
+        let text = "root:x:0:0::/root:/bin/sh\napp:x:1001:1002::/home/app:/bin/sh\n";
+        assert_eq!(lookup_passwd(text, "app"), Some((1001, 1002)));
+        assert_eq!(lookup_passwd(text, "nobody"), None);
     }
 }

@@ -17,6 +17,7 @@ use super::{namespace, param, St};
 use crate::http::{
     self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT,
 };
+use crate::lifetimes::{freeze_processes, terminate};
 use crate::model::{
     new_id, now_ms, Sandbox, SnapshotStatus, SnapshotType, Stage, DEFAULT_CPUS, DEFAULT_DISK_MB,
     DEFAULT_IMAGE, DEFAULT_MEMORY_MB,
@@ -208,6 +209,8 @@ pub(crate) async fn create_record(
         snapshotting: None,
         pool_id,
         pool_warm: warm,
+        resumed_at: None,
+        outcome: None,
     };
 
     // A cheap early refusal of a duplicate name, before any unpacking (checked again below).
@@ -327,6 +330,7 @@ pub(crate) async fn create_record(
     committed(ack)
         .await
         .map_err(|e| ApiError::internal(format!("could not record the sandbox: {e}")))?;
+    crate::lifetimes::arm(st.clone(), sb.id.clone());
     Ok((sb, status))
 }
 
@@ -397,7 +401,7 @@ fn fill_root(
 
 /// Undoes a sandbox's isolation set-up (cgroups, filesystem, uid), then removes its directory.
 /// Blocking.
-fn release_and_remove(st: &AppState, id: &str) -> std::io::Result<()> {
+pub(crate) fn release_and_remove(st: &AppState, id: &str) -> std::io::Result<()> {
     st.jail.iso.release(id, &st.paths.sandbox_root(id));
     dirwalk::remove_path(&st.paths.sandbox_dir(id))
 }
@@ -459,63 +463,14 @@ pub async fn delete(
         }
         sb.id.clone()
     };
-    terminate(&st, &sandbox_id, "deleted").await?;
+    terminate(st.clone(), sandbox_id, "deleted", None)
+        .await
+        .map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
     Ok(empty(StatusCode::OK))
 }
 
-/// Marks sandbox `sandbox_id` terminated (idempotent) and removes its processes and files in the
-/// background. A pool sandbox's pool is topped up again afterwards.
-pub(crate) async fn terminate(
-    st: &Arc<AppState>,
-    sandbox_id: &str,
-    reason: &str,
-) -> Result<(), ApiError> {
-    let sandbox_id = sandbox_id.to_string();
-    let (ack, pool_id) = {
-        let mut reg = st.reg();
-        let Some(sb) = reg.sandboxes.get_mut(&sandbox_id) else {
-            return Ok(());
-        };
-        if sb.stage == Stage::Terminated {
-            return Ok(());
-        }
-        sb.stage = Stage::Terminated;
-        sb.terminated_at = Some(now_ms());
-        sb.termination_reason = Some(reason.into());
-        (
-            st.store.send_acked(vec![Op::PutSandbox(sb.clone())]),
-            sb.pool_id.clone(),
-        )
-    };
-    committed(ack)
-        .await
-        .map_err(|e| ApiError::internal(format!("could not record the deletion: {e}")))?;
-    if let Some(pool_id) = pool_id {
-        crate::pools::refill_soon(st, pool_id);
-    }
-    st.snapshot_failures
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&sandbox_id);
-    let st2 = st.clone();
-    tokio::spawn(async move {
-        st2.procs.stop_all(&sandbox_id).await;
-        {
-            let lock = st2.fs_lock(&sandbox_id);
-            let _guard = lock.write().await;
-            let (st3, id) = (st2.clone(), sandbox_id.clone());
-            let _ = tokio::task::spawn_blocking(move || release_and_remove(&st3, &id)).await;
-        }
-        // A command launched in the instant before the deletion was recorded is stopped too.
-        st2.procs.stop_all(&sandbox_id).await;
-        st2.procs.forget(&sandbox_id);
-        st2.forget_fs_lock(&sandbox_id);
-    });
-    Ok(())
-}
-
-/// `POST {P}/sandboxes/{id}/suspend`: stops its processes; 202 when it was running, 200 when it
-/// was already suspended.
+/// `POST {P}/sandboxes/{id}/suspend`: freezes its processes (they go on after `resume`);
+/// 202 `suspending` when it was running, 200 when it was already suspended.
 pub async fn suspend(
     axum::extract::State(st): St,
     params: RawPathParams,
@@ -581,6 +536,7 @@ async fn change_stage(
         sb.stage = to;
         if to == Stage::Active {
             sb.ready_at = sb.ready_at.min(now);
+            sb.resumed_at = Some(now);
         }
         let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
         let status = reg.sandbox_status(reg.sandboxes.get(&sandbox_id).expect("present"), now);
@@ -589,9 +545,15 @@ async fn change_stage(
     committed(ack)
         .await
         .map_err(|e| ApiError::internal(format!("could not record the change: {e}")))?;
-    if to == Stage::Suspended {
-        st.procs.stop_all(&sandbox_id).await;
-    }
+    let status = if to == Stage::Suspended {
+        freeze_processes(&st, &sandbox_id, true).await;
+        // The wire's transitional status (the freeze is done by the time a GET is answered).
+        "suspending"
+    } else {
+        freeze_processes(&st, &sandbox_id, false).await;
+        crate::lifetimes::arm(st.clone(), sandbox_id.clone());
+        status
+    };
     Ok(http::json(
         StatusCode::ACCEPTED,
         &json!({ "sandbox_id": sandbox_id, "status": status }),
