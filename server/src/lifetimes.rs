@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{now_ms, Sandbox, Stage};
-use crate::routes::sandboxes::release_and_remove;
+use crate::sandbox_tree::release_and_remove;
 use crate::state::AppState;
 use crate::store::{committed, Op};
 

@@ -26,6 +26,7 @@ mod proc_supervise;
 mod procs;
 mod reqlog;
 mod routes;
+mod sandbox_tree;
 mod state;
 mod store;
 mod tarwrite;

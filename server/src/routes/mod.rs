@@ -7,6 +7,7 @@ pub mod pools;
 pub mod process_io;
 pub mod processes;
 mod run_request;
+pub mod sandbox_stage;
 pub mod sandboxes;
 pub mod snapshots;
 pub mod static_files;
@@ -40,8 +41,8 @@ pub fn router(st: Arc<AppState>) -> Router {
                 .delete(sandboxes::delete)
                 .patch(sandboxes::update),
         )
-        .route("/sandboxes/{id}/suspend", post(sandboxes::suspend))
-        .route("/sandboxes/{id}/resume", post(sandboxes::resume))
+        .route("/sandboxes/{id}/suspend", post(sandbox_stage::suspend))
+        .route("/sandboxes/{id}/resume", post(sandbox_stage::resume))
         .route("/sandboxes/{id}/snapshot", post(snapshots::create))
         .route(
             "/sandboxes/{id}/snapshots",

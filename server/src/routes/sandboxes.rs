@@ -1,5 +1,5 @@
 //! Sandbox lifecycle routes (wire-protocol.md section 3): create (and restore), get, list,
-//! delete, suspend, resume, update.
+//! delete, update. Suspend and resume are in `sandbox_stage`.
 //!
 //! Creating a sandbox makes a directory and a row (and, as root, its filesystem image, uid and
 //! cgroups: see `isolation`), nothing more: no process is spawned until a command runs.
@@ -17,14 +17,14 @@ use super::{namespace, param, St};
 use crate::http::{
     self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT,
 };
-use crate::lifetimes::{freeze_processes, terminate};
+use crate::lifetimes::terminate;
 use crate::model::{
     new_id, now_ms, Sandbox, SnapshotStatus, SnapshotType, Stage, DEFAULT_CPUS, DEFAULT_DISK_MB,
     DEFAULT_IMAGE, DEFAULT_MEMORY_MB,
 };
 use crate::state::AppState;
 use crate::store::{committed, Op};
-use crate::{dirwalk, unpack};
+use crate::sandbox_tree::{make_tree, release_and_remove};
 
 /// Body of `POST /sandboxes` (section 3.1). Unknown fields are ignored, as by the real server.
 #[derive(Debug, Deserialize, Default)]
@@ -344,68 +344,6 @@ fn name_taken(reg: &crate::state::Registry, ns: &str, name: &str, except: Option
     })
 }
 
-/// Creates the sandbox's root (with `/root` and a world-writable, sticky `/tmp`), unpacking the
-/// archive into it for a restore.
-async fn make_tree(
-    st: &Arc<AppState>,
-    sb: &Sandbox,
-    archive: Option<&str>,
-) -> Result<(), ApiError> {
-    let root = st.paths.sandbox_root(&sb.id);
-    let archive_path = archive.map(|a| st.paths.snapshots.join(a));
-    let (st2, sb2) = (st.clone(), sb.clone());
-    tokio::task::spawn_blocking(move || fill_root(&st2, &sb2, &root, archive_path.as_deref()))
-        .await
-        .map_err(|e| ApiError::internal(format!("creating the sandbox files failed: {e}")))?
-}
-
-/// Creates `root`, gives it its uid, filesystem and cgroups (see `isolation`: the root's owner is
-/// whom everything below belongs to), and fills it (see `unpack`). A damaged archive is a 422, a
-/// full disk a 507.
-fn fill_root(
-    st: &AppState,
-    sb: &Sandbox,
-    root: &std::path::Path,
-    archive: Option<&std::path::Path>,
-) -> Result<(), ApiError> {
-    let failed = |e: std::io::Error| match (e.kind(), e.raw_os_error()) {
-        (std::io::ErrorKind::InvalidData, _) => ApiError::Text(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("the snapshot cannot be restored: {e}"),
-        ),
-        (_, Some(libc::ENOSPC)) | (_, Some(libc::EDQUOT)) => ApiError::Text(
-            StatusCode::INSUFFICIENT_STORAGE,
-            format!("no space left to restore the snapshot (raise disk_mb): {e}"),
-        ),
-        // Not EDQUOT (matched above): the sandbox uids of this machine are all in use.
-        (std::io::ErrorKind::QuotaExceeded, _) => ApiError::Text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("this server cannot hold another sandbox now: {e}"),
-        ),
-        _ => ApiError::internal(format!("creating the sandbox files failed: {e}")),
-    };
-    std::fs::create_dir_all(root).map_err(failed)?;
-    st.jail.iso.prepare(sb, root).map_err(failed)?;
-    let root_fd = crate::fsx::open_dir(root).map_err(failed)?;
-    if let Some(a) = archive {
-        let report = unpack::extract(a, &root_fd).map_err(failed)?;
-        if report.skipped > 0 {
-            eprintln!(
-                "tensorlake-local: restore of {} left out {} archive entries, e.g. {:?}",
-                sb.id, report.skipped, report.examples
-            );
-        }
-    }
-    crate::fsx::standard_dirs(&root_fd).map_err(failed)
-}
-
-/// Undoes a sandbox's isolation set-up (cgroups, filesystem, uid), then removes its directory.
-/// Blocking.
-pub(crate) fn release_and_remove(st: &AppState, id: &str) -> std::io::Result<()> {
-    st.jail.iso.release(id, &st.paths.sandbox_root(id));
-    dirwalk::remove_path(&st.paths.sandbox_dir(id))
-}
-
 /// `GET {P}/sandboxes/{id}` (id or name).
 pub async fn get(
     axum::extract::State(st): St,
@@ -469,97 +407,6 @@ pub async fn delete(
     Ok(empty(StatusCode::OK))
 }
 
-/// `POST {P}/sandboxes/{id}/suspend`: freezes its processes (they go on after `resume`);
-/// 202 `suspending` when it was running, 200 when it was already suspended.
-pub async fn suspend(
-    axum::extract::State(st): St,
-    params: RawPathParams,
-) -> Result<Response, ApiError> {
-    change_stage(st, params, Stage::Suspended).await
-}
-
-/// `POST {P}/sandboxes/{id}/resume`: 202 when it was suspended, 200 when already running.
-pub async fn resume(
-    axum::extract::State(st): St,
-    params: RawPathParams,
-) -> Result<Response, ApiError> {
-    change_stage(st, params, Stage::Active).await
-}
-
-async fn change_stage(
-    st: Arc<AppState>,
-    params: RawPathParams,
-    to: Stage,
-) -> Result<Response, ApiError> {
-    let ns = namespace(&params)?;
-    let id = param(&params, "id");
-    let verb = if to == Stage::Suspended {
-        "suspend"
-    } else {
-        "resume"
-    };
-    let (sandbox_id, ack, status) = {
-        let mut reg = st.reg();
-        let now = now_ms();
-        let sb = reg
-            .find_sandbox(&ns, id)
-            .ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
-        let current = reg.sandbox_status(sb, now);
-        let sandbox_id = sb.id.clone();
-        match (current, to) {
-            ("terminated", _) => {
-                return Err(ApiError::bad_request(format!(
-                    "Cannot {verb} a terminated sandbox"
-                )))
-            }
-            ("suspended", Stage::Suspended)
-            | ("running", Stage::Active)
-            | ("snapshotting", Stage::Active) => {
-                return Ok(http::json(
-                    StatusCode::OK,
-                    &json!({ "sandbox_id": sandbox_id, "status": current }),
-                ))
-            }
-            ("pending", _) => {
-                return Err(ApiError::bad_request(format!(
-                    "Cannot {verb} a sandbox that is not yet running"
-                )))
-            }
-            ("snapshotting", _) => {
-                return Err(ApiError::bad_request(format!(
-                    "Cannot {verb} a sandbox while it is being snapshotted"
-                )))
-            }
-            _ => {}
-        }
-        let sb = reg.sandboxes.get_mut(&sandbox_id).expect("found above");
-        sb.stage = to;
-        if to == Stage::Active {
-            sb.ready_at = sb.ready_at.min(now);
-            sb.resumed_at = Some(now);
-        }
-        let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
-        let status = reg.sandbox_status(reg.sandboxes.get(&sandbox_id).expect("present"), now);
-        (sandbox_id, ack, status)
-    };
-    committed(ack)
-        .await
-        .map_err(|e| ApiError::internal(format!("could not record the change: {e}")))?;
-    let status = if to == Stage::Suspended {
-        freeze_processes(&st, &sandbox_id, true).await;
-        // The wire's transitional status (the freeze is done by the time a GET is answered).
-        "suspending"
-    } else {
-        freeze_processes(&st, &sandbox_id, false).await;
-        crate::lifetimes::arm(st.clone(), sandbox_id.clone());
-        status
-    };
-    Ok(http::json(
-        StatusCode::ACCEPTED,
-        &json!({ "sandbox_id": sandbox_id, "status": status }),
-    ))
-}
-
 /// `PATCH {P}/sandboxes/{id}`: name, proxy access flag, exposed ports.
 pub async fn update(
     axum::extract::State(st): St,
@@ -592,7 +439,9 @@ pub async fn update(
                 ));
             }
         }
-        let sb = reg.sandboxes.get_mut(&sandbox_id).expect("found above");
+        let Some(sb) = reg.sandboxes.get_mut(&sandbox_id) else {
+            return Err(ApiError::not_found(format!("Sandbox not found: {id}")));
+        };
         if let Some(name) = req.name {
             sb.name = Some(name);
         }
@@ -603,11 +452,8 @@ pub async fn update(
             sb.exposed_ports = ports;
         }
         let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
-        let sb = reg.sandboxes.get(&sandbox_id).expect("present");
-        (
-            sb.to_json(reg.sandbox_status(sb, now_ms()), &st.base_url),
-            ack,
-        )
+        let sb = sb.clone();
+        (sb.to_json(reg.sandbox_status(&sb, now_ms()), &st.base_url), ack)
     };
     committed(ack)
         .await

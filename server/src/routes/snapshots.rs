@@ -264,7 +264,9 @@ pub async fn delete(
         if !found {
             return Err(ApiError::not_found(format!("Snapshot not found: {id}")));
         }
-        let (snap, orphan) = reg.remove_snapshot(id).expect("found above");
+        let Some((snap, orphan)) = reg.remove_snapshot(id) else {
+            return Err(ApiError::not_found(format!("Snapshot not found: {id}")));
+        };
         if let Some(sb) = reg.sandboxes.get_mut(&snap.sandbox_id) {
             if sb.snapshotting.as_deref() == Some(id) {
                 sb.snapshotting = None;
