@@ -20,6 +20,9 @@ use crate::store::{committed, Op};
 
 /// What `termination_reason` and `outcome` say about a sandbox ended by its timeout.
 pub const TIMEOUT_REASON: &str = "timeout";
+/// The `outcome` a sandbox terminated by its timeout reports, spelled as the official TypeScript
+/// SDK's integration tests read it. A suspended sandbox reports none: it has not ended.
+pub const TIMEOUT_OUTCOME: &str = "Success(Timeout)";
 
 /// The instant (epoch ms) at which `sb` times out, if it has a timeout and is running.
 pub fn deadline(sb: &Sandbox) -> Option<i64> {
@@ -39,8 +42,10 @@ enum Action {
     Terminate,
 }
 
+/// Named sandboxes, and sandboxes claimed from a pool, are suspended (as the cloud does, and as
+/// Tensorlake's own pool timeout tests expect); any other is terminated.
 fn action(sb: &Sandbox) -> Action {
-    if sb.name.is_some() {
+    if sb.name.is_some() || sb.pool_id.is_some() {
         Action::Suspend
     } else {
         Action::Terminate
@@ -80,7 +85,7 @@ pub fn arm(st: Arc<AppState>, id: String) {
                     let result = match act {
                         Action::Suspend => suspend(&st, &id).await,
                         Action::Terminate => {
-                            terminate(st.clone(), id.clone(), TIMEOUT_REASON, Some(TIMEOUT_REASON))
+                            terminate(st.clone(), id.clone(), TIMEOUT_REASON, Some(TIMEOUT_OUTCOME))
                                 .await
                         }
                     };
@@ -112,7 +117,6 @@ async fn suspend(st: &Arc<AppState>, id: &str) -> Result<(), String> {
             return Ok(());
         }
         sb.stage = Stage::Suspended;
-        sb.outcome = Some(TIMEOUT_REASON.into());
         st.store.send_acked(vec![Op::PutSandbox(sb.clone())])
     };
     committed(ack).await?;

@@ -493,3 +493,20 @@ fn an_update_recycles_warm_sandboxes_but_leaves_claimed_ones() {
     assert_eq!(kept.len(), 1);
     assert!(kept.is_subset(&new));
 }
+
+#[test]
+fn a_claimed_sandbox_times_out_into_suspended_counting_from_the_claim() {
+    // Tensorlake's own pool timeout tests: a sandbox claimed from a pool with timeout_secs ends
+    // up suspended (not terminated), with no terminal outcome, and its clock starts at the claim.
+    let s = Server::start(&[]);
+    let id = create_pool(&s, json!({"warm_containers": 1, "timeout_secs": 2}));
+    wait_warm(&s, &id, 1);
+    // Longer than the timeout while warm: a warm sandbox's clock has not started.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let claimed = claim(&s, &id).json()["sandbox_id"].as_str().unwrap().to_string();
+    let status = |s: &Server| s.get(&format!("{P}/sandboxes/{claimed}")).json()["status"].clone();
+    assert_eq!(status(&s), "running", "the clock starts at the claim");
+    eventually(10, "suspended after its timeout", || status(&s) == "suspended");
+    let info = s.get(&format!("{P}/sandboxes/{claimed}")).json();
+    assert!(info["outcome"].is_null(), "{info}");
+}

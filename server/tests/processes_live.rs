@@ -479,7 +479,9 @@ fn timeout_secs_terminates_an_unnamed_sandbox_and_suspends_a_named_one() {
     );
     let v = s.get(&format!("{P}/sandboxes/{plain}")).json();
     assert_eq!(v["termination_reason"], "timeout", "{v}");
-    assert_eq!(v["outcome"], "timeout", "{v}");
+    assert_eq!(v["outcome"], "Success(Timeout)", "{v}");
+    let n = s.get(&format!("{P}/sandboxes/{named}")).json();
+    assert!(n["outcome"].is_null(), "a suspended sandbox has no terminal outcome: {n}");
     // A resume gives it its timeout again, counted from the resume.
     let r = s.post_empty(&format!("{P}/sandboxes/{named}/resume"));
     assert_eq!(r.status, 202, "{}", r.text());
