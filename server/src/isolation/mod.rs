@@ -352,7 +352,6 @@ impl Isolation {
         }
     }
 
-
     /// What a process of sandbox `id` runs with. A sandbox unknown here (its set-up failed)
     /// runs with nothing extra only when the server is not root; as root it is refused rather
     /// than run as host root.
