@@ -234,7 +234,7 @@ pub async fn refill(st: &Arc<AppState>, pool_id: &str) {
                     .reg()
                     .pools
                     .get(pool_id)
-                    .map_or(true, |p| !p.same_sandboxes(&pool));
+                    .is_none_or(|p| !p.same_sandboxes(&pool));
                 if stale {
                     let _ = terminate(st.clone(), sb.id.clone(), "its sandbox pool was deleted or changed", None).await;
                 }

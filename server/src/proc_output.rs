@@ -130,7 +130,7 @@ impl Kept {
             .into_iter()
             .zip(&self.streams)
         {
-            if only.map_or(true, |o| o == stream) {
+            if only.is_none_or(|o| o == stream) {
                 all.extend(q.iter().map(|(seq, at, l)| (*seq, stream, *at, l)));
             }
         }

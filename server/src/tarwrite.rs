@@ -239,7 +239,7 @@ pub fn sparse_segments(file: &File, size: u64, blocks: u64) -> Option<Segments> 
         return None;
     }
     // The map must reach the real size: a trailing hole is an empty segment at the end.
-    if segs.last().map_or(true, |s| s.0 + s.1 < size) {
+    if segs.last().is_none_or(|s| s.0 + s.1 < size) {
         segs.push((size, 0));
     }
     Some(segs)

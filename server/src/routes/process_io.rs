@@ -160,7 +160,7 @@ pub async fn follow(
                 None => Err(RecvError::Closed),
             };
             match next {
-                Ok(ev) if only.map_or(true, |o| o == ev.stream) => {
+                Ok(ev) if only.is_none_or(|o| o == ev.stream) => {
                     return Some((Ok(output_frame(ev.stream, ev.at, &ev.line)), Some(live)))
                 }
                 Ok(_) => continue,
