@@ -19,8 +19,8 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::processes::{find_proc, jerr, target};
-use super::{param, St};
+use super::processes::{find_proc, jerr, stream_param, target};
+use super::St;
 use crate::http::{empty, read_body, ApiError};
 use crate::procs::Stream;
 
@@ -133,18 +133,7 @@ pub async fn follow(
     params: RawPathParams,
 ) -> Result<Response, ApiError> {
     let t = target(&st, &headers).await?;
-    let only = match param(&params, "stream") {
-        "stdout" => Some(Stream::Stdout),
-        "stderr" => Some(Stream::Stderr),
-        "output" => None,
-        other => {
-            return Err(jerr(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("unknown process stream {other:?}: stdout, stderr or output"),
-            ))
-        }
-    };
+    let only = stream_param(&params)?;
     let entry = find_proc(&st, &t, &params)?;
     let (kept, live) = entry.follow(only);
     let replay = futures_util::stream::iter(

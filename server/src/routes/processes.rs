@@ -343,6 +343,20 @@ fn ends_by_default(sig: i32) -> bool {
     )
 }
 
+/// The `{stream}` of a route: `stdout`, `stderr`, or `output` (both, as `None`).
+pub(super) fn stream_param(params: &RawPathParams) -> Result<Option<Stream>, ApiError> {
+    match param(params, "stream") {
+        "stdout" => Ok(Some(Stream::Stdout)),
+        "stderr" => Ok(Some(Stream::Stderr)),
+        "output" => Ok(None),
+        other => Err(jerr(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("unknown process stream {other:?}: stdout, stderr or output"),
+        )),
+    }
+}
+
 /// `GET /api/v1/processes/{pid}/stdout|stderr|output` → `{"pid","lines","line_count"}`.
 pub async fn output(
     axum::extract::State(st): St,
@@ -350,18 +364,7 @@ pub async fn output(
     params: RawPathParams,
 ) -> Result<Response, ApiError> {
     let t = target(&st, &headers).await?;
-    let only = match param(&params, "stream") {
-        "stdout" => Some(Stream::Stdout),
-        "stderr" => Some(Stream::Stderr),
-        "output" => None,
-        other => {
-            return Err(jerr(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("unknown process resource {other:?}"),
-            ))
-        }
-    };
+    let only = stream_param(&params)?;
     let entry = find_proc(&st, &t, &params)?;
     let lines = entry.lines(only);
     Ok(http::json(
