@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::isolation::child::{enter, STAGING};
+use crate::isolation::netns::RESOLV_CONF;
 use crate::isolation::{dir_hash, seccomp, Isolation};
 
 /// Environment variable naming the bwrap binary (default: `bwrap` on `PATH`).
@@ -44,6 +45,9 @@ pub const SYSTEM_DIRS: &[&str] = &[
 /// Host directories that are links into `/usr` on merged-usr systems, or real directories on
 /// older ones; mirrored into the jail either way.
 const HOST_LINKS: &[&str] = &["bin", "sbin", "lib", "lib64", "lib32", "libx32"];
+
+/// The host's CA certificates, bound read-only into every jail.
+const CERTS: &str = "/etc/ssl/certs";
 
 /// Parts of `/proc` that reach host kernel settings; read-only in the jail. Only `sys` is
 /// required to exist.
@@ -161,9 +165,19 @@ impl Jail {
         };
         let filter_fds: Vec<RawFd> = filters.iter().map(|f| f.as_raw_fd()).collect();
         let staged = setup.ids.is_some();
+        // The sandbox's own network namespace: its resolv.conf arrives as a descriptor, since
+        // bwrap, already the sandbox's uid, could not read a file in the private data directory.
+        let netns = setup.netns.as_ref().map(|ns| ns.as_raw_fd());
+        let resolv = netns
+            .map(|_| seccomp::memfd_with(RESOLV_CONF.as_bytes()))
+            .transpose()?;
+        if netns.is_some() {
+            self.iso.net.refresh_host();
+        }
         let fds = JailFds {
             root: (!staged).then(|| root_fd.as_raw_fd()),
             seccomp: &filter_fds,
+            resolv: resolv.as_ref().map(|f| f.as_raw_fd()),
         };
         // By path: after the child's unshare, the descriptor belongs to another mount namespace,
         // which a bind mount refuses. The path is the server's own (`sandboxes/<id>/root`).
@@ -187,10 +201,11 @@ impl Jail {
         // directory on to the sandbox, where `openat(fd, "..")` would lead outside.
         let mut inherit = filter_fds.clone();
         inherit.extend(fds.root);
+        inherit.extend(fds.resolv);
         // SAFETY: the hook only calls async-signal-safe functions (open, write, close, fcntl,
         // umask, setgroups, setgid, setuid) on data prepared before the fork.
         unsafe {
-            cmd.pre_exec(move || enter(&setup, stage_from.as_deref(), &inherit));
+            cmd.pre_exec(move || enter(&setup, netns, stage_from.as_deref(), &inherit));
         }
         let (tx, rx) = oneshot::channel();
         self.spawner
@@ -201,6 +216,7 @@ impl Jail {
             .map_err(|_| io::Error::other("the bwrap spawner thread has stopped"))?;
         // The child has its copies now (or failed); the server's are closed here.
         drop(filters);
+        drop(resolv);
         drop(root_fd);
         child
     }
@@ -223,6 +239,9 @@ pub struct JailFds<'a> {
     pub root: Option<RawFd>,
     /// One per seccomp program.
     pub seccomp: &'a [RawFd],
+    /// `/etc/resolv.conf`, when the jail keeps the sandbox's network namespace (`--share-net`)
+    /// rather than getting one with loopback only.
+    pub resolv: Option<RawFd>,
 }
 
 /// Kills bwrap processes left running by an earlier server on this data directory.
@@ -381,6 +400,9 @@ pub fn jail_args(root: &Path, spec: &RunSpec, fds: &JailFds) -> Vec<OsString> {
             "ALL",
         ],
     );
+    if fds.resolv.is_some() {
+        push(&mut a, &["--share-net"]);
+    }
     push(&mut a, &["--hostname", "sandbox"]);
     match fds.root {
         Some(fd) => push(&mut a, &["--bind-fd", &fd.to_string(), "/"]),
@@ -388,6 +410,11 @@ pub fn jail_args(root: &Path, spec: &RunSpec, fds: &JailFds) -> Vec<OsString> {
     }
     push(&mut a, &["--ro-bind", "/usr", "/usr"]);
     a.extend(host_link_args(Some(root)));
+    // The host's trust store, read-only: the registries here are reached through a CA in it.
+    push(&mut a, &["--ro-bind-try", CERTS, CERTS]);
+    if let Some(fd) = fds.resolv {
+        push(&mut a, &["--ro-bind-data", &fd.to_string(), "/etc/resolv.conf"]);
+    }
     push(&mut a, &["--proc", "/proc", "--dev", "/dev"]);
     for name in PROC_READ_ONLY {
         let p = format!("/proc/{name}");
@@ -441,6 +468,7 @@ mod tests {
         let fds = JailFds {
             root: Some(7),
             seccomp: &[8, 9],
+            resolv: None,
         };
         let args: Vec<String> = jail_args(Path::new("/data/sb/root"), &spec, &fds)
             .into_iter()
@@ -459,6 +487,7 @@ mod tests {
         assert!(joined.contains("--cap-drop ALL"));
         assert!(joined.contains("--die-with-parent"));
         assert!(joined.ends_with("-- sh -c echo hi"), "{joined}");
+        assert!(!joined.contains("--share-net"), "{joined}");
         assert!(joined.contains("--setenv A b"));
     }
 
@@ -475,6 +504,7 @@ mod tests {
         let fds = JailFds {
             root: Some(7),
             seccomp: &[],
+            resolv: Some(5),
         };
         let joined: Vec<String> = jail_args(Path::new("/data/sb/root"), &spec, &fds)
             .into_iter()
@@ -483,5 +513,8 @@ mod tests {
         let joined = joined.join(" ");
         assert!(joined.contains("--uid 1000 --gid 100"), "{joined}");
         assert!(joined.contains("--cap-drop ALL"), "{joined}");
+        assert!(joined.contains("ALL --share-net"), "{joined}");
+        assert!(joined.contains("--ro-bind-data 5 /etc/resolv.conf"), "{joined}");
+        assert!(joined.contains("--ro-bind-try /etc/ssl/certs /etc/ssl/certs"), "{joined}");
     }
 }

@@ -120,8 +120,20 @@ async fn suspend(st: &Arc<AppState>, id: &str) -> Result<(), String> {
         st.store.send_acked(vec![Op::PutSandbox(sb.clone())])
     };
     committed(ack).await?;
+    set_network_running(st, id, false).await;
     freeze_processes(st, id, true).await;
     Ok(())
+}
+
+/// Stops (suspend) or restarts (resume) sandbox `id`'s way out (its slirp4netns); its policy
+/// and namespace stay.
+pub(crate) async fn set_network_running(st: &Arc<AppState>, id: &str, running: bool) {
+    let (st2, id2) = (st.clone(), id.to_string());
+    let done =
+        tokio::task::spawn_blocking(move || st2.jail.iso.net.set_running(&id2, running)).await;
+    if let Ok(Err(e)) = done {
+        eprintln!("tensorlake-local: warning: network of sandbox {id}: {e}");
+    }
 }
 
 /// Terminates sandbox `sandbox_id` (deleted, or past its `timeout_secs`): records it, then kills

@@ -19,6 +19,7 @@ mod isolation;
 mod jail;
 mod lifetimes;
 mod model;
+mod netpolicy;
 mod pools;
 mod proc_output;
 mod proc_signal;

@@ -119,7 +119,8 @@ pub struct Sandbox {
     pub timeout_secs: Option<i64>,
     /// Recorded entrypoint (not run).
     pub entrypoint: Option<Vec<String>>,
-    /// Network policy as sent (commands never have network access).
+    /// Network policy in its checked form (`netpolicy::NetPolicy::to_json`); `None`: the
+    /// default, internet access on.
     pub network: Option<Value>,
     /// Recorded proxy access flag.
     pub allow_unauthenticated_access: bool,
@@ -178,6 +179,9 @@ pub struct Snapshot {
     pub disk_mb: i64,
     /// Entrypoint of the source sandbox.
     pub entrypoint: Option<Vec<String>>,
+    /// Network policy of the source sandbox (inherited by restores that send none).
+    #[serde(default)]
+    pub network: Option<Value>,
     /// Creation instant.
     pub created_at: i64,
     /// Archive file name under `<data>/snapshots/`, set once the archive is durably written.
@@ -304,9 +308,14 @@ impl Sandbox {
 
     /// The SandboxInfo object of section 3.3. `sandbox_url` (the server's own origin) is present
     /// while the sandbox can serve process calls; both `disk_mb` (what WHL reads) and
-    /// `ephemeral_disk_mb` (what TL and IX use) are sent.
-    pub fn to_json(&self, status: &str, base_url: &str) -> Value {
+    /// `ephemeral_disk_mb` (what TL and IX use) are sent, and the network policy both as
+    /// `network` (TL) and `network_policy` (WHL): the stored one, or the default this server
+    /// gives (`networked`: internet access, or loopback only where it has no networking).
+    pub fn to_json(&self, status: &str, base_url: &str, networked: bool) -> Value {
         let routable = matches!(status, "running" | "snapshotting");
+        let network = self.network.clone().unwrap_or_else(|| {
+            json!({ "allow_internet_access": networked, "allow_out": [], "deny_out": [] })
+        });
         json!({
             "id": self.id,
             "namespace": self.namespace,
@@ -321,7 +330,8 @@ impl Sandbox {
             },
             "timeout_secs": self.timeout_secs,
             "entrypoint": self.entrypoint,
-            "network_policy": self.network,
+            "network": network,
+            "network_policy": network,
             "created_at": self.created_at,
             "terminated_at": self.terminated_at,
             "termination_reason": self.termination_reason,
@@ -379,6 +389,7 @@ mod tests {
             memory_mb: 1024,
             disk_mb: 10240,
             entrypoint: None,
+            network: None,
             created_at: 0,
             archive: None,
             size_bytes: None,

@@ -14,10 +14,12 @@ pub const STAGING: &str = "/tmp";
 const STAGING_C: &std::ffi::CStr = c"/tmp";
 
 /// Runs in the forked child, before bwrap is executed. Joining the cgroups comes first, while
-/// still privileged, so nothing the sandbox starts ever runs outside them; the uid is dropped
+/// still privileged, so nothing the sandbox starts ever runs outside them; then the sandbox's
+/// network namespace (`netns`, which bwrap then keeps with `--share-net`); the uid is dropped
 /// last.
 pub fn enter(
     setup: &SandboxJail,
+    netns: Option<RawFd>,
     stage_from: Option<&std::ffi::CStr>,
     inherit: &[RawFd],
 ) -> io::Result<()> {
@@ -35,6 +37,11 @@ pub fn enter(
             libc::close(fd);
             if n != 1 {
                 return Err(err);
+            }
+        }
+        if let Some(ns) = netns {
+            if libc::setns(ns, libc::CLONE_NEWNET) != 0 {
+                return Err(io::Error::last_os_error());
             }
         }
         if let Some(src) = stage_from {

@@ -12,6 +12,7 @@
 pub mod cgroups;
 pub mod child;
 pub mod disk;
+pub mod netns;
 pub mod reaper;
 pub mod seccomp;
 pub mod uids;
@@ -37,6 +38,9 @@ pub struct SandboxJail {
     pub ids: Option<(u32, u32)>,
     /// `cgroup.procs` files to join, as C strings so the pre-exec hook allocates nothing.
     pub cgroup_procs: Vec<CString>,
+    /// The sandbox's network namespace, which its commands join (see `netns`); `None` where
+    /// this server has no networking: each command then gets a namespace with loopback only.
+    pub netns: Option<Arc<std::os::fd::OwnedFd>>,
 }
 
 /// The isolation features of this server and the state of each live sandbox.
@@ -50,6 +54,8 @@ pub struct Isolation {
     notes: Vec<String>,
     sandboxes_dir: PathBuf,
     live: Mutex<HashMap<String, Arc<SandboxJail>>>,
+    /// Network namespaces, their firewall and slirp4netns.
+    pub net: netns::Network,
     /// Pipe to the clean-up process; never written, only held (see `reaper.rs`).
     reaper: Mutex<Option<std::process::ChildStdin>>,
 }
@@ -150,6 +156,8 @@ impl Isolation {
             );
             None
         };
+        let net = netns::Network::detect(as_root);
+        notes.push(net.summary());
         Isolation {
             as_root,
             uids: UidPool::default(),
@@ -160,6 +168,7 @@ impl Isolation {
             notes,
             sandboxes_dir: paths.sandboxes.clone(),
             live: Mutex::new(HashMap::new()),
+            net,
             reaper: Mutex::new(None),
         }
     }
@@ -252,10 +261,18 @@ impl Isolation {
             .iter()
             .map(|p| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other))
             .collect::<io::Result<Vec<_>>>()?;
-        self.live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(sb.id.clone(), Arc::new(SandboxJail { ids, cgroup_procs }));
+        let policy = crate::netpolicy::NetPolicy::from_stored(sb.network.as_ref());
+        let netns = self
+            .net
+            .create(&sb.id, &policy, sb.stage == Stage::Active)?;
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            sb.id.clone(),
+            Arc::new(SandboxJail {
+                ids,
+                cgroup_procs,
+                netns,
+            }),
+        );
         Ok(())
     }
 
@@ -268,6 +285,7 @@ impl Isolation {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
+        self.net.release(id);
         if !self.cgroups.enforced().is_empty() {
             self.cgroups.remove(id);
         }
@@ -332,6 +350,7 @@ impl Isolation {
     /// directory can be deleted as soon as the server has exited (the clean-up process does the
     /// same after a crash, a moment later). Blocking.
     pub fn shutdown(&self) {
+        self.net.stop_all();
         let ids: Vec<String> = self
             .live
             .lock()

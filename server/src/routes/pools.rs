@@ -18,6 +18,7 @@ use crate::model::{
 };
 use crate::pools::{self, Pool, MAX_POOLS, MAX_WARM};
 use crate::lifetimes::terminate;
+use crate::state::AppState;
 use crate::store::{committed, Op};
 
 /// Body of create and update (the SDKs' `SandboxPoolRequest`). Unknown fields are ignored.
@@ -29,7 +30,7 @@ struct PoolRequest {
     entrypoint: Option<Vec<String>>,
     max_containers: Option<i64>,
     warm_containers: Option<i64>,
-    network: Option<serde_json::Map<String, Value>>,
+    network: Option<Value>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -55,7 +56,17 @@ fn unprocessable(field: &str, msg: String) -> ApiError {
 }
 
 /// Validates a request and turns it into a pool record with id `id`.
-fn to_pool(req: PoolRequest, id: String, ns: String, created_at: i64) -> Result<Pool, ApiError> {
+fn to_pool(
+    st: &AppState,
+    req: PoolRequest,
+    id: String,
+    ns: String,
+    created_at: i64,
+) -> Result<Pool, ApiError> {
+    let network = match &req.network {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(crate::routes::sandboxes::check_network(st, v)?),
+    };
     let res = req.resources.unwrap_or_default();
     let cpus = res.cpus.unwrap_or(DEFAULT_CPUS);
     if !cpus.is_finite() || !(0.0..=1024.0).contains(&cpus) {
@@ -133,7 +144,7 @@ fn to_pool(req: PoolRequest, id: String, ns: String, created_at: i64) -> Result<
         entrypoint: req.entrypoint,
         max_containers: req.max_containers,
         warm_containers: req.warm_containers,
-        network: req.network.map(Value::Object),
+        network,
         created_at,
         updated_at: now_ms(),
     })
@@ -153,7 +164,7 @@ pub async fn create(
     let ns = namespace(&params)?;
     let body = read_body(&headers, body, JSON_LIMIT).await?;
     let req: PoolRequest = parse_json(&body)?;
-    let pool = to_pool(req, new_id("pool-"), ns.clone(), now_ms())?;
+    let pool = to_pool(&st, req, new_id("pool-"), ns.clone(), now_ms())?;
     let ack = {
         let mut reg = st.reg();
         if reg.pools.len() >= MAX_POOLS {
@@ -227,7 +238,7 @@ pub async fn update(
             .filter(|p| p.namespace == ns)
             .cloned()
             .ok_or_else(|| pool_not_found(&id))?;
-        let pool = to_pool(req, id.clone(), ns.clone(), old.created_at)?;
+        let pool = to_pool(&st, req, id.clone(), ns.clone(), old.created_at)?;
         let members = pools::members(&reg, &id);
         let warm: Vec<String> = members
             .iter()

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{namespace, param, St};
 use crate::http::{self, ApiError};
-use crate::lifetimes::freeze_processes;
+use crate::lifetimes::{freeze_processes, set_network_running};
 use crate::model::{now_ms, Stage};
 use crate::state::AppState;
 use crate::store::{committed, Op};
@@ -96,11 +96,13 @@ async fn change_stage(
         .await
         .map_err(|e| ApiError::internal(format!("could not record the change: {e}")))?;
     let status = if to == Stage::Suspended {
+        set_network_running(&st, &sandbox_id, false).await;
         freeze_processes(&st, &sandbox_id, true).await;
         // The wire's transitional status (the freeze is done by the time a GET is answered).
         "suspending"
     } else {
         freeze_processes(&st, &sandbox_id, false).await;
+        set_network_running(&st, &sandbox_id, true).await;
         crate::lifetimes::arm(st.clone(), sandbox_id.clone());
         status
     };

@@ -18,6 +18,7 @@ use crate::http::{
     self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT,
 };
 use crate::lifetimes::terminate;
+use crate::netpolicy::NetPolicy;
 use crate::model::{
     new_id, now_ms, Sandbox, SnapshotStatus, SnapshotType, Stage, DEFAULT_CPUS, DEFAULT_DISK_MB,
     DEFAULT_IMAGE, DEFAULT_MEMORY_MB,
@@ -33,7 +34,7 @@ struct CreateRequest {
     resources: Option<ResourcesRequest>,
     timeout_secs: Option<i64>,
     entrypoint: Option<Vec<String>>,
-    network: Option<serde_json::Map<String, Value>>,
+    network: Option<Value>,
     snapshot_id: Option<String>,
     name: Option<String>,
     allow_unauthenticated_access: Option<bool>,
@@ -50,12 +51,31 @@ struct ResourcesRequest {
     gpus: Option<Vec<Value>>,
 }
 
-/// Body of `PATCH /sandboxes/{id}`.
+/// Body of `PATCH /sandboxes/{id}`. `network` is read apart: `null` (clear) differs from absent.
 #[derive(Debug, Deserialize, Default)]
 struct UpdateRequest {
     name: Option<String>,
     allow_unauthenticated_access: Option<bool>,
     exposed_ports: Option<Vec<u16>>,
+}
+
+/// Checks a `network` object and returns its stored form. Refused: what cannot be enforced
+/// (400, naming it), wrong types (422), and, on a server without networking, any policy that
+/// asks for a way out (400 saying what is missing), rather than a sandbox silently offline.
+pub(crate) fn check_network(st: &AppState, value: &Value) -> Result<Value, ApiError> {
+    let policy = NetPolicy::parse(value).map_err(|e| {
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError::Text(status, e.message)
+    })?;
+    if let Some(why) = st.jail.iso.net.missing() {
+        if policy.wants_outside() {
+            return Err(ApiError::bad_request(format!(
+                "this server cannot give sandboxes network access: {why}. Sandboxes here have loopback only: \
+                 send network {{\"allow_internet_access\": false}} (and no allow_out), or omit network"
+            )));
+        }
+    }
+    Ok(policy.to_json())
 }
 
 fn unprocessable(field: &str, msg: &str) -> ApiError {
@@ -169,6 +189,10 @@ pub(crate) async fn create_record(
         check_name(name)?;
     }
     let exposed_ports = check_ports(req.exposed_ports.as_deref().unwrap_or(&[]))?;
+    let network = match &req.network {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(check_network(st, v)?),
+    };
     if let Some(image) = &req.image {
         if image.is_empty() || image.len() > 512 {
             return Err(unprocessable(
@@ -197,7 +221,7 @@ pub(crate) async fn create_record(
         disk_mb: disk_req.filter(|d| *d > 0).unwrap_or(DEFAULT_DISK_MB),
         timeout_secs: req.timeout_secs.filter(|t| *t > 0),
         entrypoint: req.entrypoint.clone(),
-        network: req.network.map(Value::Object),
+        network,
         allow_unauthenticated_access: req.allow_unauthenticated_access.unwrap_or(false),
         exposed_ports,
         created_at: now,
@@ -286,6 +310,9 @@ pub(crate) async fn create_record(
             .ok_or_else(|| ApiError::internal(format!("snapshot {snap_id} has no archive")))?;
         sb.image = req.image.clone().unwrap_or_else(|| snap.base_image.clone());
         sb.entrypoint = req.entrypoint.clone().or_else(|| snap.entrypoint.clone());
+        if req.network.is_none() {
+            sb.network = snap.network.clone();
+        }
         sb.cpus = asked_cpus.unwrap_or(snap.cpus);
         sb.memory_mb = asked_mem.unwrap_or(snap.memory_mb);
         sb.disk_mb = asked_disk.unwrap_or(snap.disk_mb);
@@ -358,7 +385,7 @@ pub async fn get(
     let status = reg.sandbox_status(sb, now_ms());
     Ok(http::json(
         StatusCode::OK,
-        &sb.to_json(status, &st.base_url),
+        &sb.to_json(status, &st.base_url, st.jail.iso.net.available()),
     ))
 }
 
@@ -378,7 +405,7 @@ pub async fn list(
     live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let items: Vec<Value> = live
         .iter()
-        .map(|s| s.to_json(reg.sandbox_status(s, now), &st.base_url))
+        .map(|s| s.to_json(reg.sandbox_status(s, now), &st.base_url, st.jail.iso.net.available()))
         .collect();
     Ok(http::json(StatusCode::OK, &json!({ "sandboxes": items })))
 }
@@ -407,7 +434,8 @@ pub async fn delete(
     Ok(empty(StatusCode::OK))
 }
 
-/// `PATCH {P}/sandboxes/{id}`: name, proxy access flag, exposed ports.
+/// `PATCH {P}/sandboxes/{id}`: name, proxy access flag, exposed ports, network policy (`null`
+/// clears it: internet access again).
 pub async fn update(
     axum::extract::State(st): St,
     params: RawPathParams,
@@ -422,6 +450,34 @@ pub async fn update(
         check_name(name)?;
     }
     let ports = req.exposed_ports.as_deref().map(check_ports).transpose()?;
+    // Some(None): `"network": null`, back to the default policy.
+    let network: Option<Option<Value>> = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(mut o)) => match o.remove("network") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(v) => Some(Some(check_network(&st, &v)?)),
+        },
+        _ => None,
+    };
+    if let Some(stored) = &network {
+        let (sandbox_id, running) = {
+            let reg = st.reg();
+            let sb = reg
+                .find_sandbox(&ns, id)
+                .ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
+            if sb.stage == Stage::Terminated {
+                return Err(ApiError::bad_request("Cannot update a terminated sandbox"));
+            }
+            (sb.id.clone(), sb.stage == Stage::Active)
+        };
+        // Enforced before it is recorded: a policy reported is a policy in force.
+        let policy = NetPolicy::from_stored(stored.as_ref());
+        let st2 = st.clone();
+        tokio::task::spawn_blocking(move || st2.jail.iso.net.update(&sandbox_id, &policy, running))
+            .await
+            .map_err(|e| ApiError::internal(format!("applying the network policy failed: {e}")))?
+            .map_err(|e| ApiError::internal(format!("applying the network policy failed: {e}")))?;
+    }
     let (value, ack) = {
         let mut reg = st.reg();
         let sb = reg
@@ -451,9 +507,12 @@ pub async fn update(
         if let Some(ports) = ports {
             sb.exposed_ports = ports;
         }
+        if let Some(stored) = network {
+            sb.network = stored;
+        }
         let ack = st.store.send_acked(vec![Op::PutSandbox(sb.clone())]);
         let sb = sb.clone();
-        (sb.to_json(reg.sandbox_status(&sb, now_ms()), &st.base_url), ack)
+        (sb.to_json(reg.sandbox_status(&sb, now_ms()), &st.base_url, st.jail.iso.net.available()), ack)
     };
     committed(ack)
         .await

@@ -99,6 +99,7 @@ pub async fn create(
             memory_mb: sb.memory_mb,
             disk_mb: sb.disk_mb,
             entrypoint: sb.entrypoint.clone(),
+            network: sb.network.clone(),
             created_at: now,
             archive: None,
             size_bytes: None,

@@ -1,0 +1,448 @@
+//! One network namespace per sandbox, made by the (root) server, that every command of the
+//! sandbox joins before bwrap runs: the sandbox's loopback is shared by its commands, as on one
+//! machine, and its path out is slirp4netns (user-mode networking: a TCP/IP stack in a host
+//! process, so the namespace has no veth and the host no routes or NAT rules for it).
+//!
+//! - The namespace is held by a descriptor only, never by a name on the host: when the server
+//!   dies (SIGKILL included) nothing of it persists. slirp4netns gets `--exit-fd`, the read end
+//!   of a pipe whose write end only the server holds, so it exits with the server too.
+//! - The namespace belongs to the host's user namespace; sandbox code runs in a user namespace
+//!   of its own with no capabilities, so it cannot change addresses, routes or the firewall.
+//! - nftables rules inside the namespace (see `netpolicy`) enforce the policy and keep the
+//!   host's own addresses and slirp4netns's gateway unreachable; slirp4netns runs with
+//!   `--disable-host-loopback`, in its own sandbox (`--enable-sandbox`: an empty root, no
+//!   capabilities) and seccomp filter.
+//! - A suspended sandbox's slirp4netns is stopped, and started again at resume.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::netpolicy::NetPolicy;
+
+/// Environment variable naming the slirp4netns binary (default: `slirp4netns` on `PATH`); a path
+/// that does not exist turns networking off, which the tests use.
+pub const SLIRP_ENV: &str = "TENSORLAKE_LOCAL_SLIRP4NETNS";
+
+/// The `/etc/resolv.conf` commands of a sandbox with a namespace see, read-only: slirp4netns's
+/// DNS forwarder, which asks the host's resolvers.
+pub const RESOLV_CONF: &str = "nameserver 10.0.2.3\noptions edns0\n";
+
+/// How long slirp4netns may take to configure a namespace.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The tools networking needs, once found to work.
+struct Tools {
+    slirp: PathBuf,
+    nft: PathBuf,
+}
+
+/// A running slirp4netns.
+struct Slirp {
+    child: Child,
+    /// Closing it tells slirp4netns to exit.
+    _exit: OwnedFd,
+}
+
+/// The network of one sandbox.
+struct SandboxNet {
+    ns: Arc<OwnedFd>,
+    policy: NetPolicy,
+    slirp: Option<Slirp>,
+}
+
+/// Networking of this server's sandboxes.
+pub struct Network {
+    tools: Result<Tools, String>,
+    sandboxes: Mutex<HashMap<String, SandboxNet>>,
+    /// The host addresses the sandboxes' rules block.
+    host: Mutex<Vec<Ipv4Addr>>,
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")
+        .unwrap_or_else(|| OsString::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    // nft lives in /usr/sbin, which a normal user's PATH may lack.
+    dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The IPv4 addresses of the host's interfaces (those a sandbox must not reach).
+pub fn host_addresses() -> Vec<Ipv4Addr> {
+    let mut out = Vec::new();
+    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we walk read-only and free once.
+    unsafe {
+        if libc::getifaddrs(&mut ifap) != 0 {
+            return out;
+        }
+        let mut p = ifap;
+        while !p.is_null() {
+            let a = (*p).ifa_addr;
+            if !a.is_null() && (*a).sa_family as i32 == libc::AF_INET {
+                let sin = &*(a as *const libc::sockaddr_in);
+                out.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            }
+            p = (*p).ifa_next;
+        }
+        libc::freeifaddrs(ifap);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A new network namespace with its loopback up, held by the returned descriptor. Made on a
+/// thread of its own, which ends right after: only that thread ever enters it.
+pub fn new_namespace() -> io::Result<OwnedFd> {
+    std::thread::spawn(|| -> io::Result<OwnedFd> {
+        // SAFETY: unshare of the network namespace affects only this thread; the socket and
+        // ioctl operate on a local ifreq.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let ns = libc::open(c"/proc/thread-self/ns/net".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if ns < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let ns = OwnedFd::from_raw_fd(ns);
+            let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            if sock < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let sock = OwnedFd::from_raw_fd(sock);
+            let mut req: libc::ifreq = std::mem::zeroed();
+            for (i, b) in b"lo\0".iter().enumerate() {
+                req.ifr_name[i] = *b as libc::c_char;
+            }
+            if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(ns)
+        }
+    })
+    .join()
+    .map_err(|_| io::Error::other("the network namespace thread panicked"))?
+}
+
+/// Runs `cmd` with `ns` as its network namespace.
+fn in_namespace(cmd: &mut Command, ns: RawFd) {
+    // SAFETY: setns is async-signal-safe; `ns` stays open in the parent until after the spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(ns, libc::CLONE_NEWNET) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+fn load_rules(nft: &Path, ns: RawFd, rules: &str) -> io::Result<()> {
+    let mut cmd = Command::new(nft);
+    cmd.args(["-f", "-"])
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    in_namespace(&mut cmd, ns);
+    let mut child = cmd.spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(rules.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "nft refused the sandbox's rules ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors we then own.
+    unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
+    }
+}
+
+/// Starts slirp4netns on `ns` and waits until it has configured it.
+fn start_slirp(slirp: &Path, ns: RawFd) -> io::Result<Slirp> {
+    let (exit_r, exit_w) = pipe()?;
+    let (ready_r, ready_w) = pipe()?;
+    let mut cmd = Command::new(slirp);
+    cmd.args([
+        "--configure",
+        "--mtu=65520",
+        "--disable-host-loopback",
+        "--enable-sandbox",
+        "--enable-seccomp",
+        "--exit-fd=4",
+        "--ready-fd=5",
+        "--netns-type=path",
+        "/proc/self/fd/3",
+        "tap0",
+    ])
+    .env_clear()
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .current_dir("/");
+    let sources = [ns, exit_r.as_raw_fd(), ready_w.as_raw_fd()];
+    // SAFETY: fcntl and dup2 are async-signal-safe. Each source is first copied above 9 so that
+    // no dup2 overwrites a source not yet moved; dup2 clears close-on-exec on 3, 4 and 5.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut high = [0; 3];
+            for (i, fd) in sources.iter().enumerate() {
+                high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10);
+                if high[i] < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            for (i, fd) in high.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    drop(exit_r);
+    drop(ready_w);
+    match wait_ready(ready_r) {
+        Ok(()) => Ok(Slirp { child, _exit: exit_w }),
+        Err(e) => {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            Err(io::Error::other(format!(
+                "slirp4netns did not set up the sandbox's network ({e}; {status})"
+            )))
+        }
+    }
+}
+
+fn wait_ready(ready: OwnedFd) -> io::Result<()> {
+    let mut pfd = libc::pollfd {
+        fd: ready.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one descriptor we own.
+    let n = unsafe { libc::poll(&mut pfd, 1, READY_TIMEOUT.as_millis() as i32) };
+    if n <= 0 {
+        return Err(io::Error::other("no answer"));
+    }
+    let mut byte = [0u8; 1];
+    let mut f = std::fs::File::from(ready);
+    match f.read(&mut byte) {
+        Ok(1) if byte[0] == b'1' => Ok(()),
+        _ => Err(io::Error::other("it exited")),
+    }
+}
+
+fn stop(mut s: Slirp) {
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+}
+
+impl SandboxNet {
+    /// Loads the policy's rules, then starts or stops slirp4netns to match (rules first, so no
+    /// packet leaves under the old policy's reach).
+    fn sync(&mut self, tools: &Tools, host: &[Ipv4Addr], running: bool) -> io::Result<()> {
+        load_rules(&tools.nft, self.ns.as_raw_fd(), &self.policy.ruleset(host))?;
+        let alive = self
+            .slirp
+            .as_mut()
+            .is_some_and(|s| matches!(s.child.try_wait(), Ok(None)));
+        if running && self.policy.wants_outside() {
+            if !alive {
+                self.slirp.take().map(stop);
+                self.slirp = Some(start_slirp(&tools.slirp, self.ns.as_raw_fd())?);
+            }
+        } else {
+            self.slirp.take().map(stop);
+        }
+        Ok(())
+    }
+}
+
+impl Network {
+    /// Finds slirp4netns and nft and checks that a namespace with rules can be made here.
+    /// `as_root`: only a root server makes namespaces for sandboxes.
+    pub fn detect(as_root: bool) -> Network {
+        Network {
+            tools: Self::check(as_root),
+            sandboxes: Mutex::new(HashMap::new()),
+            host: Mutex::new(host_addresses()),
+        }
+    }
+
+    fn check(as_root: bool) -> Result<Tools, String> {
+        if !as_root {
+            return Err("a network namespace per sandbox, and its firewall, need a server run as root".into());
+        }
+        let slirp = match std::env::var_os(SLIRP_ENV).filter(|v| !v.is_empty()) {
+            Some(p) if Path::new(&p).is_file() => PathBuf::from(p),
+            Some(p) => {
+                return Err(format!(
+                    "slirp4netns is missing: {SLIRP_ENV} points to {}, which does not exist (Debian/Ubuntu: apt-get install slirp4netns)",
+                    Path::new(&p).display()
+                ))
+            }
+            None => find_on_path("slirp4netns").ok_or(
+                "slirp4netns is missing (Debian/Ubuntu: apt-get install slirp4netns, or run scripts/setup.sh)",
+            )?,
+        };
+        let nft = find_on_path("nft").ok_or(
+            "nft is missing, so policies and the block on the host's addresses cannot be enforced (Debian/Ubuntu: apt-get install nftables)",
+        )?;
+        if !Path::new("/dev/net/tun").exists() {
+            return Err("/dev/net/tun is missing (slirp4netns needs a TAP device)".into());
+        }
+        let ns = new_namespace().map_err(|e| format!("cannot create a network namespace: {e}"))?;
+        load_rules(&nft, ns.as_raw_fd(), &NetPolicy::default().ruleset(&[]))
+            .map_err(|e| format!("nftables does not work here: {e}"))?;
+        Ok(Tools { slirp, nft })
+    }
+
+    /// Whether sandboxes get namespaces (and so can have network access).
+    pub fn available(&self) -> bool {
+        self.tools.is_ok()
+    }
+
+    /// Why sandboxes cannot have network access here.
+    pub fn missing(&self) -> Option<&str> {
+        self.tools.as_ref().err().map(String::as_str)
+    }
+
+    /// The start-up summary line.
+    pub fn summary(&self) -> String {
+        match &self.tools {
+            Ok(t) => format!(
+                "network: on (a network namespace per sandbox; internet through {} with the host's loopback and addresses blocked; allow_out/deny_out enforced with {})",
+                t.slirp.display(),
+                t.nft.display()
+            ),
+            Err(why) => format!(
+                "network: NOT available: {why}. Sandboxes still run, with loopback only; a create or update that asks for internet access or allow_out is refused with 400"
+            ),
+        }
+    }
+
+
+    /// Makes sandbox `id`'s namespace with `policy`'s rules, and starts its way out when the
+    /// policy wants one and the sandbox is `running`. `None` when this server has no networking.
+    pub fn create(&self, id: &str, policy: &NetPolicy, running: bool) -> io::Result<Option<Arc<OwnedFd>>> {
+        let Ok(tools) = &self.tools else {
+            return Ok(None);
+        };
+        let ns = Arc::new(new_namespace()?);
+        let mut net = SandboxNet {
+            ns: ns.clone(),
+            policy: policy.clone(),
+            slirp: None,
+        };
+        let host = self.host.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        net.sync(tools, &host, running)?;
+        let old = self
+            .sandboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), net);
+        if let Some(old) = old {
+            old.slirp.map(stop);
+        }
+        Ok(Some(ns))
+    }
+
+    /// Gives sandbox `id` a new policy (PATCH), effective for new connections at once.
+    pub fn update(&self, id: &str, policy: &NetPolicy, running: bool) -> io::Result<()> {
+        self.with(id, running, |net| net.policy = policy.clone())
+    }
+
+    /// Stops (suspend) or restarts (resume) sandbox `id`'s way out.
+    pub fn set_running(&self, id: &str, running: bool) -> io::Result<()> {
+        self.with(id, running, |_| {})
+    }
+
+    fn with(&self, id: &str, running: bool, change: impl FnOnce(&mut SandboxNet)) -> io::Result<()> {
+        let Ok(tools) = &self.tools else {
+            return Ok(());
+        };
+        let host = self.host.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut all = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
+        match all.get_mut(id) {
+            Some(net) => {
+                change(net);
+                net.sync(tools, &host, running)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Stops sandbox `id`'s slirp4netns and lets go of its namespace (gone once its last
+    /// process has exited).
+    pub fn release(&self, id: &str) {
+        let net = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        if let Some(net) = net {
+            net.slirp.map(stop);
+        }
+    }
+
+    /// Stops every slirp4netns (clean shutdown).
+    pub fn stop_all(&self) {
+        let all: Vec<SandboxNet> = self
+            .sandboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for net in all {
+            net.slirp.map(stop);
+        }
+    }
+
+    /// Re-reads the host's addresses and, when they changed since the rules were written,
+    /// reloads every sandbox's rules (called before each command starts). Blocking.
+    pub fn refresh_host(&self) {
+        let Ok(tools) = &self.tools else {
+            return;
+        };
+        let now = host_addresses();
+        {
+            let mut host = self.host.lock().unwrap_or_else(|p| p.into_inner());
+            if *host == now {
+                return;
+            }
+            host.clone_from(&now);
+        }
+        let all = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, net) in all.iter() {
+            if let Err(e) = load_rules(&tools.nft, net.ns.as_raw_fd(), &net.policy.ruleset(&now)) {
+                eprintln!("tensorlake-local: warning: network rules of sandbox {id}: {e}");
+            }
+        }
+    }
+}
