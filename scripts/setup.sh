@@ -21,19 +21,28 @@ if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BIND
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
+# Debian packages: bubblewrap jails the sandboxes; slirp4netns (user-mode networking) and
+# nftables (each sandbox's firewall) give them network access under a policy; chromium for the
+# browser tests. nft lives in /usr/sbin, which a normal user's PATH may lack.
+has() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 missing=()
-command -v bwrap >/dev/null || missing+=(bubblewrap)
-command -v chromium >/dev/null || missing+=(chromium)
-command -v chromedriver >/dev/null || missing+=(chromium-driver)
+has bwrap || missing+=(bubblewrap)
+has slirp4netns || missing+=(slirp4netns)
+has nft || missing+=(nftables)
+has chromium || missing+=(chromium)
+has chromedriver || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    say "missing ${missing[*]} and not root: install them with apt-get (chromium chromium-driver bubblewrap)"
+    say "missing ${missing[*]} and not root: install them with apt-get install ${missing[*]}"
     exit 1
   fi
   say "installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q chromium chromium-driver bubblewrap
+  apt-get install -y -q "${missing[@]}"
+  for tool in bwrap slirp4netns nft; do
+    has "$tool" || { say "$tool is still missing after apt-get install"; exit 1; }
+  done
 fi
 
 # npm ci when node_modules is absent or older than the lock file.

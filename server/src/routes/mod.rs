@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod file_stream;
 pub mod files;
+pub mod network;
 pub mod pools;
 pub mod process_io;
 pub mod processes;

@@ -65,7 +65,7 @@ fn to_pool(
 ) -> Result<Pool, ApiError> {
     let network = match &req.network {
         None | Some(Value::Null) => None,
-        Some(v) => Some(crate::routes::sandboxes::check_network(st, v)?),
+        Some(v) => Some(crate::routes::network::check(st, v)?),
     };
     let res = req.resources.unwrap_or_default();
     let cpus = res.cpus.unwrap_or(DEFAULT_CPUS);

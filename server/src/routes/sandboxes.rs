@@ -18,7 +18,6 @@ use crate::http::{
     self, empty, parse_json, parse_json_or_default, read_body, ApiError, JSON_LIMIT,
 };
 use crate::lifetimes::terminate;
-use crate::netpolicy::NetPolicy;
 use crate::model::{
     new_id, now_ms, Sandbox, SnapshotStatus, SnapshotType, Stage, DEFAULT_CPUS, DEFAULT_DISK_MB,
     DEFAULT_IMAGE, DEFAULT_MEMORY_MB,
@@ -57,25 +56,6 @@ struct UpdateRequest {
     name: Option<String>,
     allow_unauthenticated_access: Option<bool>,
     exposed_ports: Option<Vec<u16>>,
-}
-
-/// Checks a `network` object and returns its stored form. Refused: what cannot be enforced
-/// (400, naming it), wrong types (422), and, on a server without networking, any policy that
-/// asks for a way out (400 saying what is missing), rather than a sandbox silently offline.
-pub(crate) fn check_network(st: &AppState, value: &Value) -> Result<Value, ApiError> {
-    let policy = NetPolicy::parse(value).map_err(|e| {
-        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-        ApiError::Text(status, e.message)
-    })?;
-    if let Some(why) = st.jail.iso.net.missing() {
-        if policy.wants_outside() {
-            return Err(ApiError::bad_request(format!(
-                "this server cannot give sandboxes network access: {why}. Sandboxes here have loopback only: \
-                 send network {{\"allow_internet_access\": false}} (and no allow_out), or omit network"
-            )));
-        }
-    }
-    Ok(policy.to_json())
 }
 
 fn unprocessable(field: &str, msg: &str) -> ApiError {
@@ -191,7 +171,7 @@ pub(crate) async fn create_record(
     let exposed_ports = check_ports(req.exposed_ports.as_deref().unwrap_or(&[]))?;
     let network = match &req.network {
         None | Some(Value::Null) => None,
-        Some(v) => Some(check_network(st, v)?),
+        Some(v) => Some(super::network::check(st, v)?),
     };
     if let Some(image) = &req.image {
         if image.is_empty() || image.len() > 512 {
@@ -450,33 +430,11 @@ pub async fn update(
         check_name(name)?;
     }
     let ports = req.exposed_ports.as_deref().map(check_ports).transpose()?;
-    // Some(None): `"network": null`, back to the default policy.
-    let network: Option<Option<Value>> = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(mut o)) => match o.remove("network") {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(v) => Some(Some(check_network(&st, &v)?)),
-        },
-        _ => None,
-    };
+    // Some(None): `"network": null`, back to the default policy. Enforced before it is
+    // recorded: a policy reported is a policy in force.
+    let network = super::network::from_patch(&st, &body)?;
     if let Some(stored) = &network {
-        let (sandbox_id, running) = {
-            let reg = st.reg();
-            let sb = reg
-                .find_sandbox(&ns, id)
-                .ok_or_else(|| ApiError::not_found(format!("Sandbox not found: {id}")))?;
-            if sb.stage == Stage::Terminated {
-                return Err(ApiError::bad_request("Cannot update a terminated sandbox"));
-            }
-            (sb.id.clone(), sb.stage == Stage::Active)
-        };
-        // Enforced before it is recorded: a policy reported is a policy in force.
-        let policy = NetPolicy::from_stored(stored.as_ref());
-        let st2 = st.clone();
-        tokio::task::spawn_blocking(move || st2.jail.iso.net.update(&sandbox_id, &policy, running))
-            .await
-            .map_err(|e| ApiError::internal(format!("applying the network policy failed: {e}")))?
-            .map_err(|e| ApiError::internal(format!("applying the network policy failed: {e}")))?;
+        super::network::apply(&st, &ns, id, stored).await?;
     }
     let (value, ack) = {
         let mut reg = st.reg();
