@@ -21,7 +21,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -167,13 +167,11 @@ impl Jail {
         let staged = setup.ids.is_some();
         // The sandbox's own network namespace: its resolv.conf arrives as a descriptor, since
         // bwrap, already the sandbox's uid, could not read a file in the private data directory.
-        let netns = setup.netns.as_ref().map(|ns| ns.as_raw_fd());
+        let net_ns = self.net_namespace(sandbox_id).await?;
+        let netns = net_ns.as_ref().map(|ns| ns.as_raw_fd());
         let resolv = netns
             .map(|_| seccomp::memfd_with(RESOLV_CONF.as_bytes()))
             .transpose()?;
-        if netns.is_some() {
-            self.iso.net.refresh_host();
-        }
         let fds = JailFds {
             root: (!staged).then(|| root_fd.as_raw_fd()),
             seccomp: &filter_fds,
@@ -217,8 +215,26 @@ impl Jail {
         // The child has its copies now (or failed); the server's are closed here.
         drop(filters);
         drop(resolv);
+        drop(net_ns);
         drop(root_fd);
         child
+    }
+}
+
+impl Jail {
+    /// Sandbox `id`'s network namespace (made at its first command; see `netns`), after the
+    /// host's addresses are checked for changes its rules must follow.
+    async fn net_namespace(&self, id: &str) -> io::Result<Option<Arc<OwnedFd>>> {
+        if !self.iso.net.available() {
+            return Ok(None);
+        }
+        let (net, id) = (self.iso.net.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || {
+            net.refresh_host();
+            net.enter(&id)
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 }
 

@@ -332,8 +332,9 @@ fn suspend_stops_the_way_out_and_a_killed_server_leaves_none() {
     let s = Server::start(&[]);
     let sb = s.sandbox();
     let closed = create(&s, json!({"network": {"allow_internet_access": false}}));
+    assert!(slirps_of(s.pid()).is_empty(), "nothing runs for a sandbox before its first command");
     assert_eq!(fetch_pypi(&s, &sb), "200");
-    let _ = closed;
+    assert_eq!(s.sh(&closed, "echo ran").stdout, vec!["ran"]);
     assert_eq!(slirps_of(s.pid()).len(), 1, "one slirp4netns, for the sandbox with internet");
     let r = s.post_empty(&format!("{P}/sandboxes/{sb}/suspend"));
     assert_eq!(r.status, 202, "{}", r.text());

@@ -38,9 +38,6 @@ pub struct SandboxJail {
     pub ids: Option<(u32, u32)>,
     /// `cgroup.procs` files to join, as C strings so the pre-exec hook allocates nothing.
     pub cgroup_procs: Vec<CString>,
-    /// The sandbox's network namespace, which its commands join (see `netns`); `None` where
-    /// this server has no networking: each command then gets a namespace with loopback only.
-    pub netns: Option<Arc<std::os::fd::OwnedFd>>,
 }
 
 /// The isolation features of this server and the state of each live sandbox.
@@ -55,7 +52,7 @@ pub struct Isolation {
     sandboxes_dir: PathBuf,
     live: Mutex<HashMap<String, Arc<SandboxJail>>>,
     /// Network namespaces, their firewall and slirp4netns.
-    pub net: netns::Network,
+    pub net: Arc<netns::Network>,
     /// Pipe to the clean-up process; never written, only held (see `reaper.rs`).
     reaper: Mutex<Option<std::process::ChildStdin>>,
 }
@@ -156,7 +153,7 @@ impl Isolation {
             );
             None
         };
-        let net = netns::Network::detect(as_root);
+        let net = Arc::new(netns::Network::detect(as_root));
         notes.push(net.summary());
         Isolation {
             as_root,
@@ -262,17 +259,11 @@ impl Isolation {
             .map(|p| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other))
             .collect::<io::Result<Vec<_>>>()?;
         let policy = crate::netpolicy::NetPolicy::from_stored(sb.network.as_ref());
-        let netns = self
-            .net
-            .create(&sb.id, &policy, sb.stage == Stage::Active)?;
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(
-            sb.id.clone(),
-            Arc::new(SandboxJail {
-                ids,
-                cgroup_procs,
-                netns,
-            }),
-        );
+        self.net.register(&sb.id, &policy, sb.stage == Stage::Active);
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sb.id.clone(), Arc::new(SandboxJail { ids, cgroup_procs }));
         Ok(())
     }
 

@@ -51,17 +51,21 @@ struct Slirp {
     _exit: OwnedFd,
 }
 
-/// The network of one sandbox.
+/// The network of one sandbox. The namespace and slirp4netns are made at its first command,
+/// not at its creation: a thousand sandboxes that only take snapshots cost no process each.
 struct SandboxNet {
-    ns: Arc<OwnedFd>,
+    ns: Option<Arc<OwnedFd>>,
     policy: NetPolicy,
+    /// Not suspended: its way out may run.
+    running: bool,
     slirp: Option<Slirp>,
 }
 
 /// Networking of this server's sandboxes.
 pub struct Network {
     tools: Result<Tools, String>,
-    sandboxes: Mutex<HashMap<String, SandboxNet>>,
+    /// One lock per sandbox, so one sandbox's slirp4netns starting does not hold up another's.
+    sandboxes: Mutex<HashMap<String, Arc<Mutex<SandboxNet>>>>,
     /// The host addresses the sandboxes' rules block.
     host: Mutex<Vec<Ipv4Addr>>,
 }
@@ -268,17 +272,20 @@ fn stop(mut s: Slirp) {
 
 impl SandboxNet {
     /// Loads the policy's rules, then starts or stops slirp4netns to match (rules first, so no
-    /// packet leaves under the old policy's reach).
-    fn sync(&mut self, tools: &Tools, host: &[Ipv4Addr], running: bool) -> io::Result<()> {
-        load_rules(&tools.nft, self.ns.as_raw_fd(), &self.policy.ruleset(host))?;
+    /// packet leaves under the old policy's reach). Nothing before the namespace exists.
+    fn sync(&mut self, tools: &Tools, host: &[Ipv4Addr]) -> io::Result<()> {
+        let Some(ns) = self.ns.clone() else {
+            return Ok(());
+        };
+        load_rules(&tools.nft, ns.as_raw_fd(), &self.policy.ruleset(host))?;
         let alive = self
             .slirp
             .as_mut()
             .is_some_and(|s| matches!(s.child.try_wait(), Ok(None)));
-        if running && self.policy.wants_outside() {
+        if self.running && self.policy.wants_outside() {
             if !alive {
                 self.slirp.take().map(stop);
-                self.slirp = Some(start_slirp(&tools.slirp, self.ns.as_raw_fd())?);
+                self.slirp = Some(start_slirp(&tools.slirp, ns.as_raw_fd())?);
             }
         } else {
             self.slirp.take().map(stop);
@@ -351,54 +358,86 @@ impl Network {
     }
 
 
-    /// Makes sandbox `id`'s namespace with `policy`'s rules, and starts its way out when the
-    /// policy wants one and the sandbox is `running`. `None` when this server has no networking.
-    pub fn create(&self, id: &str, policy: &NetPolicy, running: bool) -> io::Result<Option<Arc<OwnedFd>>> {
-        let Ok(tools) = &self.tools else {
-            return Ok(None);
-        };
-        let ns = Arc::new(new_namespace()?);
-        let mut net = SandboxNet {
-            ns: ns.clone(),
+    /// Records sandbox `id` with `policy`; `running`: not suspended. Nothing is made yet.
+    pub fn register(&self, id: &str, policy: &NetPolicy, running: bool) {
+        if self.tools.is_err() {
+            return;
+        }
+        let net = SandboxNet {
+            ns: None,
             policy: policy.clone(),
+            running,
             slirp: None,
         };
-        let host = self.host.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        net.sync(tools, &host, running)?;
         let old = self
             .sandboxes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_string(), net);
+            .insert(id.to_string(), Arc::new(Mutex::new(net)));
         if let Some(old) = old {
-            old.slirp.map(stop);
+            Self::release_one(&old);
         }
-        Ok(Some(ns))
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Mutex<SandboxNet>>> {
+        self.sandboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn host(&self) -> Vec<Ipv4Addr> {
+        self.host.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The namespace a command of sandbox `id` joins, made (with its rules and, if the policy
+    /// wants one, its running slirp4netns) on first use; a slirp4netns that died is restarted.
+    /// `None` on a server without networking. Blocking.
+    pub fn enter(&self, id: &str) -> io::Result<Option<Arc<OwnedFd>>> {
+        let Ok(tools) = &self.tools else {
+            return Ok(None);
+        };
+        let Some(net) = self.get(id) else {
+            return Err(io::Error::other(format!("sandbox {id} has no network set up")));
+        };
+        let mut net = net.lock().unwrap_or_else(|p| p.into_inner());
+        if net.ns.is_none() {
+            net.ns = Some(Arc::new(new_namespace()?));
+        }
+        net.sync(tools, &self.host())?;
+        Ok(net.ns.clone())
     }
 
     /// Gives sandbox `id` a new policy (PATCH), effective for new connections at once.
     pub fn update(&self, id: &str, policy: &NetPolicy, running: bool) -> io::Result<()> {
-        self.with(id, running, |net| net.policy = policy.clone())
+        self.with(id, |net| {
+            net.policy = policy.clone();
+            net.running = running;
+        })
     }
 
     /// Stops (suspend) or restarts (resume) sandbox `id`'s way out.
     pub fn set_running(&self, id: &str, running: bool) -> io::Result<()> {
-        self.with(id, running, |_| {})
+        self.with(id, |net| net.running = running)
     }
 
-    fn with(&self, id: &str, running: bool, change: impl FnOnce(&mut SandboxNet)) -> io::Result<()> {
+    fn with(&self, id: &str, change: impl FnOnce(&mut SandboxNet)) -> io::Result<()> {
         let Ok(tools) = &self.tools else {
             return Ok(());
         };
-        let host = self.host.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut all = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
-        match all.get_mut(id) {
-            Some(net) => {
-                change(net);
-                net.sync(tools, &host, running)
-            }
-            None => Ok(()),
-        }
+        let Some(net) = self.get(id) else {
+            return Ok(());
+        };
+        let mut net = net.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut net);
+        net.sync(tools, &self.host())
+    }
+
+    fn release_one(net: &Mutex<SandboxNet>) {
+        let mut net = net.lock().unwrap_or_else(|p| p.into_inner());
+        net.slirp.take().map(stop);
+        net.ns = None;
     }
 
     /// Stops sandbox `id`'s slirp4netns and lets go of its namespace (gone once its last
@@ -406,13 +445,13 @@ impl Network {
     pub fn release(&self, id: &str) {
         let net = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         if let Some(net) = net {
-            net.slirp.map(stop);
+            Self::release_one(&net);
         }
     }
 
     /// Stops every slirp4netns (clean shutdown).
     pub fn stop_all(&self) {
-        let all: Vec<SandboxNet> = self
+        let all: Vec<_> = self
             .sandboxes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -420,7 +459,7 @@ impl Network {
             .map(|(_, s)| s)
             .collect();
         for net in all {
-            net.slirp.map(stop);
+            Self::release_one(&net);
         }
     }
 
@@ -438,9 +477,19 @@ impl Network {
             }
             host.clone_from(&now);
         }
-        let all = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
-        for (id, net) in all.iter() {
-            if let Err(e) = load_rules(&tools.nft, net.ns.as_raw_fd(), &net.policy.ruleset(&now)) {
+        let all: Vec<(String, Arc<Mutex<SandboxNet>>)> = self
+            .sandboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, n)| (id.clone(), n.clone()))
+            .collect();
+        for (id, net) in all {
+            let net = net.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(ns) = &net.ns else {
+                continue;
+            };
+            if let Err(e) = load_rules(&tools.nft, ns.as_raw_fd(), &net.policy.ruleset(&now)) {
                 eprintln!("tensorlake-local: warning: network rules of sandbox {id}: {e}");
             }
         }
