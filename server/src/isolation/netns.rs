@@ -274,10 +274,19 @@ impl SandboxNet {
     /// Loads the policy's rules, then starts or stops slirp4netns to match (rules first, so no
     /// packet leaves under the old policy's reach). Nothing before the namespace exists.
     fn sync(&mut self, tools: &Tools, host: &[Ipv4Addr]) -> io::Result<()> {
-        let Some(ns) = self.ns.clone() else {
+        let Some(ns) = &self.ns else {
             return Ok(());
         };
         load_rules(&tools.nft, ns.as_raw_fd(), &self.policy.ruleset(host))?;
+        self.way_out(tools)
+    }
+
+    /// Starts slirp4netns if the sandbox runs, its policy wants a way out, and none is alive
+    /// (one that died is replaced); stops it otherwise.
+    fn way_out(&mut self, tools: &Tools) -> io::Result<()> {
+        let Some(ns) = self.ns.clone() else {
+            return Ok(());
+        };
         let alive = self
             .slirp
             .as_mut()
@@ -403,9 +412,11 @@ impl Network {
         };
         let mut net = net.lock().unwrap_or_else(|p| p.into_inner());
         if net.ns.is_none() {
-            net.ns = Some(Arc::new(new_namespace()?));
+            let ns = Arc::new(new_namespace()?);
+            load_rules(&tools.nft, ns.as_raw_fd(), &net.policy.ruleset(&self.host()))?;
+            net.ns = Some(ns);
         }
-        net.sync(tools, &self.host())?;
+        net.way_out(tools)?;
         Ok(net.ns.clone())
     }
 
