@@ -42,15 +42,22 @@ fn commands_cannot_read_host_files() {
             "{script} leaked /etc/passwd: {all}"
         );
     }
-    // `/` is the sandbox root: only its own entries and the jail's mounts.
+    // `/` is the sandbox root: only its own entries and the jail's mounts (of the host's
+    // `/etc`, only the CA store, beside the generated resolv.conf).
     let ls = s.sh(&sb, "ls -a /");
     assert!(
-        !ls.stdout
-            .iter()
-            .any(|l| l == "etc" || l == "home" || l == "work"),
+        !ls.stdout.iter().any(|l| l == "home" || l == "work"),
         "{:?}",
         ls.stdout
     );
+    let etc = s.sh(&sb, "ls -A /etc /etc/ssl");
+    let host_only: Vec<&String> = etc
+        .stdout
+        .iter()
+        .filter(|l| !l.is_empty() && !l.ends_with(':'))
+        .filter(|l| !["resolv.conf", "ssl", "certs"].contains(&l.as_str()))
+        .collect();
+    assert!(host_only.is_empty(), "{:?}", etc.stdout);
 }
 
 #[test]
