@@ -392,3 +392,26 @@ fn an_unprivileged_server_says_sandboxes_have_no_network() {
     let err = s.stderr();
     assert!(err.contains("network: NOT available") && err.contains("root"), "{err}");
 }
+
+#[test]
+fn a_pool_keeps_its_policy_when_an_update_omits_it_and_null_clears_it() {
+    require_root();
+    let s = Server::start(&[]);
+    let r = s.post_json(
+        &format!("{P}/sandbox-pools"),
+        &json!({"network": {"allow_internet_access": false}, "warm_containers": 0}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let pool = r.json()["pool_id"].as_str().unwrap().to_string();
+    let path = format!("{P}/sandbox-pools/{pool}");
+    let r = s.put_json(&path, &json!({"timeout_secs": 600}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.get(&path).json()["network_policy"]["allow_internet_access"], false);
+    let claimed = s.post_empty(&format!("{path}/sandboxes"));
+    assert_eq!(claimed.status, 200, "{}", claimed.text());
+    let sb = claimed.json()["sandbox_id"].as_str().unwrap().to_string();
+    assert_eq!(interfaces(&s, &sb), vec!["lo"], "a claimed sandbox has its pool's policy");
+    let r = s.put_json(&path, &json!({"network": null}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.get(&path).json()["network_policy"], Value::Null);
+}

@@ -150,6 +150,11 @@ fn to_pool(
     })
 }
 
+/// Whether a body names `network` at all (`null` included).
+fn network_given(body: &[u8]) -> bool {
+    matches!(serde_json::from_slice::<Value>(body), Ok(Value::Object(o)) if o.contains_key("network"))
+}
+
 fn pool_not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("Sandbox pool not found: {id}"))
 }
@@ -238,7 +243,11 @@ pub async fn update(
             .filter(|p| p.namespace == ns)
             .cloned()
             .ok_or_else(|| pool_not_found(&id))?;
-        let pool = to_pool(&st, req, id.clone(), ns.clone(), old.created_at)?;
+        let mut pool = to_pool(&st, req, id.clone(), ns.clone(), old.created_at)?;
+        // The SDKs' tri-state: an omitted `network` keeps the pool's policy, `null` clears it.
+        if !network_given(&body) {
+            pool.network = old.network.clone();
+        }
         let members = pools::members(&reg, &id);
         let warm: Vec<String> = members
             .iter()
