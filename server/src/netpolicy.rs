@@ -29,6 +29,8 @@ pub const MAX_ENTRIES: usize = 1024;
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 /// slirp4netns's DNS forwarder.
 pub const RESOLVER: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 3);
+/// slirp4netns's network: every address in it but the sandbox's own leads to the host.
+const SLIRP_NET: &str = "10.0.2.0/24";
 
 /// A refused policy: the status (400 for what cannot be enforced or is not an address, 422 for
 /// a wrong JSON type, as for any other field) and a message naming the field and the value.
@@ -47,6 +49,19 @@ pub struct Cidr {
     pub addr: IpAddr,
     /// Prefix length (32 or 128 for a single address).
     pub prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is in this network.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        match self.addr {
+            IpAddr::V4(net) => {
+                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
+                u32::from(ip) & mask == u32::from(net)
+            }
+            IpAddr::V6(_) => false,
+        }
+    }
 }
 
 impl std::fmt::Display for Cidr {
@@ -268,11 +283,15 @@ impl NetPolicy {
         if !deny.is_empty() {
             r.push_str(&format!("    ip daddr {} {refuse}\n", set(&deny)));
         }
+        // The resolver answers DNS only: slirp4netns sends any other port of 10.0.2.3 to the
+        // host's resolver address, which may be on the host's loopback (127.0.0.53).
+        let listed_resolver = self.allow_out.iter().any(|c| c.contains(RESOLVER));
+        if self.allow_internet_access || listed_resolver {
+            r.push_str(&dns);
+        }
+        r.push_str(&format!("    ip daddr {SLIRP_NET} {refuse}\n"));
         let allow = v4(&self.allow_out);
         if !allow.is_empty() {
-            if self.allow_internet_access {
-                r.push_str(&dns);
-            }
             r.push_str(&format!("    ip daddr {} accept\n", set(&allow)));
             r.push_str(&format!("    {refuse}\n"));
         } else if self.allow_internet_access {
@@ -338,6 +357,15 @@ mod tests {
         let listed = parse(json!({"allow_out": ["1.2.3.4:443"]})).unwrap().ruleset(&[]);
         assert!(listed.contains("dport 53 accept") && listed.contains("1.2.3.4/32 } accept"), "{listed}");
         assert!(listed.ends_with("admin-prohibited\n  }\n}\n"), "{listed}");
+        let slirp_net = listed.find("10.0.2.0/24").unwrap();
+        assert!(listed.find("dport 53 accept").unwrap() < slirp_net, "{listed}");
+        assert!(slirp_net < listed.find("1.2.3.4/32").unwrap(), "{listed}");
+        let open_net = open.find("10.0.2.0/24").unwrap();
+        assert!(open_net < open.rfind("    accept").unwrap(), "10.0.2.3's other ports are refused: {open}");
+        let resolver = parse(json!({"allow_internet_access": false, "allow_out": ["10.0.2.0/30"]}))
+            .unwrap()
+            .ruleset(&[]);
+        assert!(resolver.contains("dport 53 accept"), "a listed resolver answers: {resolver}");
         let closed = parse(json!({"allow_internet_access": false})).unwrap().ruleset(&[]);
         assert!(!closed.contains("dport 53") && closed.ends_with("admin-prohibited\n  }\n}\n"), "{closed}");
     }
