@@ -335,7 +335,23 @@ fn suspend_stops_the_way_out_and_a_killed_server_leaves_none() {
     assert!(slirps_of(s.pid()).is_empty(), "nothing runs for a sandbox before its first command");
     assert_eq!(fetch_pypi(&s, &sb), "200");
     assert_eq!(s.sh(&closed, "echo ran").stdout, vec!["ran"]);
-    assert_eq!(slirps_of(s.pid()).len(), 1, "one slirp4netns, for the sandbox with internet");
+    let slirps = slirps_of(s.pid());
+    assert_eq!(slirps.len(), 1, "one slirp4netns, for the sandbox with internet");
+    // slirp4netns: no capability but CAP_NET_BIND_SERVICE, and a root with none of the host's
+    // secrets or sockets (a compromised libslirp finds nothing there).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", slirps[0])).unwrap();
+    assert!(status.contains("CapEff:\t0000000000000400"), "{status}");
+    let root = format!("/proc/{}/root", slirps[0]);
+    let etc: Vec<String> = std::fs::read_dir(format!("{root}/etc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(etc, vec!["resolv.conf"]);
+    let run: Vec<String> = std::fs::read_dir(format!("{root}/run"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(run.iter().all(|n| n == "mount"), "only what slirp4netns makes itself: {run:?}");
     let r = s.post_empty(&format!("{P}/sandboxes/{sb}/suspend"));
     assert_eq!(r.status, 202, "{}", r.text());
     eventually(5, "slirp4netns stops at suspend", || slirps_of(s.pid()).is_empty());

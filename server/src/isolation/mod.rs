@@ -153,7 +153,7 @@ impl Isolation {
             );
             None
         };
-        let net = Arc::new(netns::Network::detect(as_root));
+        let net = Arc::new(netns::Network::detect(as_root, paths.data.join("slirp-etc")));
         notes.push(net.summary());
         Isolation {
             as_root,

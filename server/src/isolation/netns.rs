@@ -64,6 +64,8 @@ struct SandboxNet {
 /// Networking of this server's sandboxes.
 pub struct Network {
     tools: Result<Tools, String>,
+    /// The `/etc` slirp4netns sees (see [`start_slirp`]).
+    etc: PathBuf,
     /// One lock per sandbox, so one sandbox's slirp4netns starting does not hold up another's.
     sandboxes: Mutex<HashMap<String, Arc<Mutex<SandboxNet>>>>,
     /// The host addresses the sandboxes' rules block.
@@ -190,7 +192,15 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Starts slirp4netns on `ns` and waits until it has configured it.
-fn start_slirp(slirp: &Path, ns: RawFd) -> io::Result<Slirp> {
+///
+/// slirp4netns's own sandbox keeps euid 0 (with no capability but CAP_NET_BIND_SERVICE) and binds
+/// the host's `/etc` and `/run` into its empty root. So it is started in a mount namespace of its
+/// own where `/run` is an empty tmpfs (no root-owned sockets) and `/etc` is `etc`, a directory
+/// holding only a copy of the host's resolv.conf (no `shadow`, no keys), which its DNS
+/// forwarder reads.
+fn start_slirp(slirp: &Path, ns: RawFd, etc: &Path) -> io::Result<Slirp> {
+    refresh_etc(etc)?;
+    let etc_c = std::ffi::CString::new(etc.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
     let (exit_r, exit_w) = pipe()?;
     let (ready_r, ready_w) = pipe()?;
     let mut cmd = Command::new(slirp);
@@ -228,6 +238,22 @@ fn start_slirp(slirp: &Path, ns: RawFd) -> io::Result<Slirp> {
                     return Err(io::Error::last_os_error());
                 }
             }
+            let none = std::ptr::null::<libc::c_char>();
+            let bind_ro = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0
+                || libc::mount(
+                    c"tmpfs".as_ptr(),
+                    c"/run".as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    c"size=64k,mode=755".as_ptr().cast(),
+                ) != 0
+                || libc::mount(etc_c.as_ptr(), c"/etc".as_ptr(), none, libc::MS_BIND, std::ptr::null()) != 0
+                || libc::mount(none, c"/etc".as_ptr(), none, bind_ro, std::ptr::null()) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
             Ok(())
         });
     }
@@ -244,6 +270,20 @@ fn start_slirp(slirp: &Path, ns: RawFd) -> io::Result<Slirp> {
             )))
         }
     }
+}
+
+/// Writes `etc/resolv.conf`, a copy of the host's (links followed), atomically.
+fn refresh_etc(etc: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(etc)?;
+    std::fs::set_permissions(etc, std::fs::Permissions::from_mode(0o755))?;
+    let text = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = etc.join(format!(".resolv.conf.{n}"));
+    std::fs::write(&tmp, text)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+    std::fs::rename(&tmp, etc.join("resolv.conf"))
 }
 
 fn wait_ready(ready: OwnedFd) -> io::Result<()> {
@@ -273,17 +313,17 @@ fn stop(mut s: Slirp) {
 impl SandboxNet {
     /// Loads the policy's rules, then starts or stops slirp4netns to match (rules first, so no
     /// packet leaves under the old policy's reach). Nothing before the namespace exists.
-    fn sync(&mut self, tools: &Tools, host: &[Ipv4Addr]) -> io::Result<()> {
+    fn sync(&mut self, tools: &Tools, host: &[Ipv4Addr], etc: &Path) -> io::Result<()> {
         let Some(ns) = &self.ns else {
             return Ok(());
         };
         load_rules(&tools.nft, ns.as_raw_fd(), &self.policy.ruleset(host))?;
-        self.way_out(tools)
+        self.way_out(tools, etc)
     }
 
     /// Starts slirp4netns if the sandbox runs, its policy wants a way out, and none is alive
     /// (one that died is replaced); stops it otherwise.
-    fn way_out(&mut self, tools: &Tools) -> io::Result<()> {
+    fn way_out(&mut self, tools: &Tools, etc: &Path) -> io::Result<()> {
         let Some(ns) = self.ns.clone() else {
             return Ok(());
         };
@@ -294,7 +334,7 @@ impl SandboxNet {
         if self.running && self.policy.wants_outside() {
             if !alive {
                 self.slirp.take().map(stop);
-                self.slirp = Some(start_slirp(&tools.slirp, ns.as_raw_fd())?);
+                self.slirp = Some(start_slirp(&tools.slirp, ns.as_raw_fd(), etc)?);
             }
         } else {
             self.slirp.take().map(stop);
@@ -306,9 +346,11 @@ impl SandboxNet {
 impl Network {
     /// Finds slirp4netns and nft and checks that a namespace with rules can be made here.
     /// `as_root`: only a root server makes namespaces for sandboxes.
-    pub fn detect(as_root: bool) -> Network {
+    /// `etc`: a directory of the (private) data directory for slirp4netns's `/etc`.
+    pub fn detect(as_root: bool, etc: PathBuf) -> Network {
         Network {
             tools: Self::check(as_root),
+            etc,
             sandboxes: Mutex::new(HashMap::new()),
             host: Mutex::new(host_addresses()),
         }
@@ -416,7 +458,7 @@ impl Network {
             load_rules(&tools.nft, ns.as_raw_fd(), &net.policy.ruleset(&self.host()))?;
             net.ns = Some(ns);
         }
-        net.way_out(tools)?;
+        net.way_out(tools, &self.etc)?;
         Ok(net.ns.clone())
     }
 
@@ -442,7 +484,7 @@ impl Network {
         };
         let mut net = net.lock().unwrap_or_else(|p| p.into_inner());
         change(&mut net);
-        net.sync(tools, &self.host())
+        net.sync(tools, &self.host(), &self.etc)
     }
 
     fn release_one(net: &Mutex<SandboxNet>) {
