@@ -154,7 +154,10 @@ fn entries(obj: &Map<String, Value>, field: &str) -> Result<(Vec<Cidr>, Vec<Stri
     if list.len() > MAX_ENTRIES {
         return Err(bad(
             400,
-            format!("network.{field} has {} entries; at most {MAX_ENTRIES} are allowed", list.len()),
+            format!(
+                "network.{field} has {} entries; at most {MAX_ENTRIES} are allowed",
+                list.len()
+            ),
         ));
     }
     let mut cidrs = Vec::with_capacity(list.len());
@@ -197,7 +200,10 @@ impl NetPolicy {
     /// Checks a `network` object as sent on create, restore, PATCH or a pool.
     pub fn parse(value: &Value) -> Result<NetPolicy, PolicyError> {
         let Value::Object(obj) = value else {
-            return Err(bad(422, "invalid field `network`: must be an object".into()));
+            return Err(bad(
+                422,
+                "invalid field `network`: must be an object".into(),
+            ));
         };
         let allow_internet_access = match obj.get("allow_internet_access") {
             None | Some(Value::Null) => true,
@@ -262,7 +268,11 @@ impl NetPolicy {
                 .collect()
         };
         let mut blocked: Vec<String> = vec![GATEWAY.to_string()];
-        blocked.extend(host.iter().filter(|a| !a.is_loopback()).map(|a| a.to_string()));
+        blocked.extend(
+            host.iter()
+                .filter(|a| !a.is_loopback())
+                .map(|a| a.to_string()),
+        );
         blocked.sort();
         blocked.dedup();
         let refuse = "reject with icmpx type admin-prohibited";
@@ -319,8 +329,21 @@ mod tests {
         assert_eq!(parse_cidr("0.0.0.0/0").unwrap().to_string(), "0.0.0.0/0");
         assert_eq!(parse_cidr("fd00::1/8").unwrap().to_string(), "fd00::/8");
         assert_eq!(parse_cidr("1.2.3.4:443").unwrap().to_string(), "1.2.3.4/32");
-        assert_eq!(parse_cidr("10.0.0.0/8:80").unwrap().to_string(), "10.0.0.0/8");
-        for bad in ["10.0.0.0/33", "10.0.0/8", "10.0.0.0/", "10.0.0.0/+8", "x", "", "1.2.3.4/8/9", "1.2.3.4:", "1.2.3.4:x"] {
+        assert_eq!(
+            parse_cidr("10.0.0.0/8:80").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "x",
+            "",
+            "1.2.3.4/8/9",
+            "1.2.3.4:",
+            "1.2.3.4:x",
+        ] {
             assert!(parse_cidr(bad).is_none(), "{bad}");
         }
     }
@@ -331,11 +354,23 @@ mod tests {
         assert_eq!(e.status, 400);
         assert!(e.message.contains("\"10.0.0.0/33\""), "{}", e.message);
         let e = parse(json!({"deny_out": ["example.com"]})).unwrap_err();
-        assert!(e.message.contains("host name") && e.message.contains("example.com"), "{}", e.message);
+        assert!(
+            e.message.contains("host name") && e.message.contains("example.com"),
+            "{}",
+            e.message
+        );
         let e = parse(json!({"allow_out": ["::/0"]})).unwrap_err();
         assert!(e.message.contains("IPv6"), "{}", e.message);
-        assert_eq!(parse(json!({"allow_out": "1.2.3.4"})).unwrap_err().status, 422);
-        assert_eq!(parse(json!({"allow_internet_access": "no"})).unwrap_err().status, 422);
+        assert_eq!(
+            parse(json!({"allow_out": "1.2.3.4"})).unwrap_err().status,
+            422
+        );
+        assert_eq!(
+            parse(json!({"allow_internet_access": "no"}))
+                .unwrap_err()
+                .status,
+            422
+        );
         assert_eq!(parse(json!({"deny_out": [1]})).unwrap_err().status, 422);
     }
 
@@ -350,31 +385,59 @@ mod tests {
         assert!(host < deny && deny < allow, "{r}");
         assert!(r.contains("10.0.2.2"), "{r}");
         assert!(!r.contains("127.0.0.1"), "{r}");
-        assert!(!r.contains("dport 53"), "DNS follows allow_internet_access: {r}");
-        assert!(r.ends_with("    reject with icmpx type admin-prohibited\n  }\n}\n"), "{r}");
+        assert!(
+            !r.contains("dport 53"),
+            "DNS follows allow_internet_access: {r}"
+        );
+        assert!(
+            r.ends_with("    reject with icmpx type admin-prohibited\n  }\n}\n"),
+            "{r}"
+        );
         let open = NetPolicy::default().ruleset(&[]);
         assert!(open.ends_with("    accept\n  }\n}\n"), "{open}");
-        let listed = parse(json!({"allow_out": ["1.2.3.4:443"]})).unwrap().ruleset(&[]);
-        assert!(listed.contains("dport 53 accept") && listed.contains("1.2.3.4/32 } accept"), "{listed}");
+        let listed = parse(json!({"allow_out": ["1.2.3.4:443"]}))
+            .unwrap()
+            .ruleset(&[]);
+        assert!(
+            listed.contains("dport 53 accept") && listed.contains("1.2.3.4/32 } accept"),
+            "{listed}"
+        );
         assert!(listed.ends_with("admin-prohibited\n  }\n}\n"), "{listed}");
         let slirp_net = listed.find("10.0.2.0/24").unwrap();
-        assert!(listed.find("dport 53 accept").unwrap() < slirp_net, "{listed}");
+        assert!(
+            listed.find("dport 53 accept").unwrap() < slirp_net,
+            "{listed}"
+        );
         assert!(slirp_net < listed.find("1.2.3.4/32").unwrap(), "{listed}");
         let open_net = open.find("10.0.2.0/24").unwrap();
-        assert!(open_net < open.rfind("    accept").unwrap(), "10.0.2.3's other ports are refused: {open}");
+        assert!(
+            open_net < open.rfind("    accept").unwrap(),
+            "10.0.2.3's other ports are refused: {open}"
+        );
         let resolver = parse(json!({"allow_internet_access": false, "allow_out": ["10.0.2.0/30"]}))
             .unwrap()
             .ruleset(&[]);
-        assert!(resolver.contains("dport 53 accept"), "a listed resolver answers: {resolver}");
-        let closed = parse(json!({"allow_internet_access": false})).unwrap().ruleset(&[]);
-        assert!(!closed.contains("dport 53") && closed.ends_with("admin-prohibited\n  }\n}\n"), "{closed}");
+        assert!(
+            resolver.contains("dport 53 accept"),
+            "a listed resolver answers: {resolver}"
+        );
+        let closed = parse(json!({"allow_internet_access": false}))
+            .unwrap()
+            .ruleset(&[]);
+        assert!(
+            !closed.contains("dport 53") && closed.ends_with("admin-prohibited\n  }\n}\n"),
+            "{closed}"
+        );
     }
 
     #[test]
     fn the_stored_form_round_trips() {
         let p = parse(json!({"allow_out": [" 10.0.0.1 "], "deny_out": ["0.0.0.0/0"]})).unwrap();
         let v = p.to_json();
-        assert_eq!(v, json!({"allow_internet_access": true, "allow_out": ["10.0.0.1"], "deny_out": ["0.0.0.0/0"]}));
+        assert_eq!(
+            v,
+            json!({"allow_internet_access": true, "allow_out": ["10.0.0.1"], "deny_out": ["0.0.0.0/0"]})
+        );
         assert_eq!(NetPolicy::from_stored(Some(&v)), p);
         assert!(NetPolicy::from_stored(None).allow_internet_access);
     }

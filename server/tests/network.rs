@@ -139,7 +139,10 @@ fn slirps_of(server: u32) -> Vec<u32> {
             continue;
         };
         let fields: Vec<&str> = tail.split(' ').collect();
-        if head.ends_with("(slirp4netns") && fields.get(1) == Some(&server.to_string().as_str()) && fields[0] != "Z" {
+        if head.ends_with("(slirp4netns")
+            && fields.get(1) == Some(&server.to_string().as_str())
+            && fields[0] != "Z"
+        {
             out.push(pid);
         }
     }
@@ -148,7 +151,11 @@ fn slirps_of(server: u32) -> Vec<u32> {
 
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit_once(") ").map(|(_, t)| !t.starts_with('Z')).unwrap_or(false))
+        .map(|s| {
+            s.rsplit_once(") ")
+                .map(|(_, t)| !t.starts_with('Z'))
+                .unwrap_or(false)
+        })
         .unwrap_or(false)
 }
 
@@ -159,8 +166,14 @@ fn a_sandbox_reaches_pypi_over_https_and_trusts_the_hosts_store() {
     let sb = s.sandbox();
     assert_eq!(fetch_pypi(&s, &sb), "200");
     let run = s.sh(&sb, "cat /etc/resolv.conf; test -d /etc/ssl/certs && echo certs; echo x > /etc/ssl/certs/x || echo read-only");
-    assert!(run.stdout.contains(&"nameserver 10.0.2.3".to_string()), "{run:?}");
-    assert!(run.stdout.contains(&"certs".to_string()) && run.stdout.contains(&"read-only".to_string()), "{run:?}");
+    assert!(
+        run.stdout.contains(&"nameserver 10.0.2.3".to_string()),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains(&"certs".to_string()) && run.stdout.contains(&"read-only".to_string()),
+        "{run:?}"
+    );
     let i = info(&s, &sb);
     let default = json!({"allow_internet_access": true, "allow_out": [], "deny_out": []});
     assert_eq!(i["network"], default, "{i}");
@@ -184,7 +197,10 @@ fn the_host_its_loopback_and_the_local_api_are_unreachable() {
         ("127.0.0.1".to_string(), lport),
     ];
     let hosts = host_addresses();
-    assert!(!hosts.is_empty(), "the host has a non-loopback address to test");
+    assert!(
+        !hosts.is_empty(),
+        "the host has a non-loopback address to test"
+    );
     for h in &hosts {
         targets.push((h.to_string(), lport));
         targets.push((h.to_string(), s.port));
@@ -192,7 +208,10 @@ fn the_host_its_loopback_and_the_local_api_are_unreachable() {
     let out = connect_all(&s, &sb, &targets);
     assert_eq!(out.len(), targets.len(), "{out:?}");
     assert!(out.iter().all(|l| l.contains("refused")), "{out:?}");
-    assert!(listener.accept().is_err(), "the host's listener got a connection");
+    assert!(
+        listener.accept().is_err(),
+        "the host's listener got a connection"
+    );
     // Reachable from the host itself, so the refusals above are the sandbox's walls.
     assert!(std::net::TcpStream::connect(("127.0.0.1", lport)).is_ok());
     // The sandbox cannot take the walls down: no capability over its namespace.
@@ -203,7 +222,11 @@ fn the_host_its_loopback_and_the_local_api_are_unreachable() {
     }
     let out = connect_all(&s, &sb, &targets[..2]);
     assert!(out.iter().all(|l| l.contains("refused")), "{out:?}");
-    assert_eq!(fetch_pypi(&s, &sb), "200", "the network still works after the attempts");
+    assert_eq!(
+        fetch_pypi(&s, &sb),
+        "200",
+        "the network still works after the attempts"
+    );
 }
 
 #[test]
@@ -251,12 +274,22 @@ fn allow_out_and_deny_out_are_enforced_and_deny_wins() {
     // Only listed destinations: another address is refused, though DNS still answers.
     let other = create(&s, json!({"network": {"allow_out": ["192.0.2.77"]}}));
     assert_ne!(fetch_pypi(&s, &other), "200");
-    let out = py(&s, &other, "import socket\nprint(socket.gethostbyname('pypi.org'))");
+    let out = py(
+        &s,
+        &other,
+        "import socket\nprint(socket.gethostbyname('pypi.org'))",
+    );
     assert_eq!(out, vec![ip.clone()]);
-    let both = create(&s, json!({"network": {"allow_out": [ip], "deny_out": ["0.0.0.0/0"]}}));
+    let both = create(
+        &s,
+        json!({"network": {"allow_out": [ip], "deny_out": ["0.0.0.0/0"]}}),
+    );
     assert_ne!(fetch_pypi(&s, &both), "200");
     // allow_internet_access false with allow_out: no DNS, the listed address still reachable.
-    let nodns = create(&s, json!({"network": {"allow_internet_access": false, "allow_out": [ip]}}));
+    let nodns = create(
+        &s,
+        json!({"network": {"allow_internet_access": false, "allow_out": [ip]}}),
+    );
     let out = py(
         &s,
         &nodns,
@@ -272,10 +305,18 @@ fn policies_that_cannot_be_enforced_are_refused_naming_the_value() {
     for (network, status, needle) in [
         (json!({"allow_out": ["10.0.0.0/33"]}), 400, "10.0.0.0/33"),
         (json!({"deny_out": ["1.2.3"]}), 400, "1.2.3"),
-        (json!({"allow_out": ["api.example.com"]}), 400, "api.example.com"),
+        (
+            json!({"allow_out": ["api.example.com"]}),
+            400,
+            "api.example.com",
+        ),
         (json!({"allow_out": ["2001:db8::/32"]}), 400, "IPv6"),
         (json!({"allow_out": "10.0.0.0/8"}), 422, "network.allow_out"),
-        (json!({"allow_internet_access": "yes"}), 422, "allow_internet_access"),
+        (
+            json!({"allow_internet_access": "yes"}),
+            422,
+            "allow_internet_access",
+        ),
     ] {
         let r = s.post_json(&format!("{P}/sandboxes"), &json!({ "network": network }));
         assert_eq!(r.status, status, "{network}: {}", r.text());
@@ -286,7 +327,10 @@ fn policies_that_cannot_be_enforced_are_refused_naming_the_value() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("300.1.1.1"), "{}", r.text());
     assert_eq!(info(&s, &sb)["network"]["deny_out"], json!([]));
-    let r = s.post_json(&format!("{P}/sandbox-pools"), &json!({"network": {"allow_out": ["x.y"]}}));
+    let r = s.post_json(
+        &format!("{P}/sandbox-pools"),
+        &json!({"network": {"allow_out": ["x.y"]}}),
+    );
     assert_eq!(r.status, 400, "{}", r.text());
 }
 
@@ -302,7 +346,10 @@ fn a_policy_survives_snapshot_restore_and_restart_and_patch_changes_or_clears_it
     let restored = create(&s, json!({"snapshot_id": snap}));
     assert_eq!(info(&s, &restored)["network_policy"], closed);
     assert_eq!(interfaces(&s, &restored), vec!["lo"]);
-    let opened = create(&s, json!({"snapshot_id": snap, "network": {"allow_internet_access": true}}));
+    let opened = create(
+        &s,
+        json!({"snapshot_id": snap, "network": {"allow_internet_access": true}}),
+    );
     assert_eq!(info(&s, &opened)["network"]["allow_internet_access"], true);
     assert_eq!(fetch_pypi(&s, &opened), "200");
 
@@ -316,7 +363,11 @@ fn a_policy_survives_snapshot_restore_and_restart_and_patch_changes_or_clears_it
     assert_ne!(fetch_pypi(&s, &sb), "200");
     let r = patch(&s, &sb, &json!({"name": "kept"}));
     assert_eq!(r.status, 200);
-    assert_eq!(r.json()["network"]["deny_out"], json!([pypi_ip()]), "a PATCH without network keeps it");
+    assert_eq!(
+        r.json()["network"]["deny_out"],
+        json!([pypi_ip()]),
+        "a PATCH without network keeps it"
+    );
 
     // After a restart, the stored policies are enforced again.
     let data = s.stop();
@@ -332,11 +383,18 @@ fn suspend_stops_the_way_out_and_a_killed_server_leaves_none() {
     let s = Server::start(&[]);
     let sb = s.sandbox();
     let closed = create(&s, json!({"network": {"allow_internet_access": false}}));
-    assert!(slirps_of(s.pid()).is_empty(), "nothing runs for a sandbox before its first command");
+    assert!(
+        slirps_of(s.pid()).is_empty(),
+        "nothing runs for a sandbox before its first command"
+    );
     assert_eq!(fetch_pypi(&s, &sb), "200");
     assert_eq!(s.sh(&closed, "echo ran").stdout, vec!["ran"]);
     let slirps = slirps_of(s.pid());
-    assert_eq!(slirps.len(), 1, "one slirp4netns, for the sandbox with internet");
+    assert_eq!(
+        slirps.len(),
+        1,
+        "one slirp4netns, for the sandbox with internet"
+    );
     // slirp4netns: no capability but CAP_NET_BIND_SERVICE, and a root with none of the host's
     // secrets or sockets (a compromised libslirp finds nothing there).
     let status = std::fs::read_to_string(format!("/proc/{}/status", slirps[0])).unwrap();
@@ -351,23 +409,32 @@ fn suspend_stops_the_way_out_and_a_killed_server_leaves_none() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(run.iter().all(|n| n == "mount"), "only what slirp4netns makes itself: {run:?}");
+    assert!(
+        run.iter().all(|n| n == "mount"),
+        "only what slirp4netns makes itself: {run:?}"
+    );
     let r = s.post_empty(&format!("{P}/sandboxes/{sb}/suspend"));
     assert_eq!(r.status, 202, "{}", r.text());
-    eventually(5, "slirp4netns stops at suspend", || slirps_of(s.pid()).is_empty());
+    eventually(5, "slirp4netns stops at suspend", || {
+        slirps_of(s.pid()).is_empty()
+    });
     let r = s.post_empty(&format!("{P}/sandboxes/{sb}/resume"));
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(fetch_pypi(&s, &sb), "200");
     let r = s.delete(&format!("{P}/sandboxes/{sb}"));
     assert_eq!(r.status, 200);
-    eventually(5, "slirp4netns stops at delete", || slirps_of(s.pid()).is_empty());
+    eventually(5, "slirp4netns stops at delete", || {
+        slirps_of(s.pid()).is_empty()
+    });
 
     let sb = s.sandbox();
     assert_eq!(fetch_pypi(&s, &sb), "200");
     let pids = slirps_of(s.pid());
     assert_eq!(pids.len(), 1);
     let _data = s.kill9();
-    eventually(5, "slirp4netns exits with a SIGKILLed server", || !pids.iter().any(|p| alive(*p)));
+    eventually(5, "slirp4netns exits with a SIGKILLed server", || {
+        !pids.iter().any(|p| alive(*p))
+    });
 }
 
 #[test]
@@ -380,15 +447,25 @@ fn without_slirp4netns_the_server_says_so_and_refuses_internet() {
     );
     std::thread::sleep(Duration::from_millis(100));
     let err = s.stderr();
-    assert!(err.contains("network: NOT available: slirp4netns is missing"), "{err}");
+    assert!(
+        err.contains("network: NOT available: slirp4netns is missing"),
+        "{err}"
+    );
     assert!(err.contains("loopback only"), "{err}");
-    for network in [json!({"allow_internet_access": true}), json!({"allow_internet_access": false, "allow_out": ["1.1.1.1"]})] {
+    for network in [
+        json!({"allow_internet_access": true}),
+        json!({"allow_internet_access": false, "allow_out": ["1.1.1.1"]}),
+    ] {
         let r = s.post_json(&format!("{P}/sandboxes"), &json!({ "network": network }));
         assert_eq!(r.status, 400, "{}", r.text());
         assert!(r.text().contains("slirp4netns is missing"), "{}", r.text());
     }
     let sb = s.sandbox();
-    assert_eq!(info(&s, &sb)["network"]["allow_internet_access"], false, "the default here says what it is");
+    assert_eq!(
+        info(&s, &sb)["network"]["allow_internet_access"],
+        false,
+        "the default here says what it is"
+    );
     assert_eq!(interfaces(&s, &sb), vec!["lo"]);
     let r = patch(&s, &sb, &json!({"network": {"allow_out": ["1.1.1.1"]}}));
     assert_eq!(r.status, 400, "{}", r.text());
@@ -406,7 +483,10 @@ fn an_unprivileged_server_says_sandboxes_have_no_network() {
     assert_eq!(s.sh(&sb, "echo ran").stdout, vec!["ran"]);
     std::thread::sleep(Duration::from_millis(100));
     let err = s.stderr();
-    assert!(err.contains("network: NOT available") && err.contains("root"), "{err}");
+    assert!(
+        err.contains("network: NOT available") && err.contains("root"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -422,11 +502,18 @@ fn a_pool_keeps_its_policy_when_an_update_omits_it_and_null_clears_it() {
     let path = format!("{P}/sandbox-pools/{pool}");
     let r = s.put_json(&path, &json!({"timeout_secs": 600}));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(s.get(&path).json()["network_policy"]["allow_internet_access"], false);
+    assert_eq!(
+        s.get(&path).json()["network_policy"]["allow_internet_access"],
+        false
+    );
     let claimed = s.post_empty(&format!("{path}/sandboxes"));
     assert_eq!(claimed.status, 200, "{}", claimed.text());
     let sb = claimed.json()["sandbox_id"].as_str().unwrap().to_string();
-    assert_eq!(interfaces(&s, &sb), vec!["lo"], "a claimed sandbox has its pool's policy");
+    assert_eq!(
+        interfaces(&s, &sb),
+        vec!["lo"],
+        "a claimed sandbox has its pool's policy"
+    );
     let r = s.put_json(&path, &json!({"network": null}));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(s.get(&path).json()["network_policy"], Value::Null);

@@ -15,6 +15,7 @@ pub mod disk;
 pub mod netns;
 pub mod reaper;
 pub mod seccomp;
+pub mod slirp;
 pub mod uids;
 
 use std::collections::HashMap;

@@ -16,15 +16,15 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use super::slirp::{start_slirp, stop, Slirp};
 use crate::netpolicy::NetPolicy;
 
 /// Environment variable naming the slirp4netns binary (default: `slirp4netns` on `PATH`); a path
@@ -35,20 +35,10 @@ pub const SLIRP_ENV: &str = "TENSORLAKE_LOCAL_SLIRP4NETNS";
 /// DNS forwarder, which asks the host's resolvers.
 pub const RESOLV_CONF: &str = "nameserver 10.0.2.3\noptions edns0\n";
 
-/// How long slirp4netns may take to configure a namespace.
-const READY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The tools networking needs, once found to work.
 struct Tools {
     slirp: PathBuf,
     nft: PathBuf,
-}
-
-/// A running slirp4netns.
-struct Slirp {
-    child: Child,
-    /// Closing it tells slirp4netns to exit.
-    _exit: OwnedFd,
 }
 
 /// The network of one sandbox. The namespace and slirp4netns are made at its first command,
@@ -73,8 +63,9 @@ pub struct Network {
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")
-        .unwrap_or_else(|| OsString::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+    let path = std::env::var_os("PATH").unwrap_or_else(|| {
+        OsString::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    });
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
     // nft lives in /usr/sbin, which a normal user's PATH may lack.
     dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
@@ -116,7 +107,10 @@ pub fn new_namespace() -> io::Result<OwnedFd> {
             if libc::unshare(libc::CLONE_NEWNET) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            let ns = libc::open(c"/proc/thread-self/ns/net".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            let ns = libc::open(
+                c"/proc/thread-self/ns/net".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            );
             if ns < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -180,136 +174,6 @@ fn load_rules(nft: &Path, ns: RawFd, rules: &str) -> io::Result<()> {
     Ok(())
 }
 
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two descriptors we then own.
-    unsafe {
-        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
-    }
-}
-
-/// Starts slirp4netns on `ns` and waits until it has configured it.
-///
-/// slirp4netns's own sandbox keeps euid 0 (with no capability but CAP_NET_BIND_SERVICE) and binds
-/// the host's `/etc` and `/run` into its empty root. So it is started in a mount namespace of its
-/// own where `/run` is an empty tmpfs (no root-owned sockets) and `/etc` is `etc`, a directory
-/// holding only a copy of the host's resolv.conf (no `shadow`, no keys), which its DNS
-/// forwarder reads.
-fn start_slirp(slirp: &Path, ns: RawFd, etc: &Path) -> io::Result<Slirp> {
-    refresh_etc(etc)?;
-    let etc_c = std::ffi::CString::new(etc.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
-    let (exit_r, exit_w) = pipe()?;
-    let (ready_r, ready_w) = pipe()?;
-    let mut cmd = Command::new(slirp);
-    cmd.args([
-        "--configure",
-        "--mtu=65520",
-        "--disable-host-loopback",
-        "--enable-sandbox",
-        "--enable-seccomp",
-        "--exit-fd=4",
-        "--ready-fd=5",
-        "--netns-type=path",
-        "/proc/self/fd/3",
-        "tap0",
-    ])
-    .env_clear()
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .current_dir("/");
-    let sources = [ns, exit_r.as_raw_fd(), ready_w.as_raw_fd()];
-    // SAFETY: fcntl and dup2 are async-signal-safe. Each source is first copied above 9 so that
-    // no dup2 overwrites a source not yet moved; dup2 clears close-on-exec on 3, 4 and 5.
-    unsafe {
-        cmd.pre_exec(move || {
-            let mut high = [0; 3];
-            for (i, fd) in sources.iter().enumerate() {
-                high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10);
-                if high[i] < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            for (i, fd) in high.iter().enumerate() {
-                if libc::dup2(*fd, 3 + i as i32) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            let none = std::ptr::null::<libc::c_char>();
-            let bind_ro = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
-            if libc::unshare(libc::CLONE_NEWNS) != 0
-                || libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0
-                || libc::mount(
-                    c"tmpfs".as_ptr(),
-                    c"/run".as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    c"size=64k,mode=755".as_ptr().cast(),
-                ) != 0
-                || libc::mount(etc_c.as_ptr(), c"/etc".as_ptr(), none, libc::MS_BIND, std::ptr::null()) != 0
-                || libc::mount(none, c"/etc".as_ptr(), none, bind_ro, std::ptr::null()) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn()?;
-    drop(exit_r);
-    drop(ready_w);
-    match wait_ready(ready_r) {
-        Ok(()) => Ok(Slirp { child, _exit: exit_w }),
-        Err(e) => {
-            let _ = child.kill();
-            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-            Err(io::Error::other(format!(
-                "slirp4netns did not set up the sandbox's network ({e}; {status})"
-            )))
-        }
-    }
-}
-
-/// Writes `etc/resolv.conf`, a copy of the host's (links followed), atomically.
-fn refresh_etc(etc: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(etc)?;
-    std::fs::set_permissions(etc, std::fs::Permissions::from_mode(0o755))?;
-    let text = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = etc.join(format!(".resolv.conf.{n}"));
-    std::fs::write(&tmp, text)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
-    std::fs::rename(&tmp, etc.join("resolv.conf"))
-}
-
-fn wait_ready(ready: OwnedFd) -> io::Result<()> {
-    let mut pfd = libc::pollfd {
-        fd: ready.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: poll on one descriptor we own.
-    let n = unsafe { libc::poll(&mut pfd, 1, READY_TIMEOUT.as_millis() as i32) };
-    if n <= 0 {
-        return Err(io::Error::other("no answer"));
-    }
-    let mut byte = [0u8; 1];
-    let mut f = std::fs::File::from(ready);
-    match f.read(&mut byte) {
-        Ok(1) if byte[0] == b'1' => Ok(()),
-        _ => Err(io::Error::other("it exited")),
-    }
-}
-
-fn stop(mut s: Slirp) {
-    let _ = s.child.kill();
-    let _ = s.child.wait();
-}
-
 impl SandboxNet {
     /// Loads the policy's rules, then starts or stops slirp4netns to match (rules first, so no
     /// packet leaves under the old policy's reach). Nothing before the namespace exists.
@@ -333,11 +197,15 @@ impl SandboxNet {
             .is_some_and(|s| matches!(s.child.try_wait(), Ok(None)));
         if self.running && self.policy.wants_outside() {
             if !alive {
-                self.slirp.take().map(stop);
+                if let Some(s) = self.slirp.take() {
+                    stop(s);
+                }
                 self.slirp = Some(start_slirp(&tools.slirp, ns.as_raw_fd(), etc)?);
             }
         } else {
-            self.slirp.take().map(stop);
+            if let Some(s) = self.slirp.take() {
+                stop(s);
+            }
         }
         Ok(())
     }
@@ -358,7 +226,10 @@ impl Network {
 
     fn check(as_root: bool) -> Result<Tools, String> {
         if !as_root {
-            return Err("a network namespace per sandbox, and its firewall, need a server run as root".into());
+            return Err(
+                "a network namespace per sandbox, and its firewall, need a server run as root"
+                    .into(),
+            );
         }
         let slirp = match std::env::var_os(SLIRP_ENV).filter(|v| !v.is_empty()) {
             Some(p) if Path::new(&p).is_file() => PathBuf::from(p),
@@ -408,7 +279,6 @@ impl Network {
         }
     }
 
-
     /// Records sandbox `id` with `policy`; `running`: not suspended. Nothing is made yet.
     pub fn register(&self, id: &str, policy: &NetPolicy, running: bool) {
         if self.tools.is_err() {
@@ -450,12 +320,18 @@ impl Network {
             return Ok(None);
         };
         let Some(net) = self.get(id) else {
-            return Err(io::Error::other(format!("sandbox {id} has no network set up")));
+            return Err(io::Error::other(format!(
+                "sandbox {id} has no network set up"
+            )));
         };
         let mut net = net.lock().unwrap_or_else(|p| p.into_inner());
         if net.ns.is_none() {
             let ns = Arc::new(new_namespace()?);
-            load_rules(&tools.nft, ns.as_raw_fd(), &net.policy.ruleset(&self.host()))?;
+            load_rules(
+                &tools.nft,
+                ns.as_raw_fd(),
+                &net.policy.ruleset(&self.host()),
+            )?;
             net.ns = Some(ns);
         }
         net.way_out(tools, &self.etc)?;
@@ -489,14 +365,20 @@ impl Network {
 
     fn release_one(net: &Mutex<SandboxNet>) {
         let mut net = net.lock().unwrap_or_else(|p| p.into_inner());
-        net.slirp.take().map(stop);
+        if let Some(s) = net.slirp.take() {
+            stop(s);
+        }
         net.ns = None;
     }
 
     /// Stops sandbox `id`'s slirp4netns and lets go of its namespace (gone once its last
     /// process has exited).
     pub fn release(&self, id: &str) {
-        let net = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let net = self
+            .sandboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
         if let Some(net) = net {
             Self::release_one(&net);
         }
