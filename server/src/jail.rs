@@ -5,8 +5,9 @@
 //! the `/bin`, `/sbin`, `/lib*` links or directories the host has), a private `/proc` and `/dev`,
 //! new user, PID, IPC, UTS and cgroup namespaces, the sandbox's own network namespace (see
 //! `isolation::netns`; a new one with loopback only on a server without networking), the host's
-//! CA store and a generated resolv.conf read-only under `/etc`, every capability dropped, a new session (no terminal injection), a clean environment, and
-//! `--die-with-parent` so nothing outlives the server. `/tmp` is the sandbox's own directory.
+//! CA store and a generated resolv.conf read-only under `/etc`, every capability dropped, a new
+//! session (no terminal injection), a clean environment, and `--die-with-parent` so nothing
+//! outlives the server. `/tmp` is the sandbox's own directory.
 //! `/proc/sys`, `/proc/sysrq-trigger`, `/proc/irq` and `/proc/bus` are read-only.
 //!
 //! Before bwrap runs, the forked child joins the sandbox's cgroups, sets umask 022 and, when the
