@@ -161,7 +161,15 @@ fn wait_ready(ready: OwnedFd) -> io::Result<()> {
 }
 
 /// Kills and reaps it.
-pub fn stop(mut s: Slirp) {
-    let _ = s.child.kill();
-    let _ = s.child.wait();
+pub fn stop(s: Slirp) {
+    drop(s);
+}
+
+impl Drop for Slirp {
+    /// However a slirp4netns is let go of (stopped, replaced, or its sandbox released while a
+    /// command was starting it), it is killed and reaped, never left as a zombie.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
