@@ -165,6 +165,17 @@ fn a_sandbox_reaches_pypi_over_https_and_trusts_the_hosts_store() {
     let s = Server::start(&[]);
     let sb = s.sandbox();
     assert_eq!(fetch_pypi(&s, &sb), "200");
+    // pip itself, as the documented workflow uses it (its index and files through the host's CA).
+    let run = s.run_body(
+        &sb,
+        &json!({"command": "python3", "args": ["-m", "pip", "download", "--no-deps", "six", "-d", "/tmp/wheels"], "timeout": 120}),
+    );
+    assert!(
+        run.stdout
+            .iter()
+            .any(|l| l.contains("Successfully downloaded six")),
+        "{run:?}"
+    );
     let run = s.sh(&sb, "cat /etc/resolv.conf; test -d /etc/ssl/certs && echo certs; echo x > /etc/ssl/certs/x || echo read-only");
     assert!(
         run.stdout.contains(&"nameserver 10.0.2.3".to_string()),
