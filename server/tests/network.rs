@@ -410,6 +410,18 @@ fn suspend_stops_the_way_out_and_a_killed_server_leaves_none() {
     // secrets or sockets (a compromised libslirp finds nothing there).
     let status = std::fs::read_to_string(format!("/proc/{}/status", slirps[0])).unwrap();
     assert!(status.contains("CapEff:\t0000000000000400"), "{status}");
+    // It counts against the sandbox's limits, but is never frozen with it.
+    let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", slirps[0])).unwrap();
+    for line in cgroups.lines() {
+        let (_, path) = line.rsplit_once(':').unwrap();
+        let fields: Vec<&str> = line.split(':').collect();
+        if fields[1].split(',').any(|c| c == "memory" || c == "pids") {
+            assert!(path.ends_with(&sb), "{cgroups}");
+        }
+        if fields[1] == "freezer" {
+            assert!(!path.ends_with(&sb), "{cgroups}");
+        }
+    }
     let root = format!("/proc/{}/root", slirps[0]);
     let etc: Vec<String> = std::fs::read_dir(format!("{root}/etc"))
         .unwrap()

@@ -148,6 +148,17 @@ impl Cgroups {
         p
     }
 
+    /// The `cgroup.procs` files of sandbox `id`'s limits (memory, cpu, pids), without the v1
+    /// freezer: what the sandbox's slirp4netns joins, so its memory and CPU count as the
+    /// sandbox's, while suspending never freezes it (it is stopped first).
+    pub fn limit_procs(&self, id: &str) -> Vec<PathBuf> {
+        self.dirs(id)
+            .into_iter()
+            .filter(|(name, _)| *name != "freezer")
+            .map(|(_, dir)| dir.join("cgroup.procs"))
+            .collect()
+    }
+
     fn dirs(&self, id: &str) -> Vec<(&'static str, PathBuf)> {
         let mut out: Vec<(&'static str, PathBuf)> = Vec::new();
         for c in &self.controllers {

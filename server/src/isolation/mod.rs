@@ -260,7 +260,17 @@ impl Isolation {
             .map(|p| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other))
             .collect::<io::Result<Vec<_>>>()?;
         let policy = crate::netpolicy::NetPolicy::from_stored(sb.network.as_ref());
-        self.net.register(&sb.id, &policy, sb.stage == Stage::Active);
+        let net_cgroups = if self.cgroups.enforced().is_empty() {
+            Vec::new()
+        } else {
+            self.cgroups
+                .limit_procs(&sb.id)
+                .iter()
+                .map(|p| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other))
+                .collect::<io::Result<Vec<_>>>()?
+        };
+        self.net
+            .register(&sb.id, &policy, sb.stage == Stage::Active, net_cgroups);
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())

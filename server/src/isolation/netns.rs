@@ -15,6 +15,7 @@
 //! - A suspended sandbox's slirp4netns is stopped, and started again at resume.
 
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
@@ -48,6 +49,8 @@ struct SandboxNet {
     policy: NetPolicy,
     /// Not suspended: its way out may run.
     running: bool,
+    /// The `cgroup.procs` files slirp4netns joins (the sandbox's limits).
+    cgroups: Vec<CString>,
     slirp: Option<Slirp>,
 }
 
@@ -200,7 +203,12 @@ impl SandboxNet {
                 if let Some(s) = self.slirp.take() {
                     stop(s);
                 }
-                self.slirp = Some(start_slirp(&tools.slirp, ns.as_raw_fd(), etc)?);
+                self.slirp = Some(start_slirp(
+                    &tools.slirp,
+                    ns.as_raw_fd(),
+                    etc,
+                    &self.cgroups,
+                )?);
             }
         } else {
             if let Some(s) = self.slirp.take() {
@@ -280,7 +288,8 @@ impl Network {
     }
 
     /// Records sandbox `id` with `policy`; `running`: not suspended. Nothing is made yet.
-    pub fn register(&self, id: &str, policy: &NetPolicy, running: bool) {
+    /// `cgroups`: the `cgroup.procs` files its slirp4netns joins.
+    pub fn register(&self, id: &str, policy: &NetPolicy, running: bool, cgroups: Vec<CString>) {
         if self.tools.is_err() {
             return;
         }
@@ -288,6 +297,7 @@ impl Network {
             ns: None,
             policy: policy.clone(),
             running,
+            cgroups,
             slirp: None,
         };
         let old = self

@@ -1,6 +1,7 @@
 //! Starting and stopping a sandbox's slirp4netns (see `netns`): the process, its descriptors
 //! (namespace, exit pipe, readiness pipe) and the confinement it starts in.
 
+use std::ffi::CString;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -37,7 +38,7 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// own where `/run` is an empty tmpfs (no root-owned sockets) and `/etc` is `etc`, a directory
 /// holding only a copy of the host's resolv.conf (no `shadow`, no keys), which its DNS
 /// forwarder reads.
-pub fn start_slirp(slirp: &Path, ns: RawFd, etc: &Path) -> io::Result<Slirp> {
+pub fn start_slirp(slirp: &Path, ns: RawFd, etc: &Path, cgroups: &[CString]) -> io::Result<Slirp> {
     refresh_etc(etc)?;
     let etc_c =
         std::ffi::CString::new(etc.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
@@ -62,10 +63,25 @@ pub fn start_slirp(slirp: &Path, ns: RawFd, etc: &Path) -> io::Result<Slirp> {
     .stderr(Stdio::null())
     .current_dir("/");
     let sources = [ns, exit_r.as_raw_fd(), ready_w.as_raw_fd()];
-    // SAFETY: fcntl and dup2 are async-signal-safe. Each source is first copied above 9 so that
+    let cgroups = cgroups.to_vec();
+    // SAFETY: open, write, close, fcntl, dup2, unshare and mount are async-signal-safe, on data
+    // prepared before the fork. Each source is first copied above 9 so that
     // no dup2 overwrites a source not yet moved; dup2 clears close-on-exec on 3, 4 and 5.
     unsafe {
         cmd.pre_exec(move || {
+            // Its memory, CPU and pids count as the sandbox's.
+            for procs in &cgroups {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+                let err = io::Error::last_os_error();
+                libc::close(fd);
+                if n != 1 {
+                    return Err(err);
+                }
+            }
             let mut high = [0; 3];
             for (i, fd) in sources.iter().enumerate() {
                 high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10);
