@@ -247,14 +247,15 @@ fn no_internet_access_leaves_only_a_loopback_shared_by_the_sandboxs_commands() {
     let sb = create(&s, json!({"network": {"allow_internet_access": false}}));
     assert_eq!(interfaces(&s, &sb), vec!["lo"]);
     assert_ne!(fetch_pypi(&s, &sb), "200");
-    // A listener started by one command answers another: one machine, one loopback.
+    // A listener started by one command answers another: one machine, one loopback (and, as
+    // on a machine of its own, root may serve on port 80).
     let r = s.req(
         "POST",
         "/api/v1/processes",
         &[("Content-Type", "application/json"), ("X-Tensorlake-Sandbox-Id", &sb)],
         Some(
             json!({"command": "python3", "args": ["-c",
-                "import socket,time\ns=socket.socket(); s.bind(('127.0.0.1', 7777)); s.listen()\nc,_=s.accept(); c.send(b'hello'); time.sleep(1)"]})
+                "import socket,time\ns=socket.socket(); s.bind(('127.0.0.1', 80)); s.listen()\nc,_=s.accept(); c.send(b'hello'); time.sleep(1)"]})
             .to_string()
             .as_bytes(),
         ),
@@ -265,7 +266,7 @@ fn no_internet_access_leaves_only_a_loopback_shared_by_the_sandboxs_commands() {
         got = py(
             &s,
             &sb,
-            "import socket\ntry:\n  s=socket.create_connection(('127.0.0.1', 7777), 2); print(s.recv(5).decode())\nexcept Exception as e: print(e)",
+            "import socket\ntry:\n  s=socket.create_connection(('127.0.0.1', 80), 2); print(s.recv(5).decode())\nexcept Exception as e: print(e)",
         );
         got == vec!["hello"]
     });

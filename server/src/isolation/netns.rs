@@ -100,13 +100,13 @@ pub fn host_addresses() -> Vec<Ipv4Addr> {
     out
 }
 
-/// A new network namespace with its loopback up, held by the returned descriptor. Made on a
+/// A new network namespace with its loopback up and every port bindable, held by the returned descriptor. Made on a
 /// thread of its own, which ends right after: only that thread ever enters it.
 pub fn new_namespace() -> io::Result<OwnedFd> {
     std::thread::spawn(|| -> io::Result<OwnedFd> {
         // SAFETY: unshare of the network namespace affects only this thread; the socket and
         // ioctl operate on a local ifreq.
-        unsafe {
+        let ns = unsafe {
             if libc::unshare(libc::CLONE_NEWNET) != 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -134,8 +134,13 @@ pub fn new_namespace() -> io::Result<OwnedFd> {
             if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            Ok(ns)
-        }
+            ns
+        };
+        // The namespace belongs to the host's user namespace, where the sandbox has no
+        // CAP_NET_BIND_SERVICE: without this, its root could not serve on port 80 as it can on a
+        // machine of its own. (The sysctl is the namespace's own; this thread is inside it.)
+        std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")?;
+        Ok(ns)
     })
     .join()
     .map_err(|_| io::Error::other("the network namespace thread panicked"))?
