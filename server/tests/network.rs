@@ -411,6 +411,8 @@ fn suspend_stops_the_way_out_and_a_killed_server_leaves_none() {
     // secrets or sockets (a compromised libslirp finds nothing there).
     let status = std::fs::read_to_string(format!("/proc/{}/status", slirps[0])).unwrap();
     assert!(status.contains("CapEff:\t0000000000000400"), "{status}");
+    // Its own seccomp filter and the server's (no signals to other processes).
+    assert!(status.contains("Seccomp_filters:\t2"), "{status}");
     // It counts against the sandbox's limits, but is never frozen with it.
     let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", slirps[0])).unwrap();
     for line in cgroups.lines() {

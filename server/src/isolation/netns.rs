@@ -40,6 +40,8 @@ pub const RESOLV_CONF: &str = "nameserver 10.0.2.3\noptions edns0\n";
 struct Tools {
     slirp: PathBuf,
     nft: PathBuf,
+    /// The seccomp program slirp4netns runs under (see `seccomp::slirp_program`).
+    filter: Vec<seccompiler::sock_filter>,
 }
 
 /// The network of one sandbox. The namespace and slirp4netns are made at its first command,
@@ -213,6 +215,7 @@ impl SandboxNet {
                     ns.as_raw_fd(),
                     etc,
                     &self.cgroups,
+                    &tools.filter,
                 )?);
             }
         } else {
@@ -265,7 +268,8 @@ impl Network {
         let ns = new_namespace().map_err(|e| format!("cannot create a network namespace: {e}"))?;
         load_rules(&nft, ns.as_raw_fd(), &NetPolicy::default().ruleset(&[]))
             .map_err(|e| format!("nftables does not work here: {e}"))?;
-        Ok(Tools { slirp, nft })
+        let filter = super::seccomp::slirp_program()?;
+        Ok(Tools { slirp, nft, filter })
     }
 
     /// Whether sandboxes get namespaces (and so can have network access).

@@ -131,6 +131,39 @@ pub fn programs() -> Result<Vec<Vec<u8>>, String> {
     Ok(out)
 }
 
+/// The filter slirp4netns runs under (besides its own): no signal to any process and no reading
+/// of another's memory, answered with EPERM. It keeps euid 0, in the host's pid namespace, so a
+/// bug in libslirp must not reach the host's root processes through `kill`. It signals nothing
+/// itself (an `abort` still ends it: glibc falls back to a fault).
+pub fn slirp_program() -> Result<BpfProgram, String> {
+    let arch = target_arch()?;
+    let err = |e: seccompiler::BackendError| format!("building the slirp4netns filter failed: {e}");
+    let rules: BTreeMap<i64, Vec<SeccompRule>> = [
+        libc::SYS_kill,
+        libc::SYS_tkill,
+        libc::SYS_tgkill,
+        libc::SYS_rt_sigqueueinfo,
+        libc::SYS_rt_tgsigqueueinfo,
+        libc::SYS_pidfd_send_signal,
+        libc::SYS_pidfd_open,
+        libc::SYS_ptrace,
+        libc::SYS_process_vm_readv,
+        libc::SYS_process_vm_writev,
+    ]
+    .into_iter()
+    .map(|nr| (nr, Vec::new()))
+    .collect();
+    let f = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .map_err(err)?;
+    let prog: BpfProgram = f.try_into().map_err(err)?;
+    Ok(x32_guard(prog))
+}
+
 /// On x86_64, prepends a refusal of x32 syscalls (numbers with bit 30 set share the x86_64 arch
 /// value, so the deny-list alone would not see them). Prepending keeps every relative jump of the
 /// compiled program valid.
@@ -184,6 +217,33 @@ pub fn memfd_with(bytes: &[u8]) -> io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_slirp_filter_refuses_a_signal_to_another_process() {
+        let prog = slirp_program().unwrap();
+        // SAFETY: the forked child only makes raw syscalls on memory prepared before the fork,
+        // then _exits.
+        unsafe {
+            let parent = libc::getpid();
+            let pid = libc::fork();
+            if pid == 0 {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                let fprog = libc::sock_fprog {
+                    len: prog.len() as u16,
+                    filter: prog.as_ptr() as *mut libc::sock_filter,
+                };
+                if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog) != 0 {
+                    libc::_exit(2);
+                }
+                let refused = libc::kill(parent, 0) == -1 && *libc::__errno_location() == libc::EPERM;
+                libc::_exit(if refused { 0 } else { 1 });
+            }
+            let mut status = 0;
+            assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+            assert!(libc::WIFEXITED(status), "{status}");
+            assert_eq!(libc::WEXITSTATUS(status), 0, "kill(parent, 0) was not refused");
+        }
+    }
 
     #[test]
     fn both_programs_compile_to_whole_instructions() {

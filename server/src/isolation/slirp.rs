@@ -38,7 +38,14 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// own where `/run` is an empty tmpfs (no root-owned sockets) and `/etc` is `etc`, a directory
 /// holding only a copy of the host's resolv.conf (no `shadow`, no keys), which its DNS
 /// forwarder reads.
-pub fn start_slirp(slirp: &Path, ns: RawFd, etc: &Path, cgroups: &[CString]) -> io::Result<Slirp> {
+pub fn start_slirp(
+    slirp: &Path,
+    ns: RawFd,
+    etc: &Path,
+    cgroups: &[CString],
+    filter: &[seccompiler::sock_filter],
+) -> io::Result<Slirp> {
+    let filter = filter.to_vec();
     refresh_etc(etc)?;
     let etc_c =
         std::ffi::CString::new(etc.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
@@ -120,6 +127,14 @@ pub fn start_slirp(slirp: &Path, ns: RawFd, etc: &Path, cgroups: &[CString]) -> 
                 ) != 0
                 || libc::mount(none, c"/etc".as_ptr(), none, bind_ro, std::ptr::null()) != 0
             {
+                return Err(io::Error::last_os_error());
+            }
+            // Last, so nothing above is filtered; root needs no no_new_privs for it.
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) != 0 {
                 return Err(io::Error::last_os_error());
             }
             Ok(())
