@@ -45,6 +45,9 @@ pub const SYSTEM_DIRS: &[&str] = &[
 /// older ones; mirrored into the jail either way.
 const HOST_LINKS: &[&str] = &["bin", "sbin", "lib", "lib64", "lib32", "libx32"];
 
+/// The host's certificate store, bound read-only into every jail.
+const HOST_CERTS: &str = "/etc/ssl/certs";
+
 /// Parts of `/proc` that reach host kernel settings; read-only in the jail. Only `sys` is
 /// required to exist.
 const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus"];
@@ -164,6 +167,7 @@ impl Jail {
         let fds = JailFds {
             root: (!staged).then(|| root_fd.as_raw_fd()),
             seccomp: &filter_fds,
+            own_usr: setup.own_usr,
         };
         // By path: after the child's unshare, the descriptor belongs to another mount namespace,
         // which a bind mount refuses. The path is the server's own (`sandboxes/<id>/root`).
@@ -223,6 +227,8 @@ pub struct JailFds<'a> {
     pub root: Option<RawFd>,
     /// One per seccomp program.
     pub seccomp: &'a [RawFd],
+    /// The root brings its own `/usr` (a layer over the host's, see `isolation::layers`).
+    pub own_usr: bool,
 }
 
 /// Kills bwrap processes left running by an earlier server on this data directory.
@@ -386,8 +392,13 @@ pub fn jail_args(root: &Path, spec: &RunSpec, fds: &JailFds) -> Vec<OsString> {
         Some(fd) => push(&mut a, &["--bind-fd", &fd.to_string(), "/"]),
         None => push(&mut a, &["--bind", STAGING, "/"]),
     }
-    push(&mut a, &["--ro-bind", "/usr", "/usr"]);
+    if !fds.own_usr {
+        push(&mut a, &["--ro-bind", "/usr", "/usr"]);
+    }
     a.extend(host_link_args(Some(root)));
+    // The host's certificate store, read-only: registries may be reached through a CA that only
+    // the host trusts (a corporate proxy), as Docker Desktop does.
+    push(&mut a, &["--ro-bind-try", HOST_CERTS, HOST_CERTS]);
     push(&mut a, &["--proc", "/proc", "--dev", "/dev"]);
     for name in PROC_READ_ONLY {
         let p = format!("/proc/{name}");
@@ -441,6 +452,7 @@ mod tests {
         let fds = JailFds {
             root: Some(7),
             seccomp: &[8, 9],
+            own_usr: false,
         };
         let args: Vec<String> = jail_args(Path::new("/data/sb/root"), &spec, &fds)
             .into_iter()
@@ -475,6 +487,7 @@ mod tests {
         let fds = JailFds {
             root: Some(7),
             seccomp: &[],
+            own_usr: true,
         };
         let joined: Vec<String> = jail_args(Path::new("/data/sb/root"), &spec, &fds)
             .into_iter()
@@ -482,6 +495,8 @@ mod tests {
             .collect();
         let joined = joined.join(" ");
         assert!(joined.contains("--uid 1000 --gid 100"), "{joined}");
+        assert!(!joined.contains("--ro-bind /usr /usr"), "{joined}");
+        assert!(joined.contains("--ro-bind-try /etc/ssl/certs /etc/ssl/certs"), "{joined}");
         assert!(joined.contains("--cap-drop ALL"), "{joined}");
     }
 }

@@ -119,6 +119,7 @@ fn to_pool(req: PoolRequest, id: String, ns: String, created_at: i64) -> Result<
             "must be a non-empty image name of at most 512 characters".into(),
         ));
     }
+    crate::image::check(&image).map_err(ApiError::bad_request)?;
     Ok(Pool {
         id,
         namespace: ns,
