@@ -30,7 +30,7 @@ pub const KNOWN: &[&str] = &[
 
 /// Bumped whenever the base's contents change, so an older base in a data directory is not
 /// used (it is left for live sandboxes that still have it as their lower layer).
-const VERSION: &str = "v1";
+const VERSION: &str = "v2";
 
 /// Files and directories of the host's `/etc` copied into the base: what programs read at start
 /// (the dynamic loader's cache, `alternatives` links into `/usr`, shell profiles, Python's own
@@ -231,6 +231,7 @@ fn build(dir: &Path, usr_writable: &[PathBuf]) -> io::Result<()> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
     }
     mkdir(&root.join("home/user"), 0o755)?;
+    writable_by_all(&root.join("etc"))?;
 
     let usr = dir.join("usr");
     mkdir(&usr.join("bin"), 0o755)?;
@@ -242,6 +243,27 @@ fn build(dir: &Path, usr_writable: &[PathBuf]) -> io::Result<()> {
     }
     for d in usr_writable {
         mkdir(&usr.join(d), 0o755)?;
+    }
+    Ok(())
+}
+
+/// Makes the regular files under `dir` writable by anyone. The base is only ever seen through
+/// a sandbox's overlay, whose writes are copied up into the sandbox's own layer; and a
+/// sandbox's root is an unprivileged host uid, which could otherwise not change a file of the
+/// base as root can in a cloud sandbox (`echo ... > /etc/hostname`).
+fn writable_by_all(dir: &Path) -> io::Result<()> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                let mode = e.metadata()?.permissions().mode() & 0o777;
+                std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode | 0o666))?;
+            }
+        }
     }
     Ok(())
 }

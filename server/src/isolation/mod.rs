@@ -261,15 +261,18 @@ impl Isolation {
             }
             _ => {}
         }
-        self.register(sb, ids)
+        self.register(sb, ids, self.layers.is_some())
     }
 
     /// Where a new sandbox's own files go (a restore unpacks there) and what a snapshot
     /// archives: its upper layer with layers, else its root. The flag says which.
     pub fn own_files(&self, root: &Path) -> (PathBuf, bool) {
-        match &self.layers {
-            Some(_) => (layers::upper_dir(root.parent().unwrap_or(root)), true),
-            None => (root.to_path_buf(), false),
+        let upper = layers::upper_dir(root.parent().unwrap_or(root));
+        // Per sandbox: one made by a server without layers keeps its plain root.
+        if self.layers.is_some() && upper.is_dir() {
+            (upper, true)
+        } else {
+            (root.to_path_buf(), false)
         }
     }
 
@@ -289,7 +292,7 @@ impl Isolation {
         Ok(())
     }
 
-    fn register(&self, sb: &Sandbox, ids: Option<(u32, u32)>) -> io::Result<()> {
+    fn register(&self, sb: &Sandbox, ids: Option<(u32, u32)>, own_usr: bool) -> io::Result<()> {
         let procs = if self.cgroups.enforced().is_empty() {
             Vec::new()
         } else {
@@ -299,7 +302,6 @@ impl Isolation {
             .iter()
             .map(|p| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other))
             .collect::<io::Result<Vec<_>>>()?;
-        let own_usr = self.layers.is_some();
         self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(
             sb.id.clone(),
             Arc::new(SandboxJail {
@@ -363,6 +365,7 @@ impl Isolation {
         let root = paths.sandbox_root(&sb.id);
         let image = disk::image_path(&paths.sandbox_dir(&sb.id));
         let layer = layers::layer_dir(&paths.sandbox_dir(&sb.id));
+        let mut layered = false;
         match &self.layers {
             Some(l) if layer.is_dir() => {
                 if let Some(d) = &self.disk {
@@ -370,13 +373,17 @@ impl Isolation {
                         d.mount(&image, &layer)?;
                     }
                 }
-                if !disk::is_mounted(&layer.join("upper/usr")) {
-                    l.bind_usr(&layer)?;
-                }
-                if !disk::is_mounted(&root) {
-                    l.mount(&layer, &root)?;
+                if layer.join("upper").is_dir() {
+                    if !disk::is_mounted(&layer.join("upper/usr")) {
+                        l.bind_usr(&layer)?;
+                    }
+                    if !disk::is_mounted(&root) {
+                        l.mount(&layer, &root)?;
+                    }
+                    layered = true;
                 }
             }
+            _ if layer.is_dir() => {}
             _ => {
                 if let Some(d) = &self.disk {
                     if image.is_file() && !disk::is_mounted(&root) {
@@ -401,7 +408,7 @@ impl Isolation {
         } else {
             None
         };
-        self.register(sb, ids)
+        self.register(sb, ids, layered)
     }
 
     /// Removes every sandbox's cgroups and filesystem mount at a clean stop, so the data
