@@ -25,15 +25,22 @@ missing=()
 command -v bwrap >/dev/null || missing+=(bubblewrap)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+# The sandbox image is assembled from the host's own files (server/README.md, Images): its
+# python, pip, venv and certificate store; mkfs.ext4 makes each sandbox's disk.
+command -v python3 >/dev/null || missing+=(python3)
+dpkg -s python3-pip >/dev/null 2>&1 || missing+=(python3-pip)
+dpkg -s python3-venv >/dev/null 2>&1 || missing+=(python3-venv)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    say "missing ${missing[*]} and not root: install them with apt-get (chromium chromium-driver bubblewrap)"
+    say "missing ${missing[*]} and not root: install them with apt-get install ${missing[*]}"
     exit 1
   fi
   say "installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q chromium chromium-driver bubblewrap
+  apt-get install -y -q "${missing[@]}"
 fi
 
 # npm ci when node_modules is absent or older than the lock file.

@@ -44,6 +44,15 @@ pub struct Stats {
 /// zstd level: the fastest; level 3 gains a few percent on text for twice the time.
 const ZSTD_LEVEL: i32 = 1;
 
+/// Environment variable that makes snapshots as this server wrote them before layers and
+/// zstd (the whole root, gzip): for the side-by-side benchmark only (`bench/snapshots.sh`).
+pub const LEGACY_ENV: &str = "TENSORLAKE_LOCAL_LEGACY_TAR_GZ";
+
+/// Whether [`LEGACY_ENV`] is set.
+pub fn legacy() -> bool {
+    std::env::var_os(LEGACY_ENV).is_some_and(|v| v == "1")
+}
+
 /// Archives the tree at `root` into `dst`, through `tmp`: the data is written and fsynced under
 /// the temporary name, renamed, and the directory fsynced, so `dst` is either absent or whole.
 /// `layered`: `root` is a sandbox's upper layer, whose `usr` is the sandbox's own.
@@ -69,6 +78,17 @@ pub fn create(root: &Path, tmp: &Path, dst: &Path, layered: bool) -> io::Result<
 
 fn write_tmp(root: &Path, tmp: &Path, layered: bool) -> io::Result<u64> {
     let file = File::create(tmp)?;
+    if legacy() {
+        let gz = flate2::write::GzEncoder::new(
+            BufWriter::with_capacity(256 * 1024, file),
+            flate2::Compression::fast(),
+        );
+        let mut out = TarOut::new(gz);
+        let content = walk(&mut out, open_root(root)?, false)?;
+        let buf = out.finish()?.finish()?;
+        buf.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        return Ok(content);
+    }
     let mut zst = zstd::stream::write::Encoder::new(
         BufWriter::with_capacity(1024 * 1024, file),
         ZSTD_LEVEL,
@@ -79,17 +99,20 @@ fn write_tmp(root: &Path, tmp: &Path, layered: bool) -> io::Result<u64> {
         zst.multithread(threads)?;
     }
     let mut out = TarOut::new(zst);
-    let root_fd = fsx::open_at_nofollow(
-        &fsx::open_dir(root.parent().unwrap_or(Path::new("/")))?,
-        root.file_name().unwrap_or(OsStr::new(".")),
-        libc::O_PATH | libc::O_DIRECTORY,
-    )?;
-    let content = walk(&mut out, root_fd, layered)?;
+    let content = walk(&mut out, open_root(root)?, layered)?;
     let zst = out.finish()?;
     let buf = zst.finish()?;
     let file = buf.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     Ok(content)
+}
+
+fn open_root(root: &Path) -> io::Result<OwnedFd> {
+    fsx::open_at_nofollow(
+        &fsx::open_dir(root.parent().unwrap_or(Path::new("/")))?,
+        root.file_name().unwrap_or(OsStr::new(".")),
+        libc::O_PATH | libc::O_DIRECTORY,
+    )
 }
 
 /// Whether an error means the entry vanished or changed kind since it was listed.
@@ -227,7 +250,11 @@ fn opaque(fd: &OwnedFd) -> bool {
 
 /// File name of the archive of snapshot `id` (a server-issued id).
 pub fn file_name(id: &str) -> String {
-    format!("{id}.tar.zst")
+    if legacy() {
+        format!("{id}.tar.gz")
+    } else {
+        format!("{id}.tar.zst")
+    }
 }
 
 /// Temporary path of the archive of snapshot `id` under `tmp_dir`.
