@@ -512,9 +512,12 @@ fn run_options_env_working_dir_and_errors() {
     assert_eq!(r.status, 400);
     let r = post(json!({"command": "true", "env": {"A=B": "c"}}));
     assert_eq!(r.status, 400);
-    let r = post(json!({"command": "true", "user": "nobody"}));
+    let r = post(json!({"command": "true", "user": "no-such-user"}));
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].as_str().unwrap().contains("user"));
+    // Names come from the image's own /etc/passwd.
+    let r = post(json!({"command": "true", "user": "nobody"}));
+    assert_eq!(r.status, 200);
     let r = post(json!({"command": "true", "user": "root"}));
     assert_eq!(r.status, 200);
     // JSON nulls are "not given"; a zero timeout is no limit.
