@@ -7,7 +7,7 @@
 //! cloud image), the usual top-level directories (`/data`, `/home`, `/root`, `/tmp`, `/var`,
 //! ...) and the host's `/bin`, `/lib*` links; and `images/<name>-<version>/usr`, a small layer
 //! over the host's `/usr` that adds `python` and `pip` where the host has only `python3` and
-//! `pip3`. Building it copies about a megabyte and takes milliseconds, once per data directory
+//! `pip3`. Building it copies about half a megabyte, in well under a second, once per data directory
 //! and version (see the trade-off in the README: a `debootstrap` base would be Ubuntu's own
 //! userland, at the price of minutes and hundreds of megabytes on the first start).
 //!
