@@ -31,6 +31,13 @@ has slirp4netns || missing+=(slirp4netns)
 has nft || missing+=(nftables)
 has chromium || missing+=(chromium)
 has chromedriver || missing+=(chromium-driver)
+# The sandbox image is assembled from the host's own files (server/README.md, Images): its
+# python, pip, venv and certificate store; mkfs.ext4 makes each sandbox's disk.
+has python3 || missing+=(python3)
+dpkg -s python3-pip >/dev/null 2>&1 || missing+=(python3-pip)
+dpkg -s python3-venv >/dev/null 2>&1 || missing+=(python3-venv)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+has mkfs.ext4 || missing+=(e2fsprogs)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     say "missing ${missing[*]} and not root: install them with apt-get install ${missing[*]}"

@@ -48,8 +48,8 @@ pub const SYSTEM_DIRS: &[&str] = &[
 /// older ones; mirrored into the jail either way.
 const HOST_LINKS: &[&str] = &["bin", "sbin", "lib", "lib64", "lib32", "libx32"];
 
-/// The host's CA certificates, bound read-only into every jail.
-const CERTS: &str = "/etc/ssl/certs";
+/// The host's certificate store, bound read-only into every jail.
+const HOST_CERTS: &str = "/etc/ssl/certs";
 
 /// Parts of `/proc` that reach host kernel settings; read-only in the jail. Only `sys` is
 /// required to exist.
@@ -178,6 +178,7 @@ impl Jail {
             root: (!staged).then(|| root_fd.as_raw_fd()),
             seccomp: &filter_fds,
             resolv: resolv.as_ref().map(|f| f.as_raw_fd()),
+            own_usr: setup.own_usr,
         };
         // By path: after the child's unshare, the descriptor belongs to another mount namespace,
         // which a bind mount refuses. The path is the server's own (`sandboxes/<id>/root`).
@@ -260,6 +261,8 @@ pub struct JailFds<'a> {
     /// `/etc/resolv.conf`, when the jail keeps the sandbox's network namespace (`--share-net`)
     /// rather than getting one with loopback only.
     pub resolv: Option<RawFd>,
+    /// The root brings its own `/usr` (a layer over the host's, see `isolation::layers`).
+    pub own_usr: bool,
 }
 
 /// Kills bwrap processes left running by an earlier server on this data directory.
@@ -426,10 +429,13 @@ pub fn jail_args(root: &Path, spec: &RunSpec, fds: &JailFds) -> Vec<OsString> {
         Some(fd) => push(&mut a, &["--bind-fd", &fd.to_string(), "/"]),
         None => push(&mut a, &["--bind", STAGING, "/"]),
     }
-    push(&mut a, &["--ro-bind", "/usr", "/usr"]);
+    if !fds.own_usr {
+        push(&mut a, &["--ro-bind", "/usr", "/usr"]);
+    }
     a.extend(host_link_args(Some(root)));
-    // The host's trust store, read-only: the registries here are reached through a CA in it.
-    push(&mut a, &["--ro-bind-try", CERTS, CERTS]);
+    // The host's certificate store, read-only: registries may be reached through a CA that only
+    // the host trusts (a corporate proxy), as Docker Desktop does.
+    push(&mut a, &["--ro-bind-try", HOST_CERTS, HOST_CERTS]);
     if let Some(fd) = fds.resolv {
         push(&mut a, &["--ro-bind-data", &fd.to_string(), "/etc/resolv.conf"]);
     }
@@ -487,6 +493,7 @@ mod tests {
             root: Some(7),
             seccomp: &[8, 9],
             resolv: None,
+            own_usr: false,
         };
         let args: Vec<String> = jail_args(Path::new("/data/sb/root"), &spec, &fds)
             .into_iter()
@@ -523,6 +530,7 @@ mod tests {
             root: Some(7),
             seccomp: &[],
             resolv: Some(5),
+            own_usr: true,
         };
         let joined: Vec<String> = jail_args(Path::new("/data/sb/root"), &spec, &fds)
             .into_iter()
@@ -530,9 +538,10 @@ mod tests {
             .collect();
         let joined = joined.join(" ");
         assert!(joined.contains("--uid 1000 --gid 100"), "{joined}");
+        assert!(!joined.contains("--ro-bind /usr /usr"), "{joined}");
+        assert!(joined.contains("--ro-bind-try /etc/ssl/certs /etc/ssl/certs"), "{joined}");
         assert!(joined.contains("--cap-drop ALL"), "{joined}");
         assert!(joined.contains("ALL --share-net"), "{joined}");
         assert!(joined.contains("--ro-bind-data 5 /etc/resolv.conf"), "{joined}");
-        assert!(joined.contains("--ro-bind-try /etc/ssl/certs /etc/ssl/certs"), "{joined}");
     }
 }

@@ -15,6 +15,7 @@ mod faults;
 mod fsx;
 mod gateway;
 mod http;
+mod image;
 mod isolation;
 mod jail;
 mod lifetimes;

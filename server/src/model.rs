@@ -23,7 +23,7 @@ pub const DEFAULT_MEMORY_MB: i64 = 1024;
 /// Disk of a sandbox created without `resources.disk_mb`.
 pub const DEFAULT_DISK_MB: i64 = 10240;
 /// Format tag of the archives this server writes (`snapshot_format_version`).
-pub const SNAPSHOT_FORMAT: &str = "tar+gzip/1";
+pub const SNAPSHOT_FORMAT: &str = "tar+zstd/1";
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp on the wire.
 pub fn now_ms() -> i64 {

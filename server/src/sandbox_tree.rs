@@ -1,5 +1,5 @@
 //! A sandbox's tree on the host: made (its uid, disk and cgroups first, then the restored
-//! archive, then `/root` and `/tmp`) and removed (isolation undone, then the directory).
+//! archive into its own layer, then the image base under it, then `/root` and `/tmp`) and removed (isolation undone, then the directory).
 
 use std::sync::Arc;
 
@@ -52,9 +52,10 @@ fn fill_root(
     };
     std::fs::create_dir_all(root).map_err(failed)?;
     st.jail.iso.prepare(sb, root).map_err(failed)?;
-    let root_fd = crate::fsx::open_dir(root).map_err(failed)?;
+    let (own, layered) = st.jail.iso.own_files(root);
     if let Some(a) = archive {
-        let report = unpack::extract(a, &root_fd).map_err(failed)?;
+        let own_fd = crate::fsx::open_dir(&own).map_err(failed)?;
+        let report = unpack::extract(a, &own_fd, layered).map_err(failed)?;
         if report.skipped > 0 {
             eprintln!(
                 "tensorlake-local: restore of {} left out {} archive entries, e.g. {:?}",
@@ -62,6 +63,8 @@ fn fill_root(
             );
         }
     }
+    st.jail.iso.finish(root).map_err(failed)?;
+    let root_fd = crate::fsx::open_dir(root).map_err(failed)?;
     crate::fsx::standard_dirs(&root_fd).map_err(failed)
 }
 

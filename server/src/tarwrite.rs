@@ -93,6 +93,38 @@ impl<W: Write> TarOut<W> {
         self.w.write_all(h.as_bytes())
     }
 
+    /// An overlayfs whiteout (a deletion in a sandbox's layer): a character device 0/0, as
+    /// overlayfs itself stores it.
+    pub fn whiteout(&mut self, path: &[u8], mtime: i64) -> io::Result<()> {
+        let mut h = self.header(path, EntryType::Char, 0, mtime)?;
+        h.set_device_major(0)?;
+        h.set_device_minor(0)?;
+        h.set_cksum();
+        self.w.write_all(h.as_bytes())
+    }
+
+    /// A pax extended header giving the next entry the extended attribute `key` = `value`
+    /// (the `SCHILY.xattr.` records GNU tar writes): how an opaque directory is marked.
+    pub fn pax_xattr(&mut self, key: &str, value: &str) -> io::Result<()> {
+        let body = format!("SCHILY.xattr.{key}={value}\n");
+        // The record's length counts its own digits.
+        let mut len = body.len() + 2;
+        while format!("{len} {body}").len() != len {
+            len += 1;
+        }
+        let record = format!("{len} {body}");
+        let mut h = Header::new_ustar();
+        h.set_path("././@PaxHeader")?;
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_size(record.len() as u64);
+        h.set_entry_type(EntryType::XHeader);
+        h.set_cksum();
+        self.w.write_all(h.as_bytes())?;
+        self.w.write_all(record.as_bytes())?;
+        self.pad(record.len() as u64)
+    }
+
     /// A symbolic link entry.
     pub fn symlink(&mut self, path: &[u8], target: &[u8], mtime: i64) -> io::Result<()> {
         if target.len() >= 100 {

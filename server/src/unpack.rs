@@ -7,6 +7,10 @@
 //! entered with `O_NOFOLLOW`, and nothing is ever resolved through a link:
 //! - names with `..` or a leading `/`, top-level system directories, device nodes, FIFOs and
 //!   sockets are skipped; a hard link is made only to a regular file already restored;
+//! - into a sandbox's upper layer (`layered`), a character device 0/0 is an overlayfs whiteout
+//!   and is made as one, a directory's `trusted.overlay.opaque` record is set (nothing else of
+//!   the kind: both only hide the image's files from the sandbox itself), and `usr` is the
+//!   sandbox's own layer of `/usr`;
 //! - an entry whose parent is a link or a file is skipped (the link stays as it was);
 //! - setuid and setgid bits are dropped, and everything is given to the root's owner;
 //! - runs of zeros are not written, so sparse files (and zero-filled ones) keep their holes.
@@ -18,11 +22,13 @@ use std::ffi::CStr;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use flate2::read::GzDecoder;
+use std::io::Seek;
 use tar::EntryType;
 
 use crate::dirwalk::DirStack;
@@ -60,6 +66,8 @@ struct Extractor {
     report: Report,
     /// The previous entry's clean name.
     prev: Vec<u8>,
+    /// Restoring into an overlay's upper layer.
+    layered: bool,
 }
 
 /// Errors that end a restore, rather than skip one entry: the machine, not the archive.
@@ -136,11 +144,27 @@ fn clean_name<'a>(raw: &'a [u8], prev: &[u8]) -> Option<Cow<'a, [u8]>> {
     Some(Cow::Owned(comps.join(&b'/')))
 }
 
-/// Unpacks the gzip-compressed tar `archive` into the directory `root` (a fresh root nobody
-/// else writes to yet), as described in the module documentation.
-pub fn extract(archive: &Path, root: &OwnedFd) -> io::Result<Report> {
-    let file = File::open(archive)?;
-    let mut ar = tar::Archive::new(GzDecoder::new(BufReader::with_capacity(256 * 1024, file)));
+/// The decompressed stream of an archive file: zstd (this server's archives) or gzip (archives
+/// written before), told apart by their magic numbers.
+fn decompressed(archive: &Path) -> io::Result<Box<dyn Read>> {
+    let mut file = File::open(archive)?;
+    let mut magic = [0u8; 4];
+    let n = file.read(&mut magic)?;
+    file.rewind()?;
+    let buf = BufReader::with_capacity(256 * 1024, file);
+    if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        let d = zstd::stream::read::Decoder::with_buffer(buf).map_err(damaged)?;
+        Ok(Box::new(d))
+    } else {
+        Ok(Box::new(GzDecoder::new(buf)))
+    }
+}
+
+/// Unpacks the tar `archive` (zstd or gzip) into the directory `root` (a fresh root, or a
+/// sandbox's fresh upper layer when `layered`, that nobody else writes to yet), as described in
+/// the module documentation.
+pub fn extract(archive: &Path, root: &OwnedFd, layered: bool) -> io::Result<Report> {
+    let mut ar = tar::Archive::new(decompressed(archive)?);
     let mut x = Extractor {
         stack: DirStack::new(root.try_clone()?),
         saved: Vec::new(),
@@ -149,6 +173,7 @@ pub fn extract(archive: &Path, root: &OwnedFd) -> io::Result<Report> {
         owner: Owner::of(root)?,
         report: Report::default(),
         prev: Vec::new(),
+        layered,
     };
     for entry in ar.entries().map_err(damaged)? {
         let mut entry = entry.map_err(damaged)?;
@@ -268,13 +293,18 @@ impl Extractor {
             None => (&clean[..0], &clean[..]),
         };
         let first = clean.split(|b| *b == b'/').next().unwrap_or(&[]);
-        if SYSTEM_DIRS.iter().any(|s| s.as_bytes() == first) {
+        if SYSTEM_DIRS.iter().any(|s| s.as_bytes() == first) && !(self.layered && first == b"usr")
+        {
             self.skip(&raw, "the jail mounts the host's directory there");
             return Ok(());
         }
         let kind = entry.header().entry_type();
         let mode = entry.header().mode().unwrap_or(0o644) & 0o1777;
         let mtime = entry.header().mtime().unwrap_or(0).min(i64::MAX as u64) as i64;
+        let whiteout = kind == EntryType::Char
+            && entry.header().device_major().ok().flatten() == Some(0)
+            && entry.header().device_minor().ok().flatten() == Some(0);
+        let opaque = self.layered && kind == EntryType::Directory && is_opaque(entry);
         let result = (|| -> io::Result<Option<&'static str>> {
             if !self.go_to(parent)? {
                 return Ok(Some(
@@ -283,7 +313,14 @@ impl Extractor {
             }
             let c = fsx::cstr(name)?;
             match kind {
-                EntryType::Directory => self.dir(&c, mode, mtime),
+                EntryType::Directory => {
+                    let r = self.dir(&c, mode, mtime)?;
+                    if opaque && r.is_none() {
+                        self.mark_opaque(&c)?;
+                    }
+                    Ok(r)
+                }
+                EntryType::Char if whiteout && self.layered => self.whiteout(&c),
                 EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                     self.file(&c, mode, mtime, entry)
                 }
@@ -400,6 +437,43 @@ impl Extractor {
         Ok(None)
     }
 
+    /// An overlayfs whiteout: the sandbox deleted this name of the image.
+    fn whiteout(&mut self, name: &CStr) -> io::Result<Option<&'static str>> {
+        if !self.make_room(name)? {
+            return Ok(Some("a directory is already there"));
+        }
+        let cur = self.stack.current()?;
+        // SAFETY: valid dirfd and NUL-terminated name; mknodat never follows a link.
+        if unsafe { libc::mknodat(cur.as_raw_fd(), name.as_ptr(), libc::S_IFCHR, 0) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(None)
+    }
+
+    /// Marks directory `name` of the current one opaque: the image's directory of that name is
+    /// hidden, as when the sandbox removed it and made a new one.
+    fn mark_opaque(&mut self, name: &CStr) -> io::Result<()> {
+        let cur = self.stack.current()?;
+        let (fd, _) = fsx::open_dir_at(cur, name)?;
+        // Through `/proc/self/fd/N` (exactly this directory): fsetxattr refuses `O_PATH`.
+        let path = std::ffi::CString::new(fsx::fd_path(&fd).into_os_string().into_vec())
+            .map_err(io::Error::other)?;
+        // SAFETY: setxattr with NUL-terminated path and name and a 1-byte value.
+        let rc = unsafe {
+            libc::setxattr(
+                path.as_ptr(),
+                c"trusted.overlay.opaque".as_ptr(),
+                b"y".as_ptr().cast(),
+                1,
+                0,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// A hard link, only to a regular file already restored in this root.
     fn hard_link(&mut self, name: &CStr, target: &[u8]) -> io::Result<Option<&'static str>> {
         let Some(clean) = clean_name(target, &[]) else {
@@ -446,6 +520,16 @@ impl Extractor {
     }
 }
 
+/// Whether the entry's pax records mark it as an opaque directory.
+fn is_opaque<R: Read>(entry: &mut tar::Entry<'_, R>) -> bool {
+    let Ok(Some(exts)) = entry.pax_extensions() else {
+        return false;
+    };
+    exts.flatten().any(|e| {
+        e.key_bytes() == b"SCHILY.xattr.trusted.overlay.opaque" && e.value_bytes() == b"y"
+    })
+}
+
 /// Copies `data` into `file`, seeking over zero blocks instead of writing them; returns the
 /// length (the caller sets it, which makes a trailing hole).
 fn write_with_holes<R: Read>(file: &File, data: &mut R) -> io::Result<u64> {
@@ -464,12 +548,23 @@ fn write_with_holes<R: Read>(file: &File, data: &mut R) -> io::Result<u64> {
         if filled == 0 {
             return Ok(off);
         }
-        for block in buf[..filled].chunks(HOLE_BLOCK) {
-            if !is_zero(block) {
-                file.write_all_at(block, off)?;
+        // Runs of data blocks are written with one call each: a dense file costs one write per
+        // megabyte, not sixteen.
+        let mut run_start: Option<usize> = None;
+        for (i, block) in buf[..filled].chunks(HOLE_BLOCK).enumerate() {
+            let at = i * HOLE_BLOCK;
+            if is_zero(block) {
+                if let Some(start) = run_start.take() {
+                    file.write_all_at(&buf[start..at], off + start as u64)?;
+                }
+            } else if run_start.is_none() {
+                run_start = Some(at);
             }
-            off += block.len() as u64;
         }
+        if let Some(start) = run_start {
+            file.write_all_at(&buf[start..filled], off + start as u64)?;
+        }
+        off += filled as u64;
         if filled < buf.len() {
             return Ok(off);
         }

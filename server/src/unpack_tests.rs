@@ -107,7 +107,7 @@ fn crafted_archives_write_nothing_outside_the_root() {
     let archive = base.join("a.tar.gz");
     crafted(&archive, &outside);
     let fd = fsx::open_dir(&root).unwrap();
-    let report = extract(&archive, &fd).unwrap();
+    let report = extract(&archive, &fd, false).unwrap();
     fsx::standard_dirs(&fd).unwrap();
     let mut host: Vec<_> = std::fs::read_dir(&outside)
         .unwrap()
@@ -159,5 +159,69 @@ fn standard_dirs_never_follow_a_link_or_replace_a_file() {
     std::fs::write(root.join("tmp"), b"a file").unwrap();
     fsx::standard_dirs(&fsx::open_dir(&root).unwrap()).unwrap();
     assert_eq!(std::fs::read(root.join("tmp")).unwrap(), b"a file");
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn into_a_layer_whiteouts_and_opaque_dirs_are_made_and_nothing_else_special() {
+    let base = std::env::temp_dir().join(format!("unpack-layer-{}", crate::model::new_id("")));
+    let outside = base.join("outside");
+    let upper = base.join("sb/layer/upper");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(&upper).unwrap();
+    std::fs::write(outside.join("keep"), b"host").unwrap();
+    let archive = base.join("a.tar.gz");
+    crafted(&archive, &outside);
+    let fd = fsx::open_dir(&upper).unwrap();
+    extract(&archive, &fd, true).unwrap();
+    let mut host: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    host.sort();
+    assert_eq!(host, vec![std::ffi::OsString::from("keep")]);
+    // `dev` (a character device 0/0) is a system directory's name: skipped even as a whiteout.
+    for gone in ["fifo", "dev", "blk", "hl-out", "hl-abs", "abs"] {
+        assert!(std::fs::symlink_metadata(upper.join(gone)).is_err(), "{gone}");
+    }
+
+    // What `archive` writes for a layer: whiteouts and an opaque directory round-trip.
+    let src = base.join("src");
+    std::fs::create_dir_all(src.join("etc/replaced")).unwrap();
+    std::fs::write(src.join("etc/replaced/new"), b"n").unwrap();
+    std::fs::create_dir_all(src.join("usr/local/bin")).unwrap();
+    std::fs::write(src.join("usr/local/bin/tool"), b"t").unwrap();
+    let c = fsx::cstr(b"gone").unwrap();
+    let etc = fsx::open_dir(&src.join("etc")).unwrap();
+    // SAFETY: mknodat on a valid dirfd with a NUL-terminated name.
+    assert_eq!(unsafe { libc::mknodat(etc.as_raw_fd(), c.as_ptr(), libc::S_IFCHR, 0) }, 0);
+    let p = std::ffi::CString::new(src.join("etc/replaced").as_os_str().as_bytes()).unwrap();
+    // SAFETY: setxattr with NUL-terminated strings and a 1-byte value.
+    let rc = unsafe {
+        libc::setxattr(p.as_ptr(), c"trusted.overlay.opaque".as_ptr(), b"y".as_ptr().cast(), 1, 0)
+    };
+    assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+    std::fs::create_dir_all(base.join("tmp")).unwrap();
+    let snap = base.join("layer.tar.zst");
+    crate::archive::create(&src, &base.join("tmp/x"), &snap, true).unwrap();
+    let out = base.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    extract(&snap, &fsx::open_dir(&out).unwrap(), true).unwrap();
+    let gone = std::fs::symlink_metadata(out.join("etc/gone")).unwrap();
+    assert_eq!(gone.mode() & libc::S_IFMT, libc::S_IFCHR);
+    let q = std::ffi::CString::new(out.join("etc/replaced").as_os_str().as_bytes()).unwrap();
+    let mut v = [0u8; 4];
+    // SAFETY: getxattr into a buffer of the given length.
+    let n = unsafe {
+        libc::getxattr(q.as_ptr(), c"trusted.overlay.opaque".as_ptr(), v.as_mut_ptr().cast(), 4)
+    };
+    assert_eq!(&v[..n.max(0) as usize], b"y");
+    assert_eq!(std::fs::read(out.join("usr/local/bin/tool")).unwrap(), b"t");
+    // Not layered: neither is restored, and `usr` stays the jail's.
+    let plain = base.join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    extract(&snap, &fsx::open_dir(&plain).unwrap(), false).unwrap();
+    assert!(std::fs::symlink_metadata(plain.join("etc/gone")).is_err());
+    assert!(!plain.join("usr").exists());
     std::fs::remove_dir_all(&base).unwrap();
 }

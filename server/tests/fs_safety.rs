@@ -124,7 +124,7 @@ fn find_archive(dir: &Path, snap: &str) -> Option<PathBuf> {
                 return Some(found);
             }
         } else if e.file_name().to_string_lossy().starts_with(snap)
-            && e.file_name().to_string_lossy().ends_with(".tar.gz")
+            && e.file_name().to_string_lossy().ends_with(".tar.zst")
         {
             return Some(p);
         }
@@ -132,34 +132,16 @@ fn find_archive(dir: &Path, snap: &str) -> Option<PathBuf> {
     None
 }
 
-/// (name, mode) of every entry of a `.tar.gz`, read with the system `tar` (no dev-dependency).
+/// (name, mode) of every entry of a snapshot archive (`.tar.zst`).
 fn flate2_free_modes(archive: &Path) -> Vec<(String, u32)> {
-    let out = std::process::Command::new("tar")
-        .args(["-tvzf"])
-        .arg(archive)
-        .output()
-        .expect("run tar");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let perms = l.split_whitespace().next().unwrap_or("");
-            let name = l.split_whitespace().last().unwrap_or("").to_string();
-            let b = perms.as_bytes();
-            let mut m = 0;
-            if b.len() >= 10 {
-                if b[3] == b's' || b[3] == b'S' {
-                    m |= 0o4000;
-                }
-                if b[6] == b's' || b[6] == b'S' {
-                    m |= 0o2000;
-                }
-            }
-            (name, m)
+    let zst = zstd::stream::read::Decoder::new(std::fs::File::open(archive).unwrap()).unwrap();
+    let mut t = tar::Archive::new(zst);
+    t.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            (name, e.header().mode().unwrap())
         })
         .collect()
 }

@@ -95,13 +95,13 @@ fn pools_are_created_read_listed_updated_and_deleted() {
     // PUT replaces the configuration (what the Python SDK sends); PATCH is accepted too.
     let r = s.put_json(
         &format!("{P}/sandbox-pools/{id}"),
-        &json!({"image": "python:3.12", "resources": {"cpus": 2.0, "memory_mb": 2048},
+        &json!({"image": "ubuntu-minimal", "resources": {"cpus": 2.0, "memory_mb": 2048},
                 "max_containers": 5, "warm_containers": 1}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["image"], "python:3.12");
+    assert_eq!(r.json()["image"], "ubuntu-minimal");
     assert_eq!(r.json()["max_containers"], 5);
-    let body = json!({"image": "python:3.12", "resources": {"cpus": 2.0}, "warm_containers": 0});
+    let body = json!({"image": "ubuntu-minimal", "resources": {"cpus": 2.0}, "warm_containers": 0});
     let b = body.to_string();
     let r = s.req(
         "PATCH",

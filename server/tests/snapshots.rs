@@ -113,7 +113,7 @@ fn restore_brings_files_back_and_inherits_unless_overridden() {
     let s = Server::start(&[]);
     let r = s.post_json(
         &format!("{P}/sandboxes"),
-        &json!({"image": "custom:1", "resources": {"cpus": 2.0, "memory_mb": 3072, "disk_mb": 20480}, "entrypoint": ["python", "app.py"]}),
+        &json!({"image": "tensorlake/ubuntu-minimal:latest", "resources": {"cpus": 2.0, "memory_mb": 3072, "disk_mb": 20480}, "entrypoint": ["python", "app.py"]}),
     );
     let sb = r.json()["sandbox_id"].as_str().unwrap().to_string();
     s.sh(&sb, "mkdir -p /data && printf 'a,b\\n1,2\\n' > /data/output.csv && ln -s output.csv /data/link && chmod 600 /data/output.csv");
@@ -127,7 +127,7 @@ fn restore_brings_files_back_and_inherits_unless_overridden() {
     assert_eq!(r.status, 200, "{}", r.text());
     let a = r.json()["sandbox_id"].as_str().unwrap().to_string();
     let info = s.get(&format!("{P}/sandboxes/{a}")).json();
-    assert_eq!(info["image"], "custom:1");
+    assert_eq!(info["image"], "tensorlake/ubuntu-minimal:latest");
     assert_eq!(info["resources"]["cpus"], 2.0);
     assert_eq!(info["resources"]["memory_mb"], 3072);
     assert_eq!(info["resources"]["disk_mb"], 20480);
@@ -143,11 +143,11 @@ fn restore_brings_files_back_and_inherits_unless_overridden() {
     // Zero means inherit too; given values override.
     let r = s.post_json(
         &format!("{P}/sandboxes"),
-        &json!({"snapshot_id": id, "image": "other:2", "resources": {"cpus": 4.0, "memory_mb": 0}}),
+        &json!({"snapshot_id": id, "image": "ubuntu-minimal", "resources": {"cpus": 4.0, "memory_mb": 0}}),
     );
     let b = r.json()["sandbox_id"].as_str().unwrap().to_string();
     let info = s.get(&format!("{P}/sandboxes/{b}")).json();
-    assert_eq!(info["image"], "other:2");
+    assert_eq!(info["image"], "ubuntu-minimal");
     assert_eq!(info["resources"]["cpus"], 4.0);
     assert_eq!(info["resources"]["memory_mb"], 3072);
 
@@ -192,7 +192,7 @@ fn memory_snapshot_refuses_different_resources() {
     assert!(msg.contains("memory_mb 1024"), "{msg}");
     let r = s.post_json(
         &format!("{P}/sandboxes"),
-        &json!({"snapshot_id": id, "image": "another"}),
+        &json!({"snapshot_id": id, "image": "ubuntu-minimal"}),
     );
     assert_eq!(r.status, 400);
 

@@ -46,7 +46,7 @@ fn create_get_list_delete_sandbox() {
     let s = Server::start(&[]);
     let r = s.post_json(
         &format!("{P}/sandboxes"),
-        &json!({"resources": {"cpus": 2.0, "memory_mb": 2048}, "image": "python:3.12"}),
+        &json!({"resources": {"cpus": 2.0, "memory_mb": 2048}, "image": "ubuntu-minimal"}),
     );
     assert_eq!(r.status, 200);
     assert!(r.content_type().starts_with("application/json"));
@@ -74,7 +74,7 @@ fn create_get_list_delete_sandbox() {
     );
     assert_eq!(info["namespace"], "default");
     assert_eq!(info["status"], "running");
-    assert_eq!(info["image"], "python:3.12");
+    assert_eq!(info["image"], "ubuntu-minimal");
     assert_eq!(info["resources"]["cpus"], 2.0);
     assert_eq!(info["resources"]["memory_mb"], 2048);
     assert!(info["resources"]["disk_mb"].is_i64());
@@ -512,9 +512,12 @@ fn run_options_env_working_dir_and_errors() {
     assert_eq!(r.status, 400);
     let r = post(json!({"command": "true", "env": {"A=B": "c"}}));
     assert_eq!(r.status, 400);
-    let r = post(json!({"command": "true", "user": "nobody"}));
+    let r = post(json!({"command": "true", "user": "no-such-user"}));
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].as_str().unwrap().contains("user"));
+    // Names come from the image's own /etc/passwd.
+    let r = post(json!({"command": "true", "user": "nobody"}));
+    assert_eq!(r.status, 200);
     let r = post(json!({"command": "true", "user": "root"}));
     assert_eq!(r.status, 200);
     // JSON nulls are "not given"; a zero timeout is no limit.

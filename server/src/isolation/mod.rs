@@ -12,6 +12,7 @@
 pub mod cgroups;
 pub mod child;
 pub mod disk;
+pub mod layers;
 pub mod netns;
 pub mod reaper;
 pub mod seccomp;
@@ -30,6 +31,7 @@ use crate::model::{Sandbox, Stage};
 use crate::state::{Paths, Registry};
 use cgroups::{Cgroups, Limits};
 use disk::Disk;
+use layers::Layers;
 use uids::UidPool;
 
 /// What a jailed process of one sandbox is set up with before it runs.
@@ -39,6 +41,9 @@ pub struct SandboxJail {
     pub ids: Option<(u32, u32)>,
     /// `cgroup.procs` files to join, as C strings so the pre-exec hook allocates nothing.
     pub cgroup_procs: Vec<CString>,
+    /// The root has its own `/usr` (a layer over the host's): the jail must not bind the
+    /// host's over it.
+    pub own_usr: bool,
 }
 
 /// The isolation features of this server and the state of each live sandbox.
@@ -47,6 +52,8 @@ pub struct Isolation {
     uids: UidPool,
     cgroups: Cgroups,
     disk: Option<Disk>,
+    layers: Option<Layers>,
+    base: Option<crate::image::Base>,
     seccomp: Option<Vec<Vec<u8>>>,
     max_pids: u64,
     notes: Vec<String>,
@@ -156,11 +163,14 @@ impl Isolation {
         };
         let net = Arc::new(netns::Network::detect(as_root, paths.data.join("slirp-etc")));
         notes.push(net.summary());
+        let (base, layers) = image_layers(paths, as_root, &mut notes);
         Isolation {
             as_root,
             uids: UidPool::default(),
             cgroups,
             disk,
+            layers,
+            base,
             seccomp,
             max_pids,
             notes,
@@ -195,10 +205,11 @@ impl Isolation {
     /// is something to undo). `lock_fd` is the data directory's lock.
     pub fn start_reaper(&self, lock_fd: std::os::fd::RawFd) -> Result<(), String> {
         let parents = self.cgroups.parents();
-        if self.disk.is_none() && parents.is_empty() {
+        let mounts_any = self.disk.is_some() || self.layers.is_some();
+        if !mounts_any && parents.is_empty() {
             return Ok(());
         }
-        let mounts = self.disk.as_ref().map(|_| self.sandboxes_dir.as_path());
+        let mounts = mounts_any.then_some(self.sandboxes_dir.as_path());
         let pipe = reaper::spawn(mounts, &parents, lock_fd)
             .map_err(|e| format!("cannot start the clean-up process: {e}"))?;
         *self.reaper.lock().unwrap_or_else(|p| p.into_inner()) = Some(pipe);
@@ -241,15 +252,54 @@ impl Isolation {
 
     fn prepare_with(&self, sb: &Sandbox, root: &Path, ids: Option<(u32, u32)>) -> io::Result<()> {
         let sandbox_dir = root.parent().unwrap_or(root);
-        match (&self.disk, ids) {
-            (Some(disk), Some(owner)) => disk.create(sandbox_dir, root, sb.disk_mb, owner)?,
-            (None, Some((uid, gid))) => std::os::unix::fs::chown(root, Some(uid), Some(gid))?,
+        match (&self.layers, &self.disk, ids) {
+            (Some(l), disk, Some(owner)) => {
+                let layer = layers::layer_dir(sandbox_dir);
+                std::fs::create_dir_all(&layer)?;
+                if let Some(disk) = disk {
+                    // Owned by root: the sandbox reaches its layer only through the overlay.
+                    disk.create(sandbox_dir, &layer, sb.disk_mb, (0, 0))?;
+                }
+                l.make_upper(&layer, owner)?;
+            }
+            (None, Some(disk), Some(owner)) => disk.create(sandbox_dir, root, sb.disk_mb, owner)?,
+            (None, None, Some((uid, gid))) => {
+                std::os::unix::fs::chown(root, Some(uid), Some(gid))?
+            }
             _ => {}
         }
-        self.register(sb, ids)
+        self.register(sb, ids, self.layers.is_some())
     }
 
-    fn register(&self, sb: &Sandbox, ids: Option<(u32, u32)>) -> io::Result<()> {
+    /// Where a new sandbox's own files go (a restore unpacks there) and what a snapshot
+    /// archives: its upper layer with layers, else its root. The flag says which.
+    pub fn own_files(&self, root: &Path) -> (PathBuf, bool) {
+        let upper = layers::upper_dir(root.parent().unwrap_or(root));
+        // Per sandbox: one made by a server without layers keeps its plain root.
+        if self.layers.is_some() && upper.is_dir() {
+            (upper, true)
+        } else {
+            (root.to_path_buf(), false)
+        }
+    }
+
+    /// Completes a new sandbox once its own files are in place: the directories it may write
+    /// to, and its overlays mounted on `root`; without layers, a copy of the image base where
+    /// the root has nothing yet. Blocking.
+    pub fn finish(&self, root: &Path) -> io::Result<()> {
+        let sandbox_dir = root.parent().unwrap_or(root);
+        if let Some(l) = &self.layers {
+            let upper = crate::fsx::open_dir(&layers::upper_dir(sandbox_dir))?;
+            l.fill_upper(&upper)?;
+            return l.mount(&layers::layer_dir(sandbox_dir), root);
+        }
+        if let Some(base) = &self.base {
+            layers::copy_missing(&base.root, &crate::fsx::open_dir(root)?)?;
+        }
+        Ok(())
+    }
+
+    fn register(&self, sb: &Sandbox, ids: Option<(u32, u32)>, own_usr: bool) -> io::Result<()> {
         let procs = if self.cgroups.enforced().is_empty() {
             Vec::new()
         } else {
@@ -271,10 +321,14 @@ impl Isolation {
         };
         self.net
             .register(&sb.id, &policy, sb.stage == Stage::Active, net_cgroups);
-        self.live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(sb.id.clone(), Arc::new(SandboxJail { ids, cgroup_procs }));
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            sb.id.clone(),
+            Arc::new(SandboxJail {
+                ids,
+                cgroup_procs,
+                own_usr,
+            }),
+        );
         Ok(())
     }
 
@@ -291,7 +345,13 @@ impl Isolation {
         if !self.cgroups.enforced().is_empty() {
             self.cgroups.remove(id);
         }
-        if self.disk.is_some() {
+        let layer = layers::layer_dir(root.parent().unwrap_or(root));
+        if let Some(l) = &self.layers {
+            let _ = l.unmount(&layer, root);
+            if self.disk.is_some() {
+                let _ = disk::unmount(&layer);
+            }
+        } else if self.disk.is_some() {
             let _ = disk::unmount(root);
         }
         if let Some((uid, _)) = jail.and_then(|j| j.ids) {
@@ -324,9 +384,32 @@ impl Isolation {
     fn adopt_one(&self, sb: &Sandbox, paths: &Paths) -> io::Result<()> {
         let root = paths.sandbox_root(&sb.id);
         let image = disk::image_path(&paths.sandbox_dir(&sb.id));
-        if let Some(d) = &self.disk {
-            if image.is_file() && !disk::is_mounted(&root) {
-                d.mount(&image, &root)?;
+        let layer = layers::layer_dir(&paths.sandbox_dir(&sb.id));
+        let mut layered = false;
+        match &self.layers {
+            Some(l) if layer.is_dir() => {
+                if let Some(d) = &self.disk {
+                    if image.is_file() && !disk::is_mounted(&layer) {
+                        d.mount(&image, &layer)?;
+                    }
+                }
+                if layer.join("upper").is_dir() {
+                    if !disk::is_mounted(&layer.join("upper/usr")) {
+                        l.bind_usr(&layer)?;
+                    }
+                    if !disk::is_mounted(&root) {
+                        l.mount(&layer, &root)?;
+                    }
+                    layered = true;
+                }
+            }
+            _ if layer.is_dir() => {}
+            _ => {
+                if let Some(d) = &self.disk {
+                    if image.is_file() && !disk::is_mounted(&root) {
+                        d.mount(&image, &root)?;
+                    }
+                }
             }
         }
         let ids = if self.as_root {
@@ -345,7 +428,7 @@ impl Isolation {
         } else {
             None
         };
-        self.register(sb, ids)
+        self.register(sb, ids, layered)
     }
 
     /// Removes every sandbox's cgroups and filesystem mount at a clean stop, so the data
@@ -368,7 +451,7 @@ impl Isolation {
         for parent in self.cgroups.parents() {
             cgroups::remove_tree(&parent);
         }
-        if self.disk.is_some() {
+        if self.disk.is_some() || self.layers.is_some() {
             disk::unmount_under(&self.sandboxes_dir);
         }
     }
@@ -386,6 +469,44 @@ impl Isolation {
             )))
         } else {
             Ok(Arc::new(SandboxJail::default()))
+        }
+    }
+}
+
+/// Builds the image base and checks that sandboxes can be layered over it; notes what works.
+fn image_layers(
+    paths: &Paths,
+    as_root: bool,
+    notes: &mut Vec<String>,
+) -> (Option<crate::image::Base>, Option<Layers>) {
+    let base = match crate::image::prepare(&paths.data.join("images")) {
+        Ok(b) => b,
+        Err(e) => {
+            notes.push(format!(
+                "image: NOT available: the base could not be built ({e}); sandboxes get an empty root with the host's /usr"
+            ));
+            return (None, None);
+        }
+    };
+    let fallback = "each sandbox gets a copy of the base's /etc, /data and /home, the host's /usr read-only \
+         (pip install --user works, a plain pip install does not), and snapshots store the whole root";
+    if !as_root {
+        notes.push(format!(
+            "image: layers NOT on: overlay mounts need root; {fallback}"
+        ));
+        return (Some(base), None);
+    }
+    match Layers::detect(&paths.tmp, base.clone()) {
+        Ok(l) => {
+            notes.push(format!(
+                "image: {} on a read-only base, each sandbox's writes in its own overlay layer (all a snapshot stores)",
+                crate::image::DEFAULT
+            ));
+            (Some(base), Some(l))
+        }
+        Err(e) => {
+            notes.push(format!("image: layers NOT on: {e}; {fallback}"));
+            (Some(base), None)
         }
     }
 }

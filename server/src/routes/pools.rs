@@ -130,6 +130,7 @@ fn to_pool(
             "must be a non-empty image name of at most 512 characters".into(),
         ));
     }
+    crate::image::check(&image).map_err(ApiError::bad_request)?;
     Ok(Pool {
         id,
         namespace: ns,

@@ -180,6 +180,7 @@ pub(crate) async fn create_record(
                 "must be a non-empty image name of at most 512 characters",
             ));
         }
+        crate::image::check(image).map_err(ApiError::bad_request)?;
     }
 
     let now = now_ms();

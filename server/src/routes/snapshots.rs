@@ -148,7 +148,12 @@ async fn write_archive(
     let tmp = archive::tmp_path(&st.paths.tmp, &snap_id);
     let name = archive::file_name(&snap_id);
     let dst = st.paths.snapshots.join(&name);
-    let result = tokio::task::spawn_blocking(move || archive::create(&root, &tmp, &dst))
+    let (own, layered) = if archive::legacy() {
+        (root, false)
+    } else {
+        st.jail.iso.own_files(&root)
+    };
+    let result = tokio::task::spawn_blocking(move || archive::create(&own, &tmp, &dst, layered))
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
 
