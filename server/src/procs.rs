@@ -82,6 +82,8 @@ pub(crate) struct ProcState {
 pub struct ProcEntry {
     /// Sandbox-local process id (not a host pid).
     pub pid: u32,
+    /// The name it was started with, to be found by instead of its pid.
+    pub name: Option<String>,
     /// Program.
     pub command: String,
     /// Arguments.
@@ -181,6 +183,7 @@ impl ProcEntry {
             "args": self.args,
             "started_at": self.started_at,
             "ended_at": st.ended_at,
+            "name": self.name,
         })
     }
 
@@ -289,6 +292,7 @@ impl Procs {
         args: &[String],
         host_pid: i32,
         stdin: Option<tokio::process::ChildStdin>,
+        name: Option<String>,
     ) -> Arc<ProcEntry> {
         let table = self
             .inner
@@ -301,6 +305,7 @@ impl Procs {
         list.next_pid += 1;
         let entry = Arc::new(ProcEntry {
             pid: list.next_pid,
+            name,
             command: command.to_string(),
             args: args.to_vec(),
             started_at: now_ms(),
@@ -342,6 +347,18 @@ impl Procs {
     pub fn get(&self, sandbox: &str, pid: u32) -> Option<Arc<ProcEntry>> {
         self.table(sandbox)
             .and_then(|t| t.list().entries.get(&pid).cloned())
+    }
+
+    /// The newest process of `sandbox` started with `name`.
+    pub fn by_name(&self, sandbox: &str, name: &str) -> Option<Arc<ProcEntry>> {
+        self.table(sandbox).and_then(|t| {
+            t.list()
+                .entries
+                .values()
+                .rev()
+                .find(|e| e.name.as_deref() == Some(name))
+                .cloned()
+        })
     }
 
     /// Kills every process of `sandbox` and waits (up to 5 s) for them to end.

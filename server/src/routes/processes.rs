@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::run_request::{check_run, check_working_dir, resolve_user, RunRequest, User};
+use super::run_request::{check_name, check_run, check_working_dir, resolve_user, RunRequest, User};
 use super::{param, St};
 use crate::gateway::{classify_host, HostName};
 use crate::http::{self, empty, parse_json, read_body, ApiError, JSON_LIMIT};
@@ -116,7 +116,17 @@ async fn launch(
     t: &Target,
     spec: &mut RunSpec,
     user: Option<User>,
+    name: Option<String>,
 ) -> Result<(std::sync::Arc<procs::ProcEntry>, tokio::process::Child), ApiError> {
+    if let Some(n) = &name {
+        if st.procs.by_name(&t.id, n).is_some_and(|e| e.running()) {
+            return Err(jerr(
+                StatusCode::CONFLICT,
+                "PROCESS_NAME_IN_USE",
+                format!("a running process of this sandbox is already named {n:?}"),
+            ));
+        }
+    }
     check_working_dir(t.root.clone(), spec.working_dir.clone()).await?;
     if let Some(u) = user {
         spec.user = Some(resolve_user(t.root.clone(), u).await?);
@@ -129,7 +139,7 @@ async fn launch(
             let stdin = child.stdin.take();
             let entry = st
                 .procs
-                .register(&t.id, &spec.command, &spec.args, host_pid, stdin);
+                .register(&t.id, &spec.command, &spec.args, host_pid, stdin, name);
             Ok((entry, child))
         }
         Err(e) => {
@@ -169,9 +179,10 @@ async fn launch_from_request(
     let body = read_body(headers, body, JSON_LIMIT)
         .await
         .map_err(|e| e.into_json("INVALID_REQUEST"))?;
-    let req: RunRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let mut req: RunRequest = parse_json(&body).map_err(|e| e.into_json("INVALID_REQUEST"))?;
+    let name = check_name(req.name.take())?;
     let (mut spec, timeout, user) = check_run(req)?;
-    let (entry, child) = launch(st, &t, &mut spec, user).await?;
+    let (entry, child) = launch(st, &t, &mut spec, user, name).await?;
     Ok((entry, child, timeout))
 }
 
@@ -232,10 +243,16 @@ pub(super) fn find_proc(
     params: &RawPathParams,
 ) -> Result<std::sync::Arc<procs::ProcEntry>, ApiError> {
     let raw = param(params, "pid");
-    raw.parse::<u32>()
-        .ok()
-        .and_then(|pid| st.procs.get(&t.id, pid))
-        .ok_or_else(|| {
+    // All digits is a pid; anything else a name, percent-encoded as one path segment.
+    let found = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        raw.parse::<u32>().ok().and_then(|pid| st.procs.get(&t.id, pid))
+    } else {
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .ok()
+            .and_then(|name| st.procs.by_name(&t.id, &name))
+    };
+    found.ok_or_else(|| {
             jerr(
                 StatusCode::NOT_FOUND,
                 "PROCESS_NOT_FOUND",

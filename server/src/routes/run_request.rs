@@ -28,6 +28,33 @@ pub(super) struct RunRequest {
     timeout: Option<f64>,
     user: Option<Value>,
     stdin_mode: Option<String>,
+    /// A name to find the process by instead of its pid (`POST /api/v1/processes` only).
+    pub(super) name: Option<String>,
+}
+
+/// Longest process name, in bytes.
+const MAX_NAME: usize = 128;
+
+/// Checks a process name: 1 to 128 printable characters, not all digits (a path segment of
+/// digits is a pid), no `/` (it would not fit one path segment).
+pub(super) fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(name) = name else { return Ok(None) };
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.bytes().all(|b| b.is_ascii_digit())
+        && !name.chars().any(|c| c.is_control() || c == '/');
+    if ok {
+        Ok(Some(name))
+    } else {
+        Err(jerr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            format!(
+                "`name` must be 1 to {MAX_NAME} bytes of printable characters without `/`, and not all digits (that reads as a pid); got {}",
+                if name.len() <= MAX_NAME { format!("{name:?}") } else { format!("{} bytes", name.len()) }
+            ),
+        ))
+    }
 }
 
 /// Highest uid or gid `user` may name: bwrap maps one id, and 65535 is the overflow id.
