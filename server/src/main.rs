@@ -32,6 +32,7 @@ mod state;
 mod store;
 mod tarwrite;
 mod unpack;
+mod unpack_data;
 
 use std::io::Write;
 use std::net::SocketAddr;
