@@ -8,17 +8,22 @@ BIN=${1:-target/release/tensorlake-local}
 ROUNDS=${2:-3}
 WORK=$(mktemp -d /var/tmp/tl-bench.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 1; rm -rf "$WORK"; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  sleep 1  # the servers' clean-up processes unmount what is left
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
-start() { # name, env assignment or "" -> prints the base URL
+start() { # name, env assignment -> sets URL (runs in this shell, so the trap can stop it)
   local dir=$WORK/$1
   mkdir -p "$dir"
   env $2 "$BIN" --port 0 --data-dir "$dir/data" --snapshot-local-ready-ms 0 --snapshot-completed-ms 0 \
     >"$dir/out" 2>"$dir/err" &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.1; done
-  sed -n 's/.*listening on //p' "$dir/out" | head -1
+  URL=$(sed -n 's/.*listening on //p' "$dir/out" | head -1)
 }
 field() { python3 -c "import sys,json; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 now() { date +%s%N; }
@@ -49,8 +54,8 @@ restore() { # url, snapshot -> "ms sandbox": the request's own time, as curl saw
   echo "$(python3 -c "print(round(float('$(echo "$out" | tail -1)') * 1000))") $(echo "$out" | head -1 | field sandbox_id)"
 }
 
-OLD=$(start old TENSORLAKE_LOCAL_LEGACY_TAR_GZ=1)
-NEW=$(start new TENSORLAKE_LOCAL_LEGACY_TAR_GZ=0)
+start old TENSORLAKE_LOCAL_LEGACY_TAR_GZ=1; OLD=$URL
+start new TENSORLAKE_LOCAL_LEGACY_TAR_GZ=0; NEW=$URL
 echo "| Case | Round | Before: whole root, gzip | Now: own layer, zstd | Ratio |"
 echo "|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do

@@ -33,6 +33,7 @@ mod state;
 mod store;
 mod tarwrite;
 mod unpack;
+mod unpack_data;
 
 use std::io::Write;
 use std::net::SocketAddr;

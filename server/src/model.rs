@@ -13,9 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// Image recorded when a create request names none (the image is not used: commands see the
-/// host's `/usr`).
-pub const DEFAULT_IMAGE: &str = "tensorlake/ubuntu-minimal";
+/// Image a create request gets when it names none (the one base there is; see `image`).
+pub const DEFAULT_IMAGE: &str = crate::image::DEFAULT;
 /// CPUs of a sandbox created without `resources.cpus`.
 pub const DEFAULT_CPUS: f64 = 1.0;
 /// Memory of a sandbox created without `resources.memory_mb`.

@@ -12,10 +12,11 @@
 //! - `upper-usr/` is also bound on `upper/usr`, so the whole layer is one tree for the server:
 //!   a snapshot archives `upper/` (see `archive`), and a restore unpacks into a fresh `upper/`
 //!   before the overlays are mounted. (Each overlay still has an upper directory of its own:
-//!   overlayfs does not support one upper layer inside another.) The directories a sandbox may write to (`/`,
-//! `/etc`, `/data`, `/usr/local/...`) are made in `upper/` owned by the sandbox's uid, which
-//! overlayfs merges with the base's (root-owned) ones; files of the base stay root's, as they
-//! would be in an image.
+//!   overlayfs does not support one upper layer inside another.)
+//!
+//! The directories a sandbox may write to (`/`, `/etc`, `/data`, `/usr/local/...`) are made in
+//! `upper/` owned by the sandbox's uid, which overlayfs merges with the base's (root-owned)
+//! ones; files of the base stay root's, as they would be in an image.
 //!
 //! Mounted `nosuid,nodev`, with `redirect_dir`, `index` and `metacopy` off, so the upper layer
 //! holds only plain files, directories, links, whiteouts and opaque markers.
