@@ -106,10 +106,13 @@ const follow = (signal, callback) => {
 // One exchange. RESPONSE resolves to a fetch Response once the head is in; TEXT and BYTES resolve
 // to js/exchange.js's parts once the whole body is in. For TEXT and BYTES, `timeoutMs` bounds the
 // exchange with a TimeoutError, `maxBytes` bounds the body (on the wire and decoded) with a
-// ResponseTooLargeError, and `onAbort` is js/exchange.js's shared follower of the signal.
-function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = follow) {
+// ResponseTooLargeError, `onAbort` is js/exchange.js's shared follower of the signal, and
+// `shape(error, signal)` is what a failure rejects with (js/exchange.js's [kind, error], made
+// here rather than by a `.catch` that would cost every request a promise).
+function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = follow, shape = undefined) {
   const { signal } = init;
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve, rejectRaw) => {
+    const reject = shape === undefined ? rejectRaw : (error) => rejectRaw(shape(error, signal));
     if (signal && signal.aborted) return reject(abortReason(signal));
     const method = String(init.method || 'GET').toUpperCase();
     let req;
@@ -176,7 +179,7 @@ function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = 
         if (stale && mayResend && IDEMPOTENT.has(method) && !settled && !(signal && signal.aborted)) {
           settled = true;
           detach();
-          send(url, init, agent, mode, false, timeoutMs, maxBytes, onAbort).then(resolve, reject);
+          send(url, init, agent, mode, false, timeoutMs, maxBytes, onAbort, shape).then(resolve, rejectRaw);
         } else fail(fetchFailed(err));
       });
       if (signal) unfollow = onAbort(signal, () => fail(abortReason(signal)));
@@ -192,8 +195,8 @@ function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = 
 /** A fetch-shaped transport over node:http / node:https through `agent` (default: keep-alive agents of its own). */
 function transport(agent) {
   const fetchFn = (url, init) => send(String(url), init || {}, agent, RESPONSE, true);
-  fetchFn[DIRECT] = (url, method, headers, body, signal, wantBytes, timeoutMs, maxBytes, onAbort) => (
-    send(url, { method, headers, body, signal }, agent, wantBytes ? BYTES : TEXT, true, timeoutMs, maxBytes, onAbort));
+  fetchFn[DIRECT] = (url, method, headers, body, signal, wantBytes, timeoutMs, maxBytes, onAbort, shape) => (
+    send(url, { method, headers, body, signal }, agent, wantBytes ? BYTES : TEXT, true, timeoutMs, maxBytes, onAbort, shape));
   return fetchFn;
 }
 
