@@ -213,10 +213,11 @@ pub async fn send<P: Platform>(
 /// sandbox id for a sandbox's own API. Browsers cannot set `Host`, so the sandbox is always named
 /// by `X-Tensorlake-Sandbox-Id`, which the cloud proxy and the local server both honour.
 pub fn headers(cfg: &Config, call: &Call, traceparent: &str, timeout_ms: f64) -> Vec<(&'static str, String)> {
-    let mut headers = vec![
+    let mut headers = Vec::with_capacity(6);
+    headers.extend([
         ("traceparent", traceparent.to_string()),
         ("X-Tensorlake-Request-Timeout-Ms", crate::decimal::format_decimal(timeout_ms.round())),
-    ];
+    ]);
     if let Some((org, project)) = &cfg.scope {
         headers.push(("X-Forwarded-Organization-Id", org.clone()));
         headers.push(("X-Forwarded-Project-Id", project.clone()));

@@ -3,10 +3,22 @@
 
 use crate::config::Config;
 use crate::json_out::{self, Object};
-use crate::url::{encode_component, BaseUrl};
+use crate::url::{encode_component, encode_component_into, BaseUrl};
 
 fn lifecycle(cfg: &Config, tail: &str) -> String {
-    format!("{}{}{}", cfg.lifecycle_base, cfg.path_prefix, tail)
+    lifecycle_id(cfg, tail, "", "")
+}
+
+/// `{P}{head}{id, percent-encoded}{tail}`, written straight into one string: these URLs are built
+/// on every call, and `format!` costs several times more here.
+fn lifecycle_id(cfg: &Config, head: &str, id: &str, tail: &str) -> String {
+    let mut url = String::with_capacity(cfg.lifecycle_base.len() + cfg.path_prefix.len() + head.len() + id.len() * 3 + tail.len());
+    url.push_str(&cfg.lifecycle_base);
+    url.push_str(&cfg.path_prefix);
+    url.push_str(head);
+    encode_component_into(&mut url, id);
+    url.push_str(tail);
+    url
 }
 
 /// `{P}/snapshots`.
@@ -16,18 +28,12 @@ pub fn snapshots(cfg: &Config) -> String {
 
 /// `{P}/snapshots/{id}`.
 pub fn snapshot(cfg: &Config, snapshot_id: &str) -> String {
-    lifecycle(
-        cfg,
-        &format!("/snapshots/{}", encode_component(snapshot_id)),
-    )
+    lifecycle_id(cfg, "/snapshots/", snapshot_id, "")
 }
 
 /// `{P}/sandboxes/{id}/snapshot` (create).
 pub fn create_snapshot(cfg: &Config, sandbox_id: &str) -> String {
-    lifecycle(
-        cfg,
-        &format!("/sandboxes/{}/snapshot", encode_component(sandbox_id)),
-    )
+    lifecycle_id(cfg, "/sandboxes/", sandbox_id, "/snapshot")
 }
 
 /// `{P}/sandboxes`.
@@ -37,7 +43,7 @@ pub fn sandboxes(cfg: &Config) -> String {
 
 /// `{P}/sandboxes/{id}`.
 pub fn sandbox(cfg: &Config, sandbox_id: &str) -> String {
-    lifecycle(cfg, &format!("/sandboxes/{}", encode_component(sandbox_id)))
+    lifecycle_id(cfg, "/sandboxes/", sandbox_id, "")
 }
 
 /// Where a sandbox's own API (processes, files) lives, following wire-protocol §5.1: the server's

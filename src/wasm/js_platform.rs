@@ -243,7 +243,7 @@ impl JsHost {
             let error = js_sys::TypeError::new("the fetch response body is neither text nor bytes");
             return Err(network(&error.into()));
         };
-        Ok(Response { status, content_type: parts.get(1).as_string(), retry_after: parts.get(2).as_string(), body })
+        Ok(Response { status, content_type: header_text(parts.get(1)), retry_after: header_text(parts.get(2)), body })
     }
 
     /// Reads the `[kind, error]` an exchange rejects with.
@@ -314,6 +314,19 @@ impl Platform for JsHost {
 
     fn redact(&self, text: String) -> String {
         self.shared.redact(text)
+    }
+}
+
+/// A response header's value as text. The content type nearly every answer carries is recognised
+/// by comparison, without copying it into wasm memory on every call.
+fn header_text(value: JsValue) -> Option<String> {
+    const JSON_TYPE: &str = "application/json";
+    if value.is_null_or_undefined() {
+        None
+    } else if value == interned(JSON_TYPE) {
+        Some(JSON_TYPE.to_string())
+    } else {
+        value.as_string()
     }
 }
 
