@@ -7,8 +7,10 @@
 // An ES module, as wasm-bindgen's web glue imports it; scripts/build.sh compiles a CommonJS copy
 // (TypeScript's compiler) for the nodejs glue, which `require`s it.
 
-// What `poll` returns (the same numbers are in src/wasm/driver.rs).
-const [DONE, FAILED, AWAIT] = [0, 1, 2];
+/** What `poll` returns when the task failed; the next `poll` returns the error. */
+export const FAILED = Object.freeze({ failed: true });
+/** What `poll` returns when the task waits for a wake-up. */
+export const PARK = Object.freeze({ park: true });
 
 // Parked tasks: id -> the function that resumes their driver.
 const PARKED = new Map();
@@ -22,26 +24,32 @@ export function wake(id) {
   }
 }
 
-/** The promise of task `id`'s result: `poll(id, value, ok)` steps it, `take()` hands a value back. */
-export async function drive(poll, take, id) {
+/**
+ * The promise of task `id`'s result. `poll(id, value, ok)` steps the task with the outcome of
+ * what it last handed over and returns its result, a promise to await (a result is never one),
+ * PARK or FAILED.
+ */
+export async function drive(poll, id) {
   let value;
   let ok = true;
   for (;;) {
-    const state = poll(id, value, ok);
-    if (state === DONE) return take();
-    if (state === FAILED) throw take();
-    if (state === AWAIT) {
+    const out = poll(id, value, ok);
+    if (out instanceof Promise) {
       try {
-        value = await take();
+        value = await out;
         ok = true;
       } catch (error) {
         value = error;
         ok = false;
       }
-    } else {
+    } else if (out === PARK) {
       await new Promise((resume) => PARKED.set(id, resume));
       value = undefined;
       ok = true;
+    } else if (out === FAILED) {
+      throw poll(id, undefined, true);
+    } else {
+      return out;
     }
   }
 }

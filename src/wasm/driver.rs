@@ -27,16 +27,16 @@ pub type Task = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
 
 #[wasm_bindgen(module = "/js/driver.js")]
 extern "C" {
-    fn drive(poll: &Function, take: &Function, id: u32) -> Promise;
+    fn drive(poll: &Function, id: u32) -> Promise;
     #[wasm_bindgen(js_name = wake)]
     fn wake_parked(id: u32);
+    /// What `poll` returns when the task failed (the error is then the next `poll(id)`'s result)
+    /// or waits for a wake-up; anything else it returns is the result, or a promise to await.
+    #[wasm_bindgen(thread_local_v2, js_name = FAILED)]
+    static FAILED: JsValue;
+    #[wasm_bindgen(thread_local_v2, js_name = PARK)]
+    static PARK: JsValue;
 }
-
-// What `poll` tells the driver (the same numbers are in js/driver.js).
-const DONE: u32 = 0;
-const FAILED: u32 = 1;
-const AWAIT: u32 = 2;
-const PARK: u32 = 3;
 
 #[derive(Default)]
 struct Slot {
@@ -57,13 +57,10 @@ thread_local! {
     static FREE: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
     /// The task being polled (calls can nest: a callback of one call may start another).
     static CURRENT: Cell<Option<u32>> = const { Cell::new(None) };
-    /// What the driver's `take()` returns: the result, the error, or the promise to await.
-    static OUT: RefCell<JsValue> = RefCell::new(JsValue::UNDEFINED);
-    /// The driver's two entry points into wasm, made once and kept for the module's life.
-    static ENTRY: (Function, Function) = (
-        Closure::<dyn Fn(u32, JsValue, bool) -> u32>::new(poll).into_js_value().unchecked_into(),
-        Closure::<dyn Fn() -> JsValue>::new(|| OUT.with(|out| out.replace(JsValue::UNDEFINED))).into_js_value().unchecked_into(),
-    );
+    /// The error of a failed task, until the driver asks for it.
+    static ERROR: RefCell<Option<JsValue>> = const { RefCell::new(None) };
+    /// The driver's entry point into wasm, made once and kept for the module's life.
+    static ENTRY: Function = Closure::<dyn Fn(u32, JsValue, bool) -> JsValue>::new(poll).into_js_value().unchecked_into();
 }
 
 fn with_slot<R>(id: u32, f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
@@ -80,12 +77,16 @@ pub fn run(task: Task) -> Promise {
         })
     });
     with_slot(id, |slot| *slot = Slot { future: Some(task), ..Slot::default() });
-    ENTRY.with(|(poll, take)| drive(poll, take, id))
+    ENTRY.with(|poll| drive(poll, id))
 }
 
 /// One step of task `id`, called by the driver with the outcome of the promise it awaited (if it
-/// awaited one). Returns what the driver should do next, with the value in `OUT`.
-fn poll(id: u32, value: JsValue, ok: bool) -> u32 {
+/// awaited one). Returns the result, a promise for the driver to await (a result is never one),
+/// [`PARK`], or [`FAILED`], after which the next call returns the error.
+fn poll(id: u32, value: JsValue, ok: bool) -> JsValue {
+    if let Some(error) = ERROR.with(|slot| slot.borrow_mut().take()) {
+        return error;
+    }
     let Some(Some(mut future)) = with_slot(id, |slot| {
         if std::mem::take(&mut slot.awaiting) {
             slot.outcome = Some(if ok { Ok(value) } else { Err(value) });
@@ -93,44 +94,54 @@ fn poll(id: u32, value: JsValue, ok: bool) -> u32 {
         slot.future.take()
     }) else {
         // Not a live task: nothing to resume (cannot happen through js/driver.js).
-        return DONE;
+        return JsValue::UNDEFINED;
     };
     let outer = CURRENT.replace(Some(id));
     let waker = task_waker(id);
     let mut cx = Context::from_waker(&waker);
-    let state = loop {
+    let step = loop {
         with_slot(id, |slot| slot.woken = false);
         match future.as_mut().poll(&mut cx) {
-            Poll::Ready(result) => {
-                let (state, value) = match result {
-                    Ok(value) => (DONE, value),
-                    Err(error) => (FAILED, error),
-                };
-                OUT.with(|out| *out.borrow_mut() = value);
-                break state;
-            }
+            Poll::Ready(result) => break Step::Ready(result),
             Poll::Pending => {
                 let (handoff, woken) = with_slot(id, |slot| (slot.handoff.take(), slot.woken)).unwrap_or((None, false));
                 if let Some(promise) = handoff {
                     with_slot(id, |slot| slot.awaiting = true);
-                    OUT.with(|out| *out.borrow_mut() = promise.into());
-                    break AWAIT;
+                    break Step::Pending(JsValue::from(promise));
                 }
                 if !woken {
-                    break PARK;
+                    break Step::Pending(PARK.with(JsValue::clone));
                 }
             }
         }
     };
     CURRENT.set(outer);
-    if state == DONE || state == FAILED {
-        drop(future);
-        with_slot(id, |slot| *slot = Slot::default());
-        FREE.with(|free| free.borrow_mut().push(id));
-    } else {
-        with_slot(id, |slot| slot.future = Some(future));
+    match step {
+        Step::Pending(out) => {
+            with_slot(id, |slot| slot.future = Some(future));
+            out
+        }
+        Step::Ready(result) => {
+            drop(future);
+            with_slot(id, |slot| *slot = Slot::default());
+            FREE.with(|free| free.borrow_mut().push(id));
+            match result {
+                Ok(value) => value,
+                Err(error) => {
+                    ERROR.with(|slot| *slot.borrow_mut() = Some(error));
+                    FAILED.with(JsValue::clone)
+                }
+            }
+        }
     }
-    state
+}
+
+/// How one `poll` ended.
+enum Step {
+    /// The task is over.
+    Ready(Result<JsValue, JsValue>),
+    /// What the driver waits for: a promise, or [`PARK`].
+    Pending(JsValue),
 }
 
 /// A promise awaited by the driver when the task runs under it (one native `await`, no closure),
