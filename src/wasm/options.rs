@@ -50,10 +50,13 @@ fn take_handoff() -> JsValue {
 /// A serde deserializer over a JS object's own enumerable string keys, whose values are [`Raw`].
 ///
 /// Not `serde_wasm_bindgen::from_value`: measured in this crate, reading the option structs with
-/// it made the wasm 91,976 bytes gzipped (from 66,998), over the 80 KB budget, because its
-/// general deserializer links the float formatting of serde's "invalid type" errors and every
-/// JS type's branch for every struct. The option structs only need "which keys, and each value
-/// as it is", which this does in a few hundred bytes; the derives and their errors are serde's.
+/// it (each `Raw` through `serde_wasm_bindgen::preserve`) made the wasm 91,976 bytes gzipped
+/// (from 66,998), and again 93,643 (from 78,006) on 2026-12-02, over the 80 KB budget: its
+/// deserializer can hand a number to the derived visitors, whose default `visit_f64` formats the
+/// float for serde's "invalid type" error, which links core's float printer (about 15 KB of
+/// code), and each struct gets its own map visitor over it. The option structs only need "which
+/// keys, and each value as it is", which this does in a few hundred bytes; the derives and their
+/// errors are serde's.
 struct OptionsDeserializer(Vec<(String, JsValue)>);
 
 /// An options error: serde's message, e.g. "unknown field `memoryMB`, expected one of …".
