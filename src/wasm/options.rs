@@ -241,14 +241,17 @@ impl Raw {
     }
 }
 
-/// Declares an options struct: its fields are the accepted keys (camelCase in JS).
+/// Declares an options struct: its fields are the accepted keys (camelCase in JS). Each field has
+/// its own `#[serde(default)]` rather than the struct one: with the struct's, the derived code
+/// builds a whole default struct and moves fields out of it, which measured 1,756 bytes gzipped
+/// more over these ten structs (77,252 against 75,496).
 macro_rules! options {
     ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident),* $(,)? }) => {
         $(#[$doc])*
         #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
         pub struct $name {
-            $($(#[$fdoc])* pub $field: Raw,)*
+            $($(#[$fdoc])* #[serde(default)] pub $field: Raw,)*
         }
     };
 }
