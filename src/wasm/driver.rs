@@ -6,7 +6,7 @@
 //! outer promise, registered two wasm-bindgen closures with a `FinalizationRegistry` for the
 //! `JsFuture`, and woke the task through `queueMicrotask` before polling it (BENCHMARKS.md,
 //! "per call"). Here a call costs one JS async function and one native `await` per exchange;
-//! the two closures the driver calls are made once. Everything else a call may wait for (a
+//! the one closure the driver calls is made once per module. Everything else a call may wait for (a
 //! sleep on gloo's timer, a `tokenProvider`'s promise through `JsFuture`, an abort listener)
 //! still works through an ordinary `Waker`: waking a parked task resolves the promise its driver
 //! awaits.
