@@ -69,14 +69,21 @@ fn with_slot<R>(id: u32, f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
 
 /// Starts `task` and returns the promise of its result. The first poll runs before this returns.
 pub fn run(task: Task) -> Promise {
-    let id = FREE.with(|free| free.borrow_mut().pop()).unwrap_or_else(|| {
-        TASKS.with(|tasks| {
-            let mut tasks = tasks.borrow_mut();
-            tasks.push(Slot::default());
-            (tasks.len() - 1) as u32
-        })
+    let id = FREE
+        .with(|free| free.borrow_mut().pop())
+        .unwrap_or_else(|| {
+            TASKS.with(|tasks| {
+                let mut tasks = tasks.borrow_mut();
+                tasks.push(Slot::default());
+                (tasks.len() - 1) as u32
+            })
+        });
+    with_slot(id, |slot| {
+        *slot = Slot {
+            future: Some(task),
+            ..Slot::default()
+        }
     });
-    with_slot(id, |slot| *slot = Slot { future: Some(task), ..Slot::default() });
     ENTRY.with(|poll| drive(poll, id))
 }
 
@@ -104,7 +111,8 @@ fn poll(id: u32, value: JsValue, ok: bool) -> JsValue {
         match future.as_mut().poll(&mut cx) {
             Poll::Ready(result) => break Step::Ready(result),
             Poll::Pending => {
-                let (handoff, woken) = with_slot(id, |slot| (slot.handoff.take(), slot.woken)).unwrap_or((None, false));
+                let (handoff, woken) = with_slot(id, |slot| (slot.handoff.take(), slot.woken))
+                    .unwrap_or((None, false));
                 if let Some(promise) = handoff {
                     with_slot(id, |slot| slot.awaiting = true);
                     break Step::Pending(JsValue::from(promise));
@@ -164,7 +172,9 @@ impl Future for Handoff {
             Handoff::Start(promise) => {
                 let promise = promise.clone();
                 match CURRENT.get() {
-                    Some(id) if with_slot(id, |slot| slot.handoff = Some(promise.clone())).is_some() => {
+                    Some(id)
+                        if with_slot(id, |slot| slot.handoff = Some(promise.clone())).is_some() =>
+                    {
                         *self = Handoff::Driver(id);
                         Poll::Pending
                     }
