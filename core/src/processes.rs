@@ -114,6 +114,15 @@ pub fn camel_case(key: &str) -> String {
     out
 }
 
+/// The name a wire key gets in the objects the caller sees: camelCase, with IX's
+/// `network_policy` under the official SDK's name `network` (wire-protocol §7, item 10).
+pub fn js_key(key: &str) -> String {
+    if key == "network_policy" {
+        return "network".into();
+    }
+    camel_case(key)
+}
+
 /// Whether a wire key holds a time the SDK turns into a `Date` (`*_at`, `timestamp`).
 pub fn is_time_key(key: &str) -> bool {
     key.ends_with("_at") || key == "timestamp"

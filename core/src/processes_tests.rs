@@ -52,6 +52,8 @@ fn keys_are_camel_cased_like_the_typescript_sdk() {
     assert_eq!(camel_case("allow_unauthenticated_access"), "allowUnauthenticatedAccess");
     assert_eq!(camel_case("pid"), "pid");
     assert_eq!(camel_case("_private"), "_private");
+    assert_eq!(js_key("network_policy"), "network");
+    assert_eq!(js_key("pending_reason"), "pendingReason");
     assert!(is_time_key("started_at") && is_time_key("timestamp") && !is_time_key("status"));
 }
 
@@ -147,4 +149,19 @@ fn process_calls_name_the_sandbox_and_read_empty_answers_as_none() {
     assert_eq!(fake.sent()[0].header("X-Tensorlake-Sandbox-Id"), Some("sbx-1"));
     let patch = update_body(&SandboxUpdate { name: Some("n".into()), ..Default::default() });
     assert_eq!(patch, r#"{"name":"n"}"#);
+}
+
+#[test]
+fn the_trace_of_the_last_successful_request_is_kept_for_the_result() {
+    let _ = crate::trace::take_success();
+    let fake = Fake::new(vec![Scripted::json(200, r#"{"id":"sbx-1","status":"running"}"#)]);
+    let cfg = config();
+    block_on(Api::new(&fake, &cfg).get_sandbox("sbx-1")).unwrap();
+    let sent = fake.sent();
+    let trace = crate::trace::take_success().unwrap();
+    assert!(sent[0].traceparent.contains(&trace));
+    assert_eq!(crate::trace::take_success(), None);
+    let fake = Fake::new(vec![Scripted::status(400, "bad")]);
+    assert!(block_on(Api::new(&fake, &cfg).get_sandbox("sbx-1")).is_err());
+    assert_eq!(crate::trace::take_success(), None);
 }

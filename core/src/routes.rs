@@ -88,6 +88,8 @@ pub struct SandboxSpec {
     pub snapshot_id: Option<String>,
     /// A name (named sandboxes can be suspended and resumed).
     pub name: Option<String>,
+    /// The network policy, as JSON (see `processes::network_body`).
+    pub network: Option<String>,
 }
 
 /// The official SDKs' resources for a fresh sandbox.
@@ -125,6 +127,7 @@ pub fn create_sandbox_body(spec: &SandboxSpec) -> String {
             "entrypoint",
             spec.entrypoint.as_deref().map(json_out::string_array),
         )
+        .raw("network", spec.network.clone())
         .str("snapshot_id", spec.snapshot_id.as_deref())
         .str("name", spec.name.as_deref())
         .finish()

@@ -37,7 +37,9 @@ fn spawn(shared: Rc<Shared>, signal: Option<AbortSignal>, body: impl Future<Outp
 }
 
 fn run_boxed(shared: Rc<Shared>, signal: Option<AbortSignal>, body: Pin<Box<dyn Future<Output = Outcome>>>) -> Promise {
-    future_to_promise(async move { body.await.map_err(|err| errors::to_js(err, signal.as_ref(), &shared)) })
+    future_to_promise(async move {
+        body.await.map(crate::wasm::plain::attach).map_err(|err| errors::to_js(err, signal.as_ref(), &shared))
+    })
 }
 
 /// A promise already rejected with an argument error: async methods never throw synchronously.
@@ -187,6 +189,9 @@ pub fn list_snapshots(shared: &Rc<Shared>, options: &JsValue) -> Promise {
         let sandbox = opts.sandbox_id.string("sandboxId")?.map(|s| args::id("sandboxId", &s)).transpose()?;
         Ok((sandbox, opts.signal.signal()?))
     };
+    if let Ok((Some(sandbox), signal)) = parse() {
+        return crate::wasm::process_methods::sandbox_snapshots(shared, &sandbox, signal);
+    }
     call(shared, parse, |host, sandbox| async move {
         let list = Api::new(&host, &host.shared.cfg).list_snapshots(sandbox.as_deref()).await?;
         Ok(to_js::snapshots(list))

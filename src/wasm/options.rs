@@ -330,6 +330,12 @@ options! {
         snapshot_id,
         /// `name`.
         name,
+        /// `allowInternetAccess`.
+        allow_internet_access,
+        /// `allowOut`.
+        allow_out,
+        /// `denyOut`.
+        deny_out,
         /// `signal`.
         signal,
     }
@@ -354,6 +360,12 @@ options! {
         snapshot_id,
         /// `name`.
         name,
+        /// `allowInternetAccess`.
+        allow_internet_access,
+        /// `allowOut`.
+        allow_out,
+        /// `denyOut`.
+        deny_out,
         /// `startupTimeout`, seconds.
         startup_timeout,
         /// `signal`.
@@ -372,6 +384,8 @@ options! {
         working_dir,
         /// `timeout`, seconds.
         timeout,
+        /// `user`.
+        user,
         /// `signal`.
         signal,
     }
@@ -419,9 +433,13 @@ impl CreateAndConnectOptions {
     /// `startupTimeout`, and the rest as `createSandbox`'s options.
     pub fn split(self) -> (Raw, CreateSandboxOptions) {
         let CreateAndConnectOptions {
-            image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, startup_timeout, signal,
+            image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, allow_internet_access, allow_out,
+            deny_out, startup_timeout, signal,
         } = self;
-        let create = CreateSandboxOptions { image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, signal };
+        let create = CreateSandboxOptions {
+            image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, allow_internet_access, allow_out,
+            deny_out, signal,
+        };
         (startup_timeout, create)
     }
 }
