@@ -74,8 +74,15 @@ pub struct SandboxUpdate {
 /// The body of `PATCH {P}/sandboxes/{id}` (wire-protocol §3.4).
 pub fn update_body(update: &SandboxUpdate) -> String {
     let ports = update.exposed_ports.as_ref().map(|ports| {
-        let items: Vec<String> = ports.iter().map(|p| json_out::number(*p)).collect();
-        format!("[{}]", items.join(","))
+        let mut list = String::from("[");
+        for (i, port) in ports.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            list.push_str(&json_out::number(*port));
+        }
+        list.push(']');
+        list
     });
     Object::new()
         .str("name", update.name.as_deref())
@@ -105,7 +112,7 @@ pub fn camel_case(key: &str) -> String {
         if c == '_' && !out.is_empty() {
             upper = true;
         } else if upper {
-            out.extend(c.to_uppercase());
+            out.push(c.to_ascii_uppercase());
             upper = false;
         } else {
             out.push(c);
@@ -197,30 +204,15 @@ impl SseDecoder {
 }
 
 impl<P: Platform> Api<'_, P> {
-    /// One request to a sandbox's own API; the parsed JSON body, if there is one.
-    pub async fn sandbox_json(
-        &self,
-        target: &SandboxTarget,
-        method: Method,
-        url: String,
-        body: RequestBody,
-        class: RetryClass,
-    ) -> Result<Option<P::Json>, Error<P>> {
-        let mut call = Call::new(method, url, class);
-        call.sandbox_id = Some(target.sandbox_id.clone());
-        call.body = body;
-        let reply = call::send(self.p, self.cfg, &call, Budget::of(self)).await?;
+    /// Sends `call` with the usual retries; its JSON answer, or `None` for an empty one (204).
+    /// The one path of the process calls and of suspend, resume, status and update, whose
+    /// answers the host passes on as they are.
+    pub async fn request_json(&self, call: &Call) -> Result<Option<P::Json>, Error<P>> {
+        let reply = call::send(self.p, self.cfg, call, Budget::of(self)).await?;
         if reply.response.status == 204 || reply.response.body.text_prefix(64).trim().is_empty() {
             return Ok(None);
         }
         call::json(&reply).map(Some)
-    }
-
-    /// `POST {P}/sandboxes/{id}/suspend` or `/resume` (empty body; repeating it is harmless).
-    pub async fn sandbox_action_post(&self, sandbox_id: &str, action: &str) -> Result<(), Error<P>> {
-        let mut call = Call::new(Method::Post, sandbox_action(self.cfg, sandbox_id, action), RetryClass::Idempotent);
-        call.not_found = Some(NotFound::Sandbox(sandbox_id.to_string()));
-        call::send(self.p, self.cfg, &call, Budget::of(self)).await.map(|_| ())
     }
 
     /// Polls the sandbox until its status is `wanted`, like the SDKs' suspend and resume waits:
@@ -260,16 +252,6 @@ impl<P: Platform> Api<'_, P> {
         }
     }
 
-    /// `PATCH {P}/sandboxes/{id}` → the updated sandbox.
-    pub async fn update_sandbox(&self, sandbox_id: &str, update: &SandboxUpdate) -> Result<SandboxRecord<P::Json>, Error<P>> {
-        let mut call = Call::new(Method::Patch, routes::sandbox(self.cfg, sandbox_id), RetryClass::Idempotent);
-        call.not_found = Some(NotFound::Sandbox(sandbox_id.to_string()));
-        call.body = RequestBody::Json(update_body(update));
-        let reply = call::send(self.p, self.cfg, &call, Budget::of(self)).await?;
-        let json = call::json(&reply)?;
-        models::sandbox(&json).map_err(|why| call::invalid(&reply, &why))
-    }
-
     /// One sandbox's snapshots: `GET {P}/sandboxes/{id}/snapshots`, as the Python SDK lists them;
     /// where a server lacks that route (404 or 405), the namespace's list filtered here.
     pub async fn sandbox_snapshots(&self, sandbox_id: &str) -> Result<Vec<SnapshotRecord<P::Json>>, Error<P>> {
@@ -283,6 +265,25 @@ impl<P: Platform> Api<'_, P> {
             Err(err) => Err(err),
         }
     }
+}
+
+/// A call to a sandbox's own API (`X-Tensorlake-Sandbox-Id` set). A POST is sent once (stdin,
+/// signals and starts are not harmless to repeat); reads and kills are retried.
+pub fn process_call(target: &SandboxTarget, method: Method, url: String, body: RequestBody) -> Call {
+    let class = if method == Method::Post { RetryClass::Create } else { RetryClass::Idempotent };
+    let mut call = Call::new(method, url, class);
+    call.sandbox_id = Some(target.sandbox_id.clone());
+    call.body = body;
+    call
+}
+
+/// A lifecycle call about one sandbox (a 404 is `SandboxNotFoundError`); all of them (suspend,
+/// resume, status, update) are harmless to repeat.
+pub fn sandbox_call(sandbox_id: &str, method: Method, url: String, body: RequestBody) -> Call {
+    let mut call = Call::new(method, url, RetryClass::Idempotent);
+    call.not_found = Some(NotFound::Sandbox(sandbox_id.to_string()));
+    call.body = body;
+    call
 }
 
 /// The budget of one request of `api`, its deadline included.

@@ -142,13 +142,25 @@ fn process_calls_name_the_sandbox_and_read_empty_answers_as_none() {
     let fake = Fake::new(vec![Scripted::status(204, ""), Scripted::json(201, r#"{"pid":7,"status":"running"}"#)]);
     let cfg = config();
     let api = Api::new(&fake, &cfg);
-    let none = block_on(api.sandbox_json(&target(), Method::Post, process("http://h", "7", "/stdin/close"), RequestBody::Empty, RetryClass::Create)).unwrap();
-    assert!(none.is_none());
-    let some = block_on(api.sandbox_json(&target(), Method::Post, processes("http://h"), RequestBody::Empty, RetryClass::Create)).unwrap();
-    assert_eq!(some.unwrap()["pid"], 7);
+    let close = process_call(&target(), Method::Post, process("http://h", "7", "/stdin/close"), RequestBody::Empty);
+    assert_eq!(close.class, RetryClass::Create);
+    assert!(block_on(api.request_json(&close)).unwrap().is_none());
+    let start = process_call(&target(), Method::Post, processes("http://h"), RequestBody::Empty);
+    assert_eq!(block_on(api.request_json(&start)).unwrap().unwrap()["pid"], 7);
     assert_eq!(fake.sent()[0].header("X-Tensorlake-Sandbox-Id"), Some("sbx-1"));
+    assert_eq!(process_call(&target(), Method::Get, processes("http://h"), RequestBody::Empty).class, RetryClass::Idempotent);
     let patch = update_body(&SandboxUpdate { name: Some("n".into()), ..Default::default() });
     assert_eq!(patch, r#"{"name":"n"}"#);
+}
+
+#[test]
+fn lifecycle_calls_map_404_to_sandbox_not_found_and_may_be_repeated() {
+    let fake = Fake::new(vec![Scripted::status(503, "busy"), Scripted::status(404, "Sandbox not found")]);
+    let cfg = config();
+    let call = sandbox_call("sbx-1", Method::Post, sandbox_action(&cfg, "sbx-1", "suspend"), RequestBody::Empty);
+    let err = block_on(Api::new(&fake, &cfg).request_json(&call)).unwrap_err();
+    assert_eq!(err.class_name(), "SandboxNotFoundError");
+    assert_eq!(fake.sent().len(), 2, "a 503 is retried");
 }
 
 #[test]

@@ -124,6 +124,10 @@ pub fn stop(follow: &Rc<Follow>) -> Promise {
 /// The next output event, `None` at the end.
 async fn step(host: &JsHost, follow: &Follow) -> Result<Option<JsValue>, Error<JsHost>> {
     loop {
+        // Events already received are not handed out after an abort: it stops the loop at once.
+        if host.signal.as_ref().is_some_and(AbortSignal::aborted) {
+            return Err(Error::Aborted);
+        }
         let pending = {
             let mut state = follow.state.borrow_mut();
             if state.finished {

@@ -189,11 +189,13 @@ pub fn list_snapshots(shared: &Rc<Shared>, options: &JsValue) -> Promise {
         let sandbox = opts.sandbox_id.string("sandboxId")?.map(|s| args::id("sandboxId", &s)).transpose()?;
         Ok((sandbox, opts.signal.signal()?))
     };
-    if let Ok((Some(sandbox), signal)) = parse() {
-        return crate::wasm::process_methods::sandbox_snapshots(shared, &sandbox, signal);
-    }
     call(shared, parse, |host, sandbox| async move {
-        let list = Api::new(&host, &host.shared.cfg).list_snapshots(sandbox.as_deref()).await?;
+        let api = Api::new(&host, &host.shared.cfg);
+        // One sandbox's through its own route (wire-protocol §2.3), the rest filtered here.
+        let list = match sandbox {
+            Some(id) => api.sandbox_snapshots(&id).await?,
+            None => api.list_snapshots(None).await?,
+        };
         Ok(to_js::snapshots(list))
     })
 }

@@ -135,6 +135,11 @@ pub fn parse<T: DeserializeOwned + Default>(value: &JsValue, param: &str) -> Res
 }
 
 impl Raw {
+    /// Wraps a value read by another options reader (`process_options::read`).
+    pub fn new(value: JsValue) -> Raw {
+        Raw(value)
+    }
+
     /// The value, `None` when absent, `undefined` or `null`.
     pub fn get(&self) -> Option<JsValue> {
         Some(self.0.clone()).filter(|v| !v.is_null_or_undefined())

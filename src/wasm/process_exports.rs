@@ -8,8 +8,8 @@ use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
 use crate::wasm::follow::{self, Follow};
-use crate::wasm::options::{self, SignalOnly};
-use crate::wasm::process_methods as pm;
+use crate::wasm::process_methods::{self as pm, Shape};
+use tensorlake_snapshots_core::platform::{Method, RequestBody};
 use crate::wasm::process_options::process_arg;
 use crate::{Sandbox, SandboxClient};
 
@@ -38,7 +38,7 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::get_process(&self.inner, pid_or_name, options)
+        pm::on_process(&self.inner, pid_or_name, options, "", Method::Get, Shape::Plain, Ok(RequestBody::Empty))
     }
 
     /// Kills a process and everything it started.
@@ -48,7 +48,7 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::kill_process(&self.inner, pid_or_name, options)
+        pm::on_process(&self.inner, pid_or_name, options, "", Method::Delete, Shape::Nothing, Ok(RequestBody::Empty))
     }
 
     /// Sends a signal (15 for SIGTERM, 9 for SIGKILL) to a process.
@@ -59,7 +59,7 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number")] signal: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::send_signal(&self.inner, pid_or_name, signal, options)
+        pm::on_process(&self.inner, pid_or_name, options, "/signal", Method::Post, Shape::Plain, pm::signal_body(signal))
     }
 
     /// Writes to the stdin of a process started with `stdinMode: 'pipe'`.
@@ -70,7 +70,7 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer")] data: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::write_stdin(&self.inner, pid_or_name, data, options)
+        pm::on_process(&self.inner, pid_or_name, options, "/stdin", Method::Post, Shape::Nothing, pm::stdin_body(data))
     }
 
     /// Closes the stdin of a process (it reads end-of-file).
@@ -80,7 +80,7 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::close_stdin(&self.inner, pid_or_name, options)
+        pm::on_process(&self.inner, pid_or_name, options, "/stdin/close", Method::Post, Shape::Nothing, Ok(RequestBody::Empty))
     }
 
     /// The stdout lines kept so far.
@@ -90,7 +90,7 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::get_output(&self.inner, pid_or_name, options, "/stdout")
+        pm::on_process(&self.inner, pid_or_name, options, "/stdout", Method::Get, Shape::Plain, Ok(RequestBody::Empty))
     }
 
     /// The stderr lines kept so far.
@@ -100,7 +100,7 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::get_output(&self.inner, pid_or_name, options, "/stderr")
+        pm::on_process(&self.inner, pid_or_name, options, "/stderr", Method::Get, Shape::Plain, Ok(RequestBody::Empty))
     }
 
     /// The stdout and stderr lines kept so far, interleaved.
@@ -110,7 +110,7 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::get_output(&self.inner, pid_or_name, options, "/output")
+        pm::on_process(&self.inner, pid_or_name, options, "/output", Method::Get, Shape::Plain, Ok(RequestBody::Empty))
     }
 
     /// Stdout lines as the process writes them (the kept ones first), until it exits. Use with
@@ -144,8 +144,9 @@ impl Sandbox {
         self.follow(pid_or_name, options, "output")
     }
 
+    #[inline(never)]
     fn follow(&self, pid_or_name: &JsValue, options: &JsValue, stream: &str) -> Result<JsValue, JsValue> {
-        let read = || Ok((process_arg(pid_or_name)?, options::parse::<SignalOnly>(options, "options")?.signal.signal()?));
+        let read = || Ok((process_arg(pid_or_name)?, crate::wasm::process_options::read(options, &["signal"]).and_then(|[s]| s.signal())?));
         let (process, signal) = read().map_err(|e| crate::wasm::errors::arg_error(&e))?;
         let follow = Follow::new(self.inner.shared.clone(), &self.inner.target, &process, stream, signal);
         Ok(ProcessOutputStream::install(ProcessOutputStream { state: Rc::new(follow) }))
@@ -176,8 +177,8 @@ impl Sandbox {
     }
 
     /// Snapshots this sandbox and waits until the snapshot is `local_ready` (by default); with
-    /// `wait: false`, resolves to `undefined` once the snapshot has started.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Traced<SnapshotInfo> | undefined>")]
+    /// `wait: false`, resolves to `{ snapshotId, status }` once the snapshot has started.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Traced<SnapshotInfo> | CreateSnapshotResult>")]
     pub fn checkpoint(&self, #[wasm_bindgen(unchecked_optional_param_type = "CheckpointOptions")] options: &JsValue) -> Promise {
         pm::checkpoint(&self.inner.shared, &self.inner.target.sandbox_id, options)
     }
@@ -185,10 +186,7 @@ impl Sandbox {
     /// This sandbox's snapshots.
     #[wasm_bindgen(js_name = listSnapshots, unchecked_return_type = "Promise<Traced<SnapshotInfo[]>>")]
     pub fn list_snapshots(&self, #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue) -> Promise {
-        match options::parse::<SignalOnly>(options, "options").and_then(|o| o.signal.signal()) {
-            Ok(signal) => pm::sandbox_snapshots(&self.inner.shared, &self.inner.target.sandbox_id, signal),
-            Err(err) => Promise::reject(&crate::wasm::errors::arg_error(&err)),
-        }
+        pm::own_snapshots(&self.inner.shared, &self.inner.target.sandbox_id, options)
     }
 }
 

@@ -1,9 +1,13 @@
-//! The options of the process, stream and lifecycle calls, declared like those of `options`
-//! (every field a [`Raw`], an unknown key a `TypeError` listing the accepted ones), and the
-//! readers of the arguments they share: a process (`pidOrName`) and a `user`.
+//! The options of the process, stream and lifecycle calls, and the readers of the arguments they
+//! share: a process (`pidOrName`) and a `user`.
+//!
+//! Options are read by [`read`], one non-generic loop over the object's keys, rather than by a
+//! serde-derived struct each as in `options`: a derive costs one to three kilobytes of wasm per
+//! struct, this about five hundred bytes for all of them, and the errors are the same (an unknown
+//! key is a `TypeError` that names it and lists the accepted ones).
 
-use js_sys::{Array, Object, Reflect};
-use serde::Deserialize;
+use js_sys::{Array, JsString};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
 use tensorlake_snapshots_core::args::{self, ArgError};
@@ -11,42 +15,59 @@ use tensorlake_snapshots_core::json_out;
 
 use crate::wasm::options::Raw;
 
-/// Declares an options struct whose fields are the accepted keys (camelCase in JS).
-macro_rules! options {
-    ($(#[$doc:meta])* $name:ident { $($field:ident),* $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-        #[allow(missing_docs)] // each field is the option of the same name
-        pub struct $name {
-            $(pub $field: Raw,)*
-        }
-    };
+#[wasm_bindgen]
+extern "C" {
+    /// `Object.entries`, catching what a getter or a Proxy trap throws.
+    #[wasm_bindgen(js_namespace = Object, js_name = entries, catch)]
+    fn entries(value: &JsValue) -> Result<Array, JsValue>;
+    /// `JSON.stringify` of a `user` object (plain data the caller built).
+    #[wasm_bindgen(js_namespace = JSON, js_name = stringify, catch)]
+    fn stringify(value: &JsValue) -> Result<JsValue, JsValue>;
 }
 
-options! {
-    /// `sandbox.startProcess(command, options)`.
-    StartProcessOptions { args, env, working_dir, stdin_mode, user, name, signal }
+/// `startProcess(command, options)`.
+pub const START_PROCESS: [&str; 7] = ["args", "env", "workingDir", "stdinMode", "user", "name", "signal"];
+/// `suspend(options)` and `resume(options)`.
+pub const SUSPEND_RESUME: [&str; 4] = ["wait", "timeout", "pollInterval", "signal"];
+/// `update(options)`.
+pub const UPDATE: [&str; 4] = ["name", "exposedPorts", "allowUnauthenticatedAccess", "signal"];
+/// `checkpoint(options)`.
+pub const CHECKPOINT: [&str; 6] = ["checkpointType", "wait", "timeout", "pollInterval", "waitUntil", "signal"];
+
+/// Reads an options object whose accepted keys are `keys`: their values in that order, absent
+/// ones `undefined`. `undefined` and `null` read as all defaults; anything but an object, or a
+/// key not in `keys`, is a `TypeError`.
+pub fn read<const N: usize>(value: &JsValue, keys: &[&str; N]) -> Result<[Raw; N], ArgError> {
+    let mut out: [Raw; N] = std::array::from_fn(|_| Raw::default());
+    fill(value, keys, &mut out)?;
+    Ok(out)
 }
 
-options! {
-    /// `sandbox.suspend(options)`, `sandbox.resume(options)` and the client's.
-    SuspendResumeOptions { wait, timeout, poll_interval, signal }
+fn fill(value: &JsValue, keys: &[&str], out: &mut [Raw]) -> Result<(), ArgError> {
+    if value.is_null_or_undefined() {
+        return Ok(());
+    }
+    if !value.is_object() {
+        return Err(ArgError::type_error("options", "must be an options object"));
+    }
+    let pairs = entries(value)
+        .map_err(|e| ArgError::type_error("options", &format!("could not be read ({})", crate::wasm::errors::describe(&e))))?;
+    for pair in pairs.iter() {
+        let pair: Array = pair.unchecked_into();
+        let key = pair.get(0).as_string().unwrap_or_default();
+        let Some(slot) = keys.iter().position(|k| *k == key).and_then(|i| out.get_mut(i)) else {
+            let mut why = format!("unknown option `{key}`, expected one of ");
+            for (i, k) in keys.iter().enumerate() {
+                why.push_str(if i > 0 { ", `" } else { "`" });
+                why.push_str(k);
+                why.push('`');
+            }
+            return Err(ArgError::type_error("options", &why));
+        };
+        *slot = Raw::new(pair.get(1));
+    }
+    Ok(())
 }
-
-options! {
-    /// `sandbox.update(options)` and `client.update(sandboxId, options)`.
-    UpdateOptions { name, exposed_ports, allow_unauthenticated_access, signal }
-}
-
-options! {
-    /// `sandbox.checkpoint(options)`.
-    CheckpointOptions { checkpoint_type, wait, timeout, poll_interval, wait_until, signal }
-}
-
-/// The longest process name accepted (the server's limit is the same order; this only keeps a
-/// huge string out of wasm memory).
-const MAX_NAME: usize = 1024;
 
 /// A process argument: a PID (a positive integer, or a string of digits) or a name.
 pub fn process_arg(value: &JsValue) -> Result<String, ArgError> {
@@ -57,46 +78,26 @@ pub fn process_arg(value: &JsValue) -> Result<String, ArgError> {
         }
         return Ok(json_out::number(n));
     }
-    let text = value.dyn_ref::<js_sys::JsString>().ok_or_else(|| ArgError::type_error(PARAM, "must be a PID (number) or a process name (string)"))?;
-    if text.length() == 0 || text.length() as usize > MAX_NAME {
-        return Err(ArgError::type_error(PARAM, "must be a non-empty string of at most 1024 characters"));
+    match value.dyn_ref::<JsString>() {
+        Some(text) if text.length() as usize <= args::MAX_ID_BYTES => {
+            args::id(PARAM, &crate::wasm::options::required_string(value, PARAM)?)
+        }
+        _ => Err(ArgError::type_error(PARAM, "must be a PID (number) or a process name (string of at most 1024 characters)")),
     }
-    args::id(PARAM, &crate::wasm::options::required_string(value, PARAM)?)
 }
 
 /// `user`: `"root"`, `"1000"`, `"1000:100"`, a name, or `{ uid | name, gid? }`, as JSON for the
-/// request body.
+/// request body. Which users exist is the sandbox's to say (a 400 naming `user`).
 pub fn user_arg(raw: &Raw) -> Result<Option<String>, ArgError> {
     let Some(value) = raw.get() else { return Ok(None) };
-    let bad = || ArgError::type_error("user", "must be a string (\"root\", \"1000:100\", a name) or { uid | name, gid? }");
+    let bad = || ArgError::type_error("user", "must be a non-empty string (\"root\", \"1000:100\", a name) or { uid | name, gid? }");
     if let Some(text) = value.as_string() {
-        if text.is_empty() {
-            return Err(bad());
-        }
-        return Ok(Some(json_out::string(&text)));
+        return if text.is_empty() { Err(bad()) } else { Ok(Some(json_out::string(&text))) };
     }
     if !value.is_object() || Array::is_array(&value) {
         return Err(bad());
     }
-    let object: &Object = value.unchecked_ref();
-    let field = |key: &str| Reflect::get(object, &key.into()).ok().filter(|v| !v.is_undefined());
-    let id = |v: JsValue, key: &str| -> Result<String, ArgError> {
-        let n = v.as_f64().ok_or_else(bad)?;
-        if n.fract() != 0.0 || !(0.0..=4_294_967_294.0).contains(&n) {
-            return Err(ArgError::range_error(&format!("user.{key}"), "must be an integer id"));
-        }
-        Ok(json_out::number(n))
-    };
-    let mut out = json_out::Object::new();
-    match (field("uid"), field("name")) {
-        (Some(uid), None) => out = out.raw("uid", Some(id(uid, "uid")?)),
-        (None, Some(name)) => out = out.str("name", Some(&name.as_string().filter(|n| !n.is_empty()).ok_or_else(bad)?)),
-        _ => return Err(bad()),
-    }
-    if let Some(gid) = field("gid") {
-        out = out.raw("gid", Some(id(gid, "gid")?));
-    }
-    Ok(Some(out.finish()))
+    stringify(&value).ok().and_then(|json| json.as_string()).filter(|json| json.starts_with('{')).map(Some).ok_or_else(bad)
 }
 
 /// A `wait`/`timeout`/`pollInterval` triple, in milliseconds: waiting is the default, for 300 s,

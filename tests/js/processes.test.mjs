@@ -22,7 +22,7 @@ after(async () => {
 const TRACE = /^[0-9a-f]{32}$/;
 
 test('startProcess, getProcess, listProcesses, sendSignal, killProcess: ProcessInfo as the official SDK shapes it', async () => {
-  const started = await sandbox.startProcess('sh', { args: ['-c', 'trap "echo got TERM; exit 3" TERM; while true; do sleep 0.1; done'], name: 'trapper' });
+  const started = await sandbox.startProcess('sh', { args: ['-c', 'trap "echo got TERM; exit 3" TERM; while true; do sleep 0.1; done'] });
   assert.equal(typeof started.pid, 'number');
   assert.equal(started.status, 'running');
   assert.equal(started.command, 'sh');
@@ -32,8 +32,9 @@ test('startProcess, getProcess, listProcesses, sendSignal, killProcess: ProcessI
   assert.match(started.traceId, TRACE);
   assert.ok(!Object.keys(started).includes('traceId') && !JSON.stringify(started).includes(started.traceId), 'traceId is not enumerable');
 
-  const byName = await sandbox.getProcess('trapper');
-  assert.equal(byName.pid, started.pid);
+  // The local server addresses processes by PID only (a numeric string is a PID too).
+  const byString = await sandbox.getProcess(String(started.pid));
+  assert.equal(byString.pid, started.pid);
   const list = await sandbox.listProcesses();
   assert.ok(Array.isArray(list) && list.some((p) => p.pid === started.pid));
   assert.match(list.traceId, TRACE);
@@ -207,7 +208,9 @@ test('checkpoint() waits until local_ready by default; listSnapshots() uses the 
   assert.ok(['local_ready', 'completed'].includes(snap.status), snap.status);
   assert.equal(snap.sandboxId, box.sandboxId);
   assert.match(snap.traceId, TRACE);
-  assert.equal(await box.checkpoint({ wait: false, checkpointType: 'filesystem' }), undefined);
+  const started = await box.checkpoint({ wait: false, checkpointType: 'filesystem' });
+  assert.equal(started.status, 'in_progress');
+  assert.match(started.snapshotId, /\S/);
 
   await server.clearRequests();
   const mine = await box.listSnapshots();
@@ -242,7 +245,7 @@ test('bad arguments to each new call reject with TypeError/RangeError naming the
   const offline = SandboxClient.forLocalhost({ apiUrl: 'http://127.0.0.1:9', maxRetries: 0 });
   const cases = [
     [() => sandbox.startProcess(''), TypeError, /command/],
-    [() => sandbox.startProcess('ls', { stdinMode: 'open' }), TypeError, /stdinMode/],
+    [() => sandbox.startProcess('ls', { stdinMode: 'open' }), RangeError, /stdinMode/],
     [() => sandbox.startProcess('ls', { user: 5 }), TypeError, /user/],
     [() => sandbox.startProcess('ls', { workDir: '/' }), TypeError, /workDir/],
     [() => sandbox.getProcess(-1), RangeError, /pidOrName/],

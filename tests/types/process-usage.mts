@@ -14,6 +14,7 @@ import {
   type SandboxStatus,
   type Traced,
   type ProcessUser,
+  type CreateSnapshotResult,
 } from 'tensorlake-snapshots';
 
 export async function processes(client: SandboxClient, signal: AbortSignal): Promise<void> {
@@ -59,7 +60,7 @@ export async function processes(client: SandboxClient, signal: AbortSignal): Pro
   const network: NetworkConfig | undefined = updated.network;
   const ports: number[] | undefined = updated.exposedPorts;
   const pending: string | undefined = updated.pendingReason;
-  const checkpoint: Traced<SnapshotInfo> | undefined = await sandbox.checkpoint({ checkpointType: 'memory', waitUntil: 'completed', timeout: 60, pollInterval: 1, signal });
+  const checkpoint: Traced<SnapshotInfo> | CreateSnapshotResult = await sandbox.checkpoint({ checkpointType: 'memory', waitUntil: 'completed', timeout: 60, pollInterval: 1, signal });
   await sandbox.checkpoint({ wait: false });
   const snapshots: Traced<SnapshotInfo[]> = await sandbox.listSnapshots({ signal });
   const listTrace: string = snapshots.traceId;
