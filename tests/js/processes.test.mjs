@@ -22,7 +22,7 @@ after(async () => {
 const TRACE = /^[0-9a-f]{32}$/;
 
 test('startProcess, getProcess, listProcesses, sendSignal, killProcess: ProcessInfo as the official SDK shapes it', async () => {
-  const started = await sandbox.startProcess('sh', { args: ['-c', 'trap "echo got TERM; exit 3" TERM; while true; do sleep 0.1; done'] });
+  const started = await sandbox.startProcess('sh', { args: ['-c', 'trap "echo got TERM; exit 3" TERM; echo ready; while true; do sleep 0.1; done'] });
   assert.equal(typeof started.pid, 'number');
   assert.equal(started.status, 'running');
   assert.equal(started.command, 'sh');
@@ -39,6 +39,8 @@ test('startProcess, getProcess, listProcesses, sendSignal, killProcess: ProcessI
   assert.ok(Array.isArray(list) && list.some((p) => p.pid === started.pid));
   assert.match(list.traceId, TRACE);
 
+  // The trap is set once the shell has printed `ready`.
+  for await (const event of sandbox.followStdout(started.pid)) if (event.line === 'ready') break;
   const signalled = await sandbox.sendSignal(started.pid, 15);
   assert.equal(signalled.success, true);
   let info;
@@ -50,7 +52,7 @@ test('startProcess, getProcess, listProcesses, sendSignal, killProcess: ProcessI
   assert.equal(info.status, 'exited');
   assert.equal(info.exitCode, 3);
   assert.ok(info.endedAt instanceof Date);
-  assert.deepEqual((await sandbox.getStdout(started.pid)).lines, ['got TERM']);
+  assert.deepEqual((await sandbox.getStdout(started.pid)).lines, ['ready', 'got TERM']);
 
   const sleeper = await sandbox.startProcess('sleep', { args: ['30'] });
   assert.equal(await sandbox.killProcess(sleeper.pid), undefined);
@@ -260,7 +262,7 @@ test('bad arguments to each new call reject with TypeError/RangeError naming the
     [() => sandbox.resume({ pollInterval: 0 }), RangeError, /pollInterval/],
     [() => sandbox.update({ exposedPorts: [70000] }), RangeError, /exposedPorts/],
     [() => sandbox.update({ exposedPorts: '80' }), TypeError, /exposedPorts/],
-    [() => sandbox.checkpoint({ checkpointType: 'disk' }), TypeError, /checkpointType/],
+    [() => sandbox.checkpoint({ checkpointType: 'disk' }), RangeError, /checkpointType/],
     [() => sandbox.checkpoint({ wait: false, timeout: 5 }), TypeError, /wait/],
     [() => sandbox.listSnapshots({ sandboxId: 'x' }), TypeError, /sandboxId/],
     [() => offline.suspend(''), TypeError, /sandboxId/],
