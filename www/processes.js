@@ -60,7 +60,7 @@ export class ProcessesPanel {
       const now = Date.now();
       replaceRows(this.tbody, sorted.map((p) => h('tr', { 'data-key': String(p.pid), 'data-pid': String(p.pid) },
         h('td', { 'data-label': 'PID' }, h('code', {}, String(p.pid))),
-        h('td', { 'data-label': 'Command' }, h('code', { class: 'mono' }, [p.command, ...(p.args ?? [])].join(' '))),
+        h('td', { 'data-label': 'Command', class: 'process-command' }, h('code', { title: [p.command, ...(p.args ?? [])].join(' ') }, [p.command, ...(p.args ?? [])].join(' '))),
         h('td', { 'data-label': 'Status' }, badge(p.status), p.exitCode !== undefined ? ` ${p.exitCode}` : ''),
         h('td', { 'data-label': 'Started', title: p.startedAt?.toISOString() }, relativeTime(p.startedAt, now)),
         h('td', { class: 'actions' },

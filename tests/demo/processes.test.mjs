@@ -25,11 +25,11 @@ test('processes: start, follow live output, kill; suspend and resume buttons', {
     await sandboxes.getByRole('button', { name: 'Create sandbox' }).click();
     const sandboxId = await sandboxes.locator('#sandbox-create-result .ok-line code').textContent();
     const processes = page.locator('#processes');
-    await until(async () => (await processes.getByLabel('Sandbox').inputValue()) === sandboxId, { message: 'the sandbox in the processes select' });
+    await until(async () => (await processes.getByLabel('Sandbox', { exact: true }).inputValue()) === sandboxId, { message: 'the sandbox in the processes select' });
 
     // A command whose second line waits for a file: the page can only show its first line if it
     // streams the output as it is written.
-    await processes.getByLabel('Shell command').fill('echo first-line; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo second-line; echo warn >&2');
+    await processes.getByLabel('Shell command', { exact: true }).fill('echo first-line; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo second-line; echo warn >&2');
     await processes.getByRole('button', { name: 'Start', exact: true }).click();
     const output = page.locator('#process-output');
     await output.locator('text=first-line').waitFor();
@@ -46,7 +46,7 @@ test('processes: start, follow live output, kill; suspend and resume buttons', {
     await until(async () => (await page.locator(`#process-table tr[data-pid="${pid}"] .badge`).textContent()) === 'exited', { message: 'the exited badge' });
 
     // Kill a long-running one from its row.
-    await processes.getByLabel('Shell command').fill('while true; do echo tick; sleep 0.2; done');
+    await processes.getByLabel('Shell command', { exact: true }).fill('while true; do echo tick; sleep 0.2; done');
     await processes.getByRole('button', { name: 'Start', exact: true }).click();
     await output.locator('text=tick').first().waitFor();
     const ticker = Number(await page.locator('#process-live-pid').textContent());
