@@ -1,5 +1,5 @@
 //! A sandbox's background processes (wire-protocol §5.3) and the lifecycle calls beyond create,
-//! get and delete (§3.4): suspend, resume, update, and one sandbox's snapshot list.
+//! get and delete (§3.4): suspend, resume, status, update (one sandbox's snapshot list is `Api::list_snapshots`).
 //!
 //! These answers are passed to the caller as the server sent them (camelCased by the host), so
 //! this module only builds requests, sends them with the usual retry policy, and waits where the
@@ -12,7 +12,7 @@ use crate::api::{Api, SandboxTarget};
 use crate::call::{self, Call};
 use crate::error::{Error, NotFound};
 use crate::json_out::{self, Object};
-use crate::models::{self, SandboxRecord, SnapshotRecord};
+use crate::models::SandboxRecord;
 use crate::platform::{Body, Json, Method, Platform, RequestBody};
 use crate::retry::RetryClass;
 use crate::routes::{self, RunSpec};
@@ -249,20 +249,6 @@ impl<P: Platform> Api<'_, P> {
             if self.p.sleep(poll_ms.min(left.max(0.0))).await.is_err() {
                 return Err(Error::Aborted);
             }
-        }
-    }
-
-    /// One sandbox's snapshots: `GET {P}/sandboxes/{id}/snapshots`, as the Python SDK lists them;
-    /// where a server lacks that route (404 or 405), the namespace's list filtered here.
-    pub async fn sandbox_snapshots(&self, sandbox_id: &str) -> Result<Vec<SnapshotRecord<P::Json>>, Error<P>> {
-        let call = Call::new(Method::Get, sandbox_action(self.cfg, sandbox_id, "snapshots"), RetryClass::Idempotent);
-        match call::send(self.p, self.cfg, &call, Budget::of(self)).await {
-            Ok(reply) => {
-                let json = call::json(&reply)?;
-                models::snapshot_list(&json).map_err(|why| call::invalid(&reply, &why))
-            }
-            Err(Error::Api(api)) if matches!(api.status, 404 | 405) => self.list_snapshots(Some(sandbox_id)).await,
-            Err(err) => Err(err),
         }
     }
 }

@@ -89,7 +89,7 @@ fn an_endless_sse_line_is_dropped_not_held() {
 fn sandbox_snapshots_use_the_per_sandbox_route() {
     let fake = Fake::new(vec![Scripted::json(200, r#"{"snapshots":[{"id":"snap-1","sandbox_id":"sbx-1","status":"completed"}]}"#)]);
     let cfg = config();
-    let list = block_on(Api::new(&fake, &cfg).sandbox_snapshots("sbx-1")).unwrap();
+    let list = block_on(Api::new(&fake, &cfg).list_snapshots(Some("sbx-1"))).unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(fake.sent()[0].url, "http://127.0.0.1:8900/v1/namespaces/default/sandboxes/sbx-1/snapshots");
 }
@@ -105,14 +105,14 @@ fn sandbox_snapshots_fall_back_to_the_filtered_list_where_the_route_is_missing()
             ),
         ]);
         let cfg = config();
-        let list = block_on(Api::new(&fake, &cfg).sandbox_snapshots("sbx-1")).unwrap();
+        let list = block_on(Api::new(&fake, &cfg).list_snapshots(Some("sbx-1"))).unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].snapshot_id.as_string().as_deref(), Some("a"));
         assert_eq!(fake.sent()[1].url, "http://127.0.0.1:8900/v1/namespaces/default/snapshots");
     }
     let fake = Fake::new(vec![Scripted::status(500, "boom")]);
     let cfg = config();
-    assert!(block_on(Api::new(&fake, &cfg).sandbox_snapshots("sbx-1")).is_err());
+    assert!(block_on(Api::new(&fake, &cfg).list_snapshots(Some("sbx-1"))).is_err());
 }
 
 #[test]

@@ -190,12 +190,7 @@ pub fn list_snapshots(shared: &Rc<Shared>, options: &JsValue) -> Promise {
         Ok((sandbox, opts.signal.signal()?))
     };
     call(shared, parse, |host, sandbox| async move {
-        let api = Api::new(&host, &host.shared.cfg);
-        // One sandbox's through its own route (wire-protocol §2.3), the rest filtered here.
-        let list = match sandbox {
-            Some(id) => api.sandbox_snapshots(&id).await?,
-            None => api.list_snapshots(None).await?,
-        };
+        let list = Api::new(&host, &host.shared.cfg).list_snapshots(sandbox.as_deref()).await?;
         Ok(to_js::snapshots(list))
     })
 }
