@@ -115,7 +115,7 @@ test('a command that prints, sleeps 2 s and prints: the first line arrives befor
   assert.equal((await iterator.next()).done, true);
 });
 
-test('break and abort stop a follow at once, and the server stops streaming', async () => {
+test('break and abort stop a follow at once', async () => {
   const p = await sandbox.startProcess('sh', { args: ['-c', 'while true; do echo tick; sleep 0.05; done'] });
   let n = 0;
   for await (const event of sandbox.followStdout(p.pid)) {
