@@ -41,15 +41,15 @@ export interface ProcessInfo {
   pid: number;
   status: ProcessStatus;
   /** Set once it has exited. */
-  exitCode?: number;
+  exitCode?: number | undefined;
   /** The signal that ended it, if one did. */
-  signal?: number;
+  signal?: number | undefined;
   /** True while a `pipe` stdin is open and the process runs. */
-  stdinWritable?: boolean;
+  stdinWritable?: boolean | undefined;
   command: string;
   args: string[];
   startedAt: Date;
-  endedAt?: Date;
+  endedAt?: Date | undefined;
 }
 
 export interface SendSignalResponse {
@@ -68,7 +68,7 @@ export interface OutputEvent {
   line: string;
   timestamp: Date;
   /** `stdout` or `stderr`. */
-  stream?: string;
+  stream?: string | undefined;
 }
 
 export interface SuspendResumeOptions extends CallOptions {
@@ -117,17 +117,17 @@ export interface CreateSandboxOptions {
  */
 export interface SandboxInfo {
   /** The network policy (the wire's `network` or `network_policy`). */
-  network?: NetworkConfig;
-  allowUnauthenticatedAccess?: boolean;
-  exposedPorts?: number[];
+  network?: NetworkConfig | undefined;
+  allowUnauthenticatedAccess?: boolean | undefined;
+  exposedPorts?: number[] | undefined;
   /** Why a `pending` sandbox is not running yet. */
-  pendingReason?: string;
-  autoResume?: boolean;
-  poolId?: string;
-  outcome?: string;
-  ingressEndpoint?: string;
+  pendingReason?: string | undefined;
+  autoResume?: boolean | undefined;
+  poolId?: string | undefined;
+  outcome?: string | undefined;
+  ingressEndpoint?: string | undefined;
   /** The snapshot it was restored from. */
-  snapshotId?: string;
-  fileSystems?: unknown[];
+  snapshotId?: string | undefined;
+  fileSystems?: unknown[] | undefined;
 }
 "#;
