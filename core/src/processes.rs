@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 
 use crate::api::{Api, SandboxTarget};
 use crate::call::{self, Call};
+use crate::config::Config;
 use crate::error::{Error, NotFound};
 use crate::json_out::{self, Object};
 use crate::models::SandboxRecord;
@@ -17,7 +18,6 @@ use crate::platform::{Body, Json, Method, Platform, RequestBody};
 use crate::retry::RetryClass;
 use crate::routes::{self, RunSpec};
 use crate::url::encode_component;
-use crate::config::Config;
 
 /// `{base}/api/v1/processes`.
 pub fn processes(base: &str) -> String {
@@ -27,7 +27,10 @@ pub fn processes(base: &str) -> String {
 /// `{base}/api/v1/processes/{pid or name}{suffix}`: a PID as digits, a name percent-encoded
 /// (an all-digit segment means a PID, wire-protocol §5.3). `suffix` is `""` or starts with `/`.
 pub fn process(base: &str, pid_or_name: &str, suffix: &str) -> String {
-    format!("{base}/api/v1/processes/{}{suffix}", encode_component(pid_or_name))
+    format!(
+        "{base}/api/v1/processes/{}{suffix}",
+        encode_component(pid_or_name)
+    )
 }
 
 /// `{P}/sandboxes/{id}/{action}` (`suspend`, `resume`, `snapshots`).
@@ -86,19 +89,29 @@ pub fn update_body(update: &SandboxUpdate) -> String {
     });
     Object::new()
         .str("name", update.name.as_deref())
-        .raw("allow_unauthenticated_access", update.allow_unauthenticated_access.map(|b| b.to_string()))
+        .raw(
+            "allow_unauthenticated_access",
+            update.allow_unauthenticated_access.map(|b| b.to_string()),
+        )
         .raw("exposed_ports", ports)
         .finish()
 }
 
 /// The network policy of a new sandbox (wire-protocol §3.1): sent only when it restricts
 /// something, as the official SDKs send it.
-pub fn network_body(allow_internet_access: Option<bool>, allow_out: &[String], deny_out: &[String]) -> Option<String> {
+pub fn network_body(
+    allow_internet_access: Option<bool>,
+    allow_out: &[String],
+    deny_out: &[String],
+) -> Option<String> {
     if allow_internet_access != Some(false) && allow_out.is_empty() && deny_out.is_empty() {
         return None;
     }
     let object = Object::new()
-        .raw("allow_internet_access", Some(allow_internet_access.unwrap_or(true).to_string()))
+        .raw(
+            "allow_internet_access",
+            Some(allow_internet_access.unwrap_or(true).to_string()),
+        )
         .raw("allow_out", Some(json_out::string_array(allow_out)))
         .raw("deny_out", Some(json_out::string_array(deny_out)));
     Some(object.finish())
@@ -243,7 +256,12 @@ impl<P: Platform> Api<'_, P> {
                 _ => None,
             };
             if let Some((code, message)) = failure {
-                return Err(Error::Sandbox { message, code, sandbox_id: Some(sandbox_id.to_string()), trace_id: None });
+                return Err(Error::Sandbox {
+                    message,
+                    code,
+                    sandbox_id: Some(sandbox_id.to_string()),
+                    trace_id: None,
+                });
             }
             let left = deadline - self.p.now_ms();
             if self.p.sleep(poll_ms.min(left.max(0.0))).await.is_err() {
@@ -255,8 +273,17 @@ impl<P: Platform> Api<'_, P> {
 
 /// A call to a sandbox's own API (`X-Tensorlake-Sandbox-Id` set). A POST is sent once (stdin,
 /// signals and starts are not harmless to repeat); reads and kills are retried.
-pub fn process_call(target: &SandboxTarget, method: Method, url: String, body: RequestBody) -> Call {
-    let class = if method == Method::Post { RetryClass::Create } else { RetryClass::Idempotent };
+pub fn process_call(
+    target: &SandboxTarget,
+    method: Method,
+    url: String,
+    body: RequestBody,
+) -> Call {
+    let class = if method == Method::Post {
+        RetryClass::Create
+    } else {
+        RetryClass::Idempotent
+    };
     let mut call = Call::new(method, url, class);
     call.sandbox_id = Some(target.sandbox_id.clone());
     call.body = body;

@@ -19,8 +19,12 @@ use web_sys::AbortSignal;
 
 use tensorlake_snapshots_core::api::SandboxTarget;
 use tensorlake_snapshots_core::call::{self, Call, ERROR_BODY_MAX_CHARS};
-use tensorlake_snapshots_core::error::{describe_request, server_message, ApiError, ConnectionError, Error};
-use tensorlake_snapshots_core::platform::{Expect, Method, Platform, Request, RequestBody, SendError};
+use tensorlake_snapshots_core::error::{
+    describe_request, server_message, ApiError, ConnectionError, Error,
+};
+use tensorlake_snapshots_core::platform::{
+    Expect, Method, Platform, Request, RequestBody, SendError,
+};
 use tensorlake_snapshots_core::processes::{self, SseDecoder};
 use tensorlake_snapshots_core::retry::{is_retryable_status, RetryClass};
 use tensorlake_snapshots_core::trace;
@@ -33,7 +37,12 @@ use crate::wasm::plain::plain;
 #[wasm_bindgen(module = "/js/follow.js")]
 extern "C" {
     #[wasm_bindgen(js_name = openStream)]
-    fn open_stream(fetch: &JsValue, url: &str, headers: &Object, signal: Option<AbortSignal>) -> Promise;
+    fn open_stream(
+        fetch: &JsValue,
+        url: &str,
+        headers: &Object,
+        signal: Option<AbortSignal>,
+    ) -> Promise;
 
     /// An open response (js/follow.js).
     type Stream;
@@ -68,9 +77,21 @@ struct State {
 
 impl Follow {
     /// A follow of `stream` (`stdout`, `stderr` or `output`) of `process` in `target`.
-    pub fn new(shared: Rc<Shared>, target: &SandboxTarget, process: &str, stream: &str, signal: Option<AbortSignal>) -> Follow {
+    pub fn new(
+        shared: Rc<Shared>,
+        target: &SandboxTarget,
+        process: &str,
+        stream: &str,
+        signal: Option<AbortSignal>,
+    ) -> Follow {
         let url = processes::process(&target.base, process, &format!("/{stream}/follow"));
-        Follow { shared, signal, sandbox_id: target.sandbox_id.clone(), url, state: RefCell::new(State::default()) }
+        Follow {
+            shared,
+            signal,
+            sandbox_id: target.sandbox_id.clone(),
+            url,
+            state: RefCell::new(State::default()),
+        }
     }
 
     fn finish(&self) {
@@ -94,25 +115,29 @@ fn iterator_result(value: JsValue, done: bool) -> JsValue {
 pub fn next(follow: &Rc<Follow>) -> Promise {
     let follow = follow.clone();
     let signal = follow.signal.clone();
-    run_call(&follow.shared.clone(), move || Ok((follow, signal)), |host, follow| async move {
-        if std::mem::replace(&mut follow.state.borrow_mut().busy, true) {
-            return Err(Error::Sandbox {
-                message: "follow: next() was called before the previous next() settled".into(),
-                code: "CONCURRENT_NEXT",
-                sandbox_id: None,
-                trace_id: None,
-            });
-        }
-        let step = step(&host, &follow).await;
-        follow.state.borrow_mut().busy = false;
-        if !matches!(step, Ok(Some(_))) {
-            follow.finish();
-        }
-        Ok(match step? {
-            Some(event) => iterator_result(event, false),
-            None => iterator_result(JsValue::UNDEFINED, true),
-        })
-    })
+    run_call(
+        &follow.shared.clone(),
+        move || Ok((follow, signal)),
+        |host, follow| async move {
+            if std::mem::replace(&mut follow.state.borrow_mut().busy, true) {
+                return Err(Error::Sandbox {
+                    message: "follow: next() was called before the previous next() settled".into(),
+                    code: "CONCURRENT_NEXT",
+                    sandbox_id: None,
+                    trace_id: None,
+                });
+            }
+            let step = step(&host, &follow).await;
+            follow.state.borrow_mut().busy = false;
+            if !matches!(step, Ok(Some(_))) {
+                follow.finish();
+            }
+            Ok(match step? {
+                Some(event) => iterator_result(event, false),
+                None => iterator_result(JsValue::UNDEFINED, true),
+            })
+        },
+    )
 }
 
 /// The iterator's `return()`: closes the stream (a `break` out of `for await`).
@@ -138,7 +163,9 @@ async fn step(host: &JsHost, follow: &Follow) -> Result<Option<JsValue>, Error<J
         if let Some(data) = pending {
             // Frames without a line (`eof`'s `{}`, heartbeats, non-JSON) carry nothing to yield.
             if let Ok(frame) = js_json::parse(&JsString::from(data.as_str())) {
-                if frame.is_object() && Reflect::get(&frame, &"line".into()).is_ok_and(|l| l.is_string()) {
+                if frame.is_object()
+                    && Reflect::get(&frame, &"line".into()).is_ok_and(|l| l.is_string())
+                {
                     return Ok(Some(plain(&frame)));
                 }
             }
@@ -161,11 +188,18 @@ async fn step(host: &JsHost, follow: &Follow) -> Result<Option<JsValue>, Error<J
         };
         let chunk = JsFuture::from(stream.read()).await.map_err(|e| {
             let trace_id = follow.state.borrow().trace_id.clone();
-            with_trace(broken(host, follow, e, "the output stream broke"), &trace_id)
+            with_trace(
+                broken(host, follow, e, "the output stream broke"),
+                &trace_id,
+            )
         })?;
-        let Some(text) = chunk.as_string() else { return Ok(None) };
+        let Some(text) = chunk.as_string() else {
+            return Ok(None);
+        };
         let mut state = follow.state.borrow_mut();
-        let State { decoder, events, .. } = &mut *state;
+        let State {
+            decoder, events, ..
+        } = &mut *state;
         decoder.push(&text, events);
     }
 }
@@ -207,15 +241,35 @@ async fn open_follow(host: &JsHost, follow: &Follow) -> Result<(Stream, String),
     let authorization = match host.authorization(cfg.request_timeout_ms).await {
         Ok(value) => value,
         Err(SendError::Credentials { message }) => {
-            return Err(Error::Sandbox { message, code: "CREDENTIALS", sandbox_id: None, trace_id: Some(trace.trace_id) })
+            return Err(Error::Sandbox {
+                message,
+                code: "CREDENTIALS",
+                sandbox_id: None,
+                trace_id: Some(trace.trace_id),
+            })
         }
         Err(_) => return Err(Error::Aborted),
     };
-    let fetch: JsValue = host.shared.fetch.clone().map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
-    let opened = open_stream(&fetch, &follow.url, &host.headers(&request, authorization), host.signal.clone());
+    let fetch: JsValue = host
+        .shared
+        .fetch
+        .clone()
+        .map(JsValue::from)
+        .unwrap_or(JsValue::UNDEFINED);
+    let opened = open_stream(
+        &fetch,
+        &follow.url,
+        &host.headers(&request, authorization),
+        host.signal.clone(),
+    );
     let stream: Stream = JsFuture::from(opened)
         .await
-        .map_err(|e| with_trace(broken(host, follow, e, "could not open the output stream"), &trace.trace_id))?
+        .map_err(|e| {
+            with_trace(
+                broken(host, follow, e, "could not open the output stream"),
+                &trace.trace_id,
+            )
+        })?
         .unchecked_into();
     let status = stream.status() as u16;
     if (200..300).contains(&status) {
@@ -224,14 +278,23 @@ async fn open_follow(host: &JsHost, follow: &Follow) -> Result<(Stream, String),
     // The error body, at most as much of it as any error message reads.
     let mut text = String::new();
     while text.len() < ERROR_BODY_MAX_CHARS {
-        match JsFuture::from(stream.read()).await.ok().and_then(|chunk| chunk.as_string()) {
+        match JsFuture::from(stream.read())
+            .await
+            .ok()
+            .and_then(|chunk| chunk.as_string())
+        {
             Some(chunk) => text.push_str(&chunk),
             None => break,
         }
     }
     stream.cancel();
-    let text = host.redact(tensorlake_snapshots_core::text::truncate(&text, ERROR_BODY_MAX_CHARS).to_string());
-    let parsed = if text.trim_start().starts_with('{') { host.parse_json(&text).ok() } else { None };
+    let text = host
+        .redact(tensorlake_snapshots_core::text::truncate(&text, ERROR_BODY_MAX_CHARS).to_string());
+    let parsed = if text.trim_start().starts_with('{') {
+        host.parse_json(&text).ok()
+    } else {
+        None
+    };
     let (response_message, code) = server_message(&text, parsed);
     Err(Error::Api(Box::new(ApiError {
         status,

@@ -24,7 +24,12 @@ pub fn plain(value: &JsValue) -> JsValue {
         return JsValue::UNDEFINED;
     }
     if Array::is_array(value) {
-        return value.unchecked_ref::<Array>().iter().map(|item| plain(&item)).collect::<Array>().into();
+        return value
+            .unchecked_ref::<Array>()
+            .iter()
+            .map(|item| plain(&item))
+            .collect::<Array>()
+            .into();
     }
     if !value.is_object() {
         return value.clone();
@@ -32,10 +37,14 @@ pub fn plain(value: &JsValue) -> JsValue {
     let out = Object::new();
     for pair in entries(value).iter() {
         let pair: Array = pair.unchecked_into();
-        let Some(key) = pair.get(0).as_string() else { continue };
+        let Some(key) = pair.get(0).as_string() else {
+            continue;
+        };
         let item = pair.get(1);
         let converted = match item.as_f64() {
-            Some(n) if is_time_key(&key) => epoch_number_to_ms(n).map_or(JsValue::UNDEFINED, |ms| Date::new(&ms.into()).into()),
+            Some(n) if is_time_key(&key) => {
+                epoch_number_to_ms(n).map_or(JsValue::UNDEFINED, |ms| Date::new(&ms.into()).into())
+            }
             _ => plain(&item),
         };
         // A fresh plain object: setting a property cannot throw.

@@ -9,9 +9,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::wasm::follow::{self, Follow};
 use crate::wasm::process_methods::{self as pm, Shape};
-use tensorlake_snapshots_core::platform::{Method, RequestBody};
 use crate::wasm::process_options::process_arg;
 use crate::{Sandbox, SandboxClient};
+use tensorlake_snapshots_core::platform::{Method, RequestBody};
 
 #[wasm_bindgen]
 impl Sandbox {
@@ -27,7 +27,10 @@ impl Sandbox {
 
     /// The processes the sandbox knows, running and exited.
     #[wasm_bindgen(js_name = listProcesses, unchecked_return_type = "Promise<Traced<ProcessInfo[]>>")]
-    pub fn list_processes(&self, #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue) -> Promise {
+    pub fn list_processes(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
+    ) -> Promise {
         pm::list_processes(&self.inner, options)
     }
 
@@ -38,7 +41,15 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::on_process(&self.inner, pid_or_name, options, "", Method::Get, Shape::Plain, Ok(RequestBody::Empty))
+        pm::on_process(
+            &self.inner,
+            pid_or_name,
+            options,
+            "",
+            Method::Get,
+            Shape::Plain,
+            Ok(RequestBody::Empty),
+        )
     }
 
     /// Kills a process and everything it started.
@@ -48,7 +59,15 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::on_process(&self.inner, pid_or_name, options, "", Method::Delete, Shape::Nothing, Ok(RequestBody::Empty))
+        pm::on_process(
+            &self.inner,
+            pid_or_name,
+            options,
+            "",
+            Method::Delete,
+            Shape::Nothing,
+            Ok(RequestBody::Empty),
+        )
     }
 
     /// Sends a signal (15 for SIGTERM, 9 for SIGKILL) to a process.
@@ -59,7 +78,15 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number")] signal: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::on_process(&self.inner, pid_or_name, options, "/signal", Method::Post, Shape::Plain, pm::signal_body(signal))
+        pm::on_process(
+            &self.inner,
+            pid_or_name,
+            options,
+            "/signal",
+            Method::Post,
+            Shape::Plain,
+            pm::signal_body(signal),
+        )
     }
 
     /// Writes to the stdin of a process started with `stdinMode: 'pipe'`.
@@ -70,7 +97,15 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer")] data: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::on_process(&self.inner, pid_or_name, options, "/stdin", Method::Post, Shape::Nothing, pm::stdin_body(data))
+        pm::on_process(
+            &self.inner,
+            pid_or_name,
+            options,
+            "/stdin",
+            Method::Post,
+            Shape::Nothing,
+            pm::stdin_body(data),
+        )
     }
 
     /// Closes the stdin of a process (it reads end-of-file).
@@ -80,7 +115,15 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::on_process(&self.inner, pid_or_name, options, "/stdin/close", Method::Post, Shape::Nothing, Ok(RequestBody::Empty))
+        pm::on_process(
+            &self.inner,
+            pid_or_name,
+            options,
+            "/stdin/close",
+            Method::Post,
+            Shape::Nothing,
+            Ok(RequestBody::Empty),
+        )
     }
 
     /// The stdout lines kept so far.
@@ -90,7 +133,15 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::on_process(&self.inner, pid_or_name, options, "/stdout", Method::Get, Shape::Plain, Ok(RequestBody::Empty))
+        pm::on_process(
+            &self.inner,
+            pid_or_name,
+            options,
+            "/stdout",
+            Method::Get,
+            Shape::Plain,
+            Ok(RequestBody::Empty),
+        )
     }
 
     /// The stderr lines kept so far.
@@ -100,7 +151,15 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::on_process(&self.inner, pid_or_name, options, "/stderr", Method::Get, Shape::Plain, Ok(RequestBody::Empty))
+        pm::on_process(
+            &self.inner,
+            pid_or_name,
+            options,
+            "/stderr",
+            Method::Get,
+            Shape::Plain,
+            Ok(RequestBody::Empty),
+        )
     }
 
     /// The stdout and stderr lines kept so far, interleaved.
@@ -110,7 +169,15 @@ impl Sandbox {
         #[wasm_bindgen(unchecked_param_type = "number | string")] pid_or_name: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
     ) -> Promise {
-        pm::on_process(&self.inner, pid_or_name, options, "/output", Method::Get, Shape::Plain, Ok(RequestBody::Empty))
+        pm::on_process(
+            &self.inner,
+            pid_or_name,
+            options,
+            "/output",
+            Method::Get,
+            Shape::Plain,
+            Ok(RequestBody::Empty),
+        )
     }
 
     /// Stdout lines as the process writes them (the kept ones first), until it exits. Use with
@@ -145,47 +212,89 @@ impl Sandbox {
     }
 
     #[inline(never)]
-    fn follow(&self, pid_or_name: &JsValue, options: &JsValue, stream: &str) -> Result<JsValue, JsValue> {
-        let read = || Ok((process_arg(pid_or_name)?, crate::wasm::process_options::read(options, &["signal"]).and_then(|[s]| s.signal())?));
+    fn follow(
+        &self,
+        pid_or_name: &JsValue,
+        options: &JsValue,
+        stream: &str,
+    ) -> Result<JsValue, JsValue> {
+        let read = || {
+            Ok((
+                process_arg(pid_or_name)?,
+                crate::wasm::process_options::read(options, &["signal"])
+                    .and_then(|[s]| s.signal())?,
+            ))
+        };
         let (process, signal) = read().map_err(|e| crate::wasm::errors::arg_error(&e))?;
-        let follow = Follow::new(self.inner.shared.clone(), &self.inner.target, &process, stream, signal);
-        Ok(ProcessOutputStream::install(ProcessOutputStream { state: Rc::new(follow) }))
+        let follow = Follow::new(
+            self.inner.shared.clone(),
+            &self.inner.target,
+            &process,
+            stream,
+            signal,
+        );
+        Ok(ProcessOutputStream::install(ProcessOutputStream {
+            state: Rc::new(follow),
+        }))
     }
 
     /// Suspends this sandbox; by default waits until it is `suspended` (`{ wait, timeout, pollInterval }`).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn suspend(&self, #[wasm_bindgen(unchecked_optional_param_type = "SuspendResumeOptions")] options: &JsValue) -> Promise {
-        pm::suspend_or_resume(&self.inner.shared, &self.sandbox_id().into(), options, false)
+    pub fn suspend(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "SuspendResumeOptions")] options: &JsValue,
+    ) -> Promise {
+        pm::suspend_or_resume(
+            &self.inner.shared,
+            &self.sandbox_id().into(),
+            options,
+            false,
+        )
     }
 
     /// Resumes this sandbox; by default waits until it is `running`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn resume(&self, #[wasm_bindgen(unchecked_optional_param_type = "SuspendResumeOptions")] options: &JsValue) -> Promise {
+    pub fn resume(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "SuspendResumeOptions")] options: &JsValue,
+    ) -> Promise {
         pm::suspend_or_resume(&self.inner.shared, &self.sandbox_id().into(), options, true)
     }
 
     /// This sandbox's current status.
     #[wasm_bindgen(unchecked_return_type = "Promise<SandboxStatus>")]
-    pub fn status(&self, #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue) -> Promise {
+    pub fn status(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
+    ) -> Promise {
         pm::status(&self.inner.shared, &self.sandbox_id().into(), options)
     }
 
     /// Changes this sandbox's name, exposed ports or proxy access.
     #[wasm_bindgen(unchecked_return_type = "Promise<Traced<SandboxInfo>>")]
-    pub fn update(&self, #[wasm_bindgen(unchecked_optional_param_type = "UpdateSandboxOptions")] options: &JsValue) -> Promise {
+    pub fn update(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "UpdateSandboxOptions")] options: &JsValue,
+    ) -> Promise {
         pm::update(&self.inner.shared, &self.sandbox_id().into(), options)
     }
 
     /// Snapshots this sandbox and waits until the snapshot is `local_ready` (by default); with
     /// `wait: false`, resolves to `{ snapshotId, status }` once the snapshot has started.
     #[wasm_bindgen(unchecked_return_type = "Promise<Traced<SnapshotInfo> | CreateSnapshotResult>")]
-    pub fn checkpoint(&self, #[wasm_bindgen(unchecked_optional_param_type = "CheckpointOptions")] options: &JsValue) -> Promise {
+    pub fn checkpoint(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "CheckpointOptions")] options: &JsValue,
+    ) -> Promise {
         pm::checkpoint(&self.inner.shared, &self.inner.target.sandbox_id, options)
     }
 
     /// This sandbox's snapshots.
     #[wasm_bindgen(js_name = listSnapshots, unchecked_return_type = "Promise<Traced<SnapshotInfo[]>>")]
-    pub fn list_snapshots(&self, #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue) -> Promise {
+    pub fn list_snapshots(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
+    ) -> Promise {
         pm::own_snapshots(&self.inner.shared, &self.inner.target.sandbox_id, options)
     }
 }
@@ -236,7 +345,10 @@ impl ProcessOutputStream {
         let proto = js_sys::Object::get_prototype_of(&value);
         let key: JsValue = js_sys::Symbol::async_iterator().into();
         if !js_sys::Reflect::has(&proto, &key).unwrap_or(true) {
-            if let Ok(value_of) = js_sys::Reflect::get(&js_sys::Object::get_prototype_of(&js_sys::Object::new()), &"valueOf".into()) {
+            if let Ok(value_of) = js_sys::Reflect::get(
+                &js_sys::Object::get_prototype_of(&js_sys::Object::new()),
+                &"valueOf".into(),
+            ) {
                 let _ = js_sys::Reflect::set(&proto, &key, &value_of);
             }
         }
@@ -254,7 +366,10 @@ impl ProcessOutputStream {
     }
 
     /// Stops following and closes the connection (called by `break` in a `for await` loop).
-    #[wasm_bindgen(js_name = "return", unchecked_return_type = "Promise<IteratorResult<OutputEvent, undefined>>")]
+    #[wasm_bindgen(
+        js_name = "return",
+        unchecked_return_type = "Promise<IteratorResult<OutputEvent, undefined>>"
+    )]
     pub fn stop(&self) -> Promise {
         follow::stop(&self.state)
     }

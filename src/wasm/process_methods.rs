@@ -15,9 +15,9 @@ use wasm_bindgen::JsValue;
 use web_sys::AbortSignal;
 
 use tensorlake_snapshots_core::api::Api;
+use tensorlake_snapshots_core::args::{self, ArgError};
 use tensorlake_snapshots_core::call::Call;
 use tensorlake_snapshots_core::models;
-use tensorlake_snapshots_core::args::{self, ArgError};
 use tensorlake_snapshots_core::platform::{Method, RequestBody};
 use tensorlake_snapshots_core::processes::{self, ProcessSpec, SandboxUpdate};
 use tensorlake_snapshots_core::routes::{self, RunSpec};
@@ -58,27 +58,34 @@ type Parsed = Result<(Op, Option<AbortSignal>), ArgError>;
 /// Runs a checked call (or rejects with its argument error).
 #[inline(never)]
 fn run(shared: &Rc<Shared>, parsed: Parsed) -> Promise {
-    call(shared, move || parsed, |host, op: Op| async move {
-        let api = Api::new(&host, &host.shared.cfg);
-        let json = api.request_json(&op.call).await?;
-        if let Some((id, wanted, timeout_ms, poll_ms)) = &op.wait {
-            api.wait_for_sandbox(id, wanted, *timeout_ms, *poll_ms).await?;
-        }
-        let Some(json) = json else { return Ok(JsValue::UNDEFINED) };
-        Ok(match op.shape {
-            Shape::Nothing => JsValue::UNDEFINED,
-            Shape::Plain => plain(&json),
-            Shape::Processes => match Reflect::get(&json, &"processes".into()) {
-                Ok(list) if js_sys::Array::is_array(&list) => plain(&list),
-                _ => js_sys::Array::new().into(),
-            },
-            Shape::Status => Reflect::get(&json, &"status".into()).unwrap_or_default(),
-            Shape::Sandbox => match models::sandbox(&json) {
-                Ok(record) => to_js::sandbox(&record),
-                Err(_) => plain(&json),
-            },
-        })
-    })
+    call(
+        shared,
+        move || parsed,
+        |host, op: Op| async move {
+            let api = Api::new(&host, &host.shared.cfg);
+            let json = api.request_json(&op.call).await?;
+            if let Some((id, wanted, timeout_ms, poll_ms)) = &op.wait {
+                api.wait_for_sandbox(id, wanted, *timeout_ms, *poll_ms)
+                    .await?;
+            }
+            let Some(json) = json else {
+                return Ok(JsValue::UNDEFINED);
+            };
+            Ok(match op.shape {
+                Shape::Nothing => JsValue::UNDEFINED,
+                Shape::Plain => plain(&json),
+                Shape::Processes => match Reflect::get(&json, &"processes".into()) {
+                    Ok(list) if js_sys::Array::is_array(&list) => plain(&list),
+                    _ => js_sys::Array::new().into(),
+                },
+                Shape::Status => Reflect::get(&json, &"status".into()).unwrap_or_default(),
+                Shape::Sandbox => match models::sandbox(&json) {
+                    Ok(record) => to_js::sandbox(&record),
+                    Err(_) => plain(&json),
+                },
+            })
+        },
+    )
 }
 
 fn signal_of(options: &JsValue) -> Result<Option<AbortSignal>, ArgError> {
@@ -100,7 +107,14 @@ pub fn on_process(
     let parsed = (|| {
         let url = processes::process(&target.base, &process_arg(process)?, suffix);
         let call = processes::process_call(target, method, url, body?);
-        Ok((Op { call, shape, wait: None }, signal_of(options)?))
+        Ok((
+            Op {
+                call,
+                shape,
+                wait: None,
+            },
+            signal_of(options)?,
+        ))
     })();
     run(&handle.shared, parsed)
 }
@@ -111,9 +125,13 @@ pub fn start_process(handle: &Rc<SandboxHandle>, command: &JsValue, options: &Js
     let parsed = (|| {
         let command = options::required_string(command, "command")?;
         if command.trim().is_empty() {
-            return Err(ArgError::type_error("command", "must be a non-empty string"));
+            return Err(ArgError::type_error(
+                "command",
+                "must be a non-empty string",
+            ));
         }
-        let [args, env, working_dir, stdin_mode, user, name, signal] = popts::read(options, &popts::START_PROCESS)?;
+        let [args, env, working_dir, stdin_mode, user, name, signal] =
+            popts::read(options, &popts::START_PROCESS)?;
         let stdin_pipe = match stdin_mode.string("stdinMode")? {
             None => false,
             Some(mode) => args::one_of("stdinMode", &mode, &["closed", "pipe"])? == "pipe",
@@ -128,11 +146,26 @@ pub fn start_process(handle: &Rc<SandboxHandle>, command: &JsValue, options: &Js
                 user: user_arg(&user)?,
             },
             stdin_pipe,
-            name: name.string("name")?.map(|n| args::id("name", &n)).transpose()?,
+            name: name
+                .string("name")?
+                .map(|n| args::id("name", &n))
+                .transpose()?,
         };
         let body = RequestBody::Json(processes::start_body(&spec));
-        let call = processes::process_call(target, Method::Post, processes::processes(&target.base), body);
-        Ok((Op { call, shape: Shape::Plain, wait: None }, signal.signal()?))
+        let call = processes::process_call(
+            target,
+            Method::Post,
+            processes::processes(&target.base),
+            body,
+        );
+        Ok((
+            Op {
+                call,
+                shape: Shape::Plain,
+                wait: None,
+            },
+            signal.signal()?,
+        ))
     })();
     run(&handle.shared, parsed)
 }
@@ -141,17 +174,37 @@ pub fn start_process(handle: &Rc<SandboxHandle>, command: &JsValue, options: &Js
 pub fn list_processes(handle: &Rc<SandboxHandle>, options: &JsValue) -> Promise {
     let target = &handle.target;
     let parsed = signal_of(options).map(|signal| {
-        let call = processes::process_call(target, Method::Get, processes::processes(&target.base), RequestBody::Empty);
-        (Op { call, shape: Shape::Processes, wait: None }, signal)
+        let call = processes::process_call(
+            target,
+            Method::Get,
+            processes::processes(&target.base),
+            RequestBody::Empty,
+        );
+        (
+            Op {
+                call,
+                shape: Shape::Processes,
+                wait: None,
+            },
+            signal,
+        )
     });
     run(&handle.shared, parsed)
 }
 
 /// The body of `sendSignal`: a signal number from 1 to 64.
 pub fn signal_body(number: &JsValue) -> Result<RequestBody, ArgError> {
-    let n = number.as_f64().ok_or_else(|| ArgError::type_error("signal", "must be a signal number (15 for SIGTERM, 9 for SIGKILL)"))?;
+    let n = number.as_f64().ok_or_else(|| {
+        ArgError::type_error(
+            "signal",
+            "must be a signal number (15 for SIGTERM, 9 for SIGKILL)",
+        )
+    })?;
     if n.fract() != 0.0 || !(1.0..=64.0).contains(&n) {
-        return Err(ArgError::range_error("signal", "must be an integer from 1 to 64"));
+        return Err(ArgError::range_error(
+            "signal",
+            "must be an integer from 1 to 64",
+        ));
     }
     Ok(RequestBody::Json(processes::signal_body(n)))
 }
@@ -163,14 +216,36 @@ pub fn stdin_body(data: &JsValue) -> Result<RequestBody, ArgError> {
 
 /// `suspend(options)` / `resume(options)`: the request, then (unless `wait: false`) polling until
 /// the sandbox is `suspended` / `running`. Resolves to `undefined`, as the official SDK's do.
-pub fn suspend_or_resume(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue, resume: bool) -> Promise {
+pub fn suspend_or_resume(
+    shared: &Rc<Shared>,
+    sandbox_id: &JsValue,
+    options: &JsValue,
+    resume: bool,
+) -> Promise {
     let parsed = (|| {
         let (id, _) = id_and_signal(sandbox_id, "sandboxId", &JsValue::UNDEFINED)?;
         let [wait, timeout, poll_interval, signal] = popts::read(options, &popts::SUSPEND_RESUME)?;
-        let (action, wanted) = if resume { ("resume", "running") } else { ("suspend", "suspended") };
-        let wait = wait_ms(&wait, &timeout, &poll_interval)?.map(|(t, p)| (id.clone(), wanted, t, p));
-        let call = processes::sandbox_call(&id, Method::Post, processes::sandbox_action(&shared.cfg, &id, action), RequestBody::Empty);
-        Ok((Op { call, shape: Shape::Nothing, wait }, signal.signal()?))
+        let (action, wanted) = if resume {
+            ("resume", "running")
+        } else {
+            ("suspend", "suspended")
+        };
+        let wait =
+            wait_ms(&wait, &timeout, &poll_interval)?.map(|(t, p)| (id.clone(), wanted, t, p));
+        let call = processes::sandbox_call(
+            &id,
+            Method::Post,
+            processes::sandbox_action(&shared.cfg, &id, action),
+            RequestBody::Empty,
+        );
+        Ok((
+            Op {
+                call,
+                shape: Shape::Nothing,
+                wait,
+            },
+            signal.signal()?,
+        ))
     })();
     run(shared, parsed)
 }
@@ -178,21 +253,44 @@ pub fn suspend_or_resume(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &Js
 /// `sandbox.status({ signal })`: the status string.
 pub fn status(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> Promise {
     let parsed = id_and_signal(sandbox_id, "sandboxId", options).map(|(id, signal)| {
-        let call = processes::sandbox_call(&id, Method::Get, routes::sandbox(&shared.cfg, &id), RequestBody::Empty);
-        (Op { call, shape: Shape::Status, wait: None }, signal)
+        let call = processes::sandbox_call(
+            &id,
+            Method::Get,
+            routes::sandbox(&shared.cfg, &id),
+            RequestBody::Empty,
+        );
+        (
+            Op {
+                call,
+                shape: Shape::Status,
+                wait: None,
+            },
+            signal,
+        )
     });
     run(shared, parsed)
 }
 
 fn ports(raw: &Raw) -> Result<Option<Vec<f64>>, ArgError> {
-    let Some(value) = raw.get() else { return Ok(None) };
+    let Some(value) = raw.get() else {
+        return Ok(None);
+    };
     let bad = || ArgError::type_error("exposedPorts", "must be an array of port numbers");
     if !js_sys::Array::is_array(&value) {
         return Err(bad());
     }
-    let ports = js_sys::Array::from(&value).iter().map(|p| p.as_f64().ok_or_else(bad)).collect::<Result<Vec<f64>, _>>()?;
-    if ports.iter().any(|p| p.fract() != 0.0 || !(1.0..=65535.0).contains(p)) {
-        return Err(ArgError::range_error("exposedPorts", "must hold integers from 1 to 65535"));
+    let ports = js_sys::Array::from(&value)
+        .iter()
+        .map(|p| p.as_f64().ok_or_else(bad))
+        .collect::<Result<Vec<f64>, _>>()?;
+    if ports
+        .iter()
+        .any(|p| p.fract() != 0.0 || !(1.0..=65535.0).contains(p))
+    {
+        return Err(ArgError::range_error(
+            "exposedPorts",
+            "must hold integers from 1 to 65535",
+        ));
     }
     Ok(Some(ports))
 }
@@ -203,13 +301,24 @@ pub fn update(shared: &Rc<Shared>, sandbox_id: &JsValue, options: &JsValue) -> P
         let (id, _) = id_and_signal(sandbox_id, "sandboxId", &JsValue::UNDEFINED)?;
         let [name, exposed_ports, allow, signal] = popts::read(options, &popts::UPDATE)?;
         let update = SandboxUpdate {
-            name: name.string("name")?.map(|n| args::id("name", &n)).transpose()?,
+            name: name
+                .string("name")?
+                .map(|n| args::id("name", &n))
+                .transpose()?,
             exposed_ports: ports(&exposed_ports)?,
             allow_unauthenticated_access: allow.boolean("allowUnauthenticatedAccess")?,
         };
         let body = RequestBody::Json(processes::update_body(&update));
-        let call = processes::sandbox_call(&id, Method::Patch, routes::sandbox(&shared.cfg, &id), body);
-        Ok((Op { call, shape: Shape::Sandbox, wait: None }, signal.signal()?))
+        let call =
+            processes::sandbox_call(&id, Method::Patch, routes::sandbox(&shared.cfg, &id), body);
+        Ok((
+            Op {
+                call,
+                shape: Shape::Sandbox,
+                wait: None,
+            },
+            signal.signal()?,
+        ))
     })();
     run(shared, parsed)
 }
@@ -235,12 +344,23 @@ pub fn own_snapshots(shared: &Rc<Shared>, sandbox_id: &str, options: &JsValue) -
 /// `{ snapshotId, status }` (the official SDK resolves to `undefined`, losing the id).
 pub fn checkpoint(shared: &Rc<Shared>, sandbox_id: &str, options: &JsValue) -> Promise {
     let checked = (|| {
-        let [kind, wait, timeout, poll_interval, wait_until, signal] = popts::read(options, &popts::CHECKPOINT)?;
-        let kind = kind.string("checkpointType")?.map(|k| args::one_of("checkpointType", &k, &["memory", "filesystem"])).transpose()?;
+        let [kind, wait, timeout, poll_interval, wait_until, signal] =
+            popts::read(options, &popts::CHECKPOINT)?;
+        let kind = kind
+            .string("checkpointType")?
+            .map(|k| args::one_of("checkpointType", &k, &["memory", "filesystem"]))
+            .transpose()?;
         let wait = wait.boolean("wait")?.unwrap_or(true);
-        let timing = [("timeout", timeout), ("pollInterval", poll_interval), ("waitUntil", wait_until)];
+        let timing = [
+            ("timeout", timeout),
+            ("pollInterval", poll_interval),
+            ("waitUntil", wait_until),
+        ];
         if !wait && timing.iter().any(|(_, v)| v.get().is_some()) {
-            return Err(ArgError::type_error("wait", "must be true (the default) with timeout, pollInterval or waitUntil"));
+            return Err(ArgError::type_error(
+                "wait",
+                "must be true (the default) with timeout, pollInterval or waitUntil",
+            ));
         }
         Ok((kind, wait, timing, signal))
     })();
@@ -251,7 +371,10 @@ pub fn checkpoint(shared: &Rc<Shared>, sandbox_id: &str, options: &JsValue) -> P
     // `snapshotAndWait` (or `snapshot`) reads the forwarded options, whose names are the same.
     let forwarded = Object::new();
     let kind = Raw::new(kind.map_or(JsValue::UNDEFINED, JsValue::from));
-    for (key, value) in timing.into_iter().chain([("snapshotType", kind), ("signal", signal)]) {
+    for (key, value) in timing
+        .into_iter()
+        .chain([("snapshotType", kind), ("signal", signal)])
+    {
         if let Some(value) = value.get() {
             let _ = Reflect::set(&forwarded, &key.into(), &value);
         }
