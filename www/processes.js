@@ -23,12 +23,18 @@ export class ProcessesPanel {
     this.errorSlot = $('#processes-error', root);
     this.following = undefined; // { pid, controller }
     this.sequence = 0;
+    // The panel asks for processes only once it is used (a process started, a sandbox picked):
+    // until then the sandboxes come and go (the tour deletes its own) without process calls.
+    this.inUse = false;
 
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
       this.start();
     });
-    this.select.addEventListener('change', () => { this.refresh(); });
+    this.select.addEventListener('change', () => {
+      this.inUse = true;
+      this.refresh();
+    });
     $('#process-unfollow', root).addEventListener('click', () => this.unfollow());
     this.tbody.addEventListener('click', (event) => {
       const button = event.target.closest('button[data-action]');
@@ -39,7 +45,7 @@ export class ProcessesPanel {
   /** The sandbox list changed: refill the select, then refresh the processes of the chosen one. */
   setSandboxes(list) {
     fillSandboxSelect(this.select, list, this.app.preferredSandbox);
-    this.refresh();
+    if (this.inUse) this.refresh();
   }
 
   /** Shows the chosen sandbox's processes, running ones first. Never rejects. */
@@ -76,6 +82,7 @@ export class ProcessesPanel {
   async start() {
     const sandboxId = this.select.value;
     const command = this.form.elements.command.value;
+    this.inUse = true;
     clearError(this.errorSlot);
     if (!sandboxId) {
       this.errorSlot.replaceChildren(h('p', { class: 'hint' }, 'Create a sandbox first, then pick it here.'));
