@@ -12,21 +12,19 @@
 
 const STREAM = Symbol.for('tensorlake-snapshots.stream');
 
-// Resolves to a stream: `status`, `contentType`, `read()` (a promise of the next text chunk, or
-// undefined at the end) and `cancel()` (stops reading and closes the connection).
+// Resolves to a stream: `status`, `read()` (a promise of the next text chunk, or undefined at the
+// end) and `cancel()` (closes the connection at once; a pending `read()` then settles).
 export async function openStream(fetchFn, url, headers, signal) {
   const send = fetchFn || fetch;
   if (send[STREAM]) {
-    const { status, contentType, chunks } = await send[STREAM](url, headers, signal);
-    return stream(status, contentType, chunks);
+    const { status, chunks, cancel } = await send[STREAM](url, headers, signal);
+    return stream(status, chunks, cancel);
   }
   const res = await send(url, { method: 'GET', headers, signal });
   const body = res.body && typeof res.body.getReader === 'function' ? res.body.getReader() : undefined;
   // A fetch without streaming bodies: the text as one chunk, once it is whole.
-  const chunks = body
-    ? { next: () => body.read(), return: () => body.cancel().catch(() => {}) }
-    : oneChunk(res);
-  return stream(res.status, res.headers.get('content-type'), chunks);
+  const chunks = body ? { next: () => body.read() } : oneChunk(res);
+  return stream(res.status, chunks, () => (body ? body.cancel() : undefined));
 }
 
 function oneChunk(res) {
@@ -37,15 +35,13 @@ function oneChunk(res) {
       done = true;
       return { done: false, value: new Uint8Array(await res.arrayBuffer()) };
     },
-    return: () => { done = true; },
   };
 }
 
-function stream(status, contentType, chunks) {
+function stream(status, chunks, close) {
   const decoder = new TextDecoder();
   return {
     status,
-    contentType,
     async read() {
       for (;;) {
         const { done, value } = await chunks.next();
@@ -59,7 +55,7 @@ function stream(status, contentType, chunks) {
     },
     cancel() {
       try {
-        const closed = chunks.return && chunks.return();
+        const closed = close();
         if (closed && typeof closed.catch === 'function') closed.catch(() => {});
       } catch {
         // already closed

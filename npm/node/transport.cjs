@@ -201,7 +201,9 @@ function openStream(url, given, signal, agent) {
     let unfollow = () => {};
     const req = client(secure).request(url, { method: 'GET', headers, agent: agent || defaultAgent(secure, true) }, (res) => {
       res.on('close', unfollow);
-      resolve({ status: res.statusCode, contentType: header(res.headers, 'content-type'), chunks: res[Symbol.asyncIterator]() });
+      // `cancel` destroys the response at once: the iterator's own `return()` would wait for a
+      // pending `next()`, which waits for data a silent process may never send.
+      resolve({ status: res.statusCode, contentType: header(res.headers, 'content-type'), chunks: res[Symbol.asyncIterator](), cancel: () => res.destroy() });
     });
     req.on('error', (err) => reject(signal && signal.aborted ? abortReason(signal) : fetchFailed(err)));
     if (signal) unfollow = follow(signal, () => req.destroy(abortReason(signal)));

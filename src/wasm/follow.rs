@@ -181,18 +181,25 @@ async fn step(host: &JsHost, follow: &Follow) -> Result<Option<JsValue>, Error<J
                 let (stream, trace_id) = open_follow(host, follow).await?;
                 let stream = Rc::new(stream);
                 let mut state = follow.state.borrow_mut();
+                // `return()` while the request was being opened: close what it opened.
+                if state.finished {
+                    stream.cancel();
+                    return Ok(None);
+                }
                 state.stream = Some(stream.clone());
                 state.trace_id = trace_id;
                 stream
             }
         };
-        let chunk = JsFuture::from(stream.read()).await.map_err(|e| {
-            let trace_id = follow.state.borrow().trace_id.clone();
-            with_trace(
-                broken(host, follow, e, "the output stream broke"),
-                &trace_id,
-            )
-        })?;
+        let chunk = match JsFuture::from(stream.read()).await {
+            Ok(chunk) => chunk,
+            // `return()` closed the stream under a pending read: the end, not a failure.
+            Err(_) if follow.state.borrow().finished => return Ok(None),
+            Err(e) => {
+                let trace_id = follow.state.borrow().trace_id.clone();
+                return Err(with_trace(broken(host, follow, e, "the output stream broke"), &trace_id));
+            }
+        };
         let Some(text) = chunk.as_string() else {
             return Ok(None);
         };

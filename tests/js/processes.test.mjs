@@ -135,6 +135,19 @@ test('break and abort stop a follow at once', async () => {
     }
   })(), (e) => e === reason);
   assert.equal(lines.length, 2);
+  // return() while a next() waits on a silent process ends that next() too, as the end.
+  const silent = await sandbox.startProcess('sleep', { args: ['30'] });
+  const waiting = sandbox.followStdout(silent.pid);
+  const pending = waiting.next();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(await waiting.return(), { value: undefined, done: true });
+  assert.equal((await pending).done, true);
+  // And return() before the request is even open.
+  const early = sandbox.followStdout(silent.pid);
+  const opening = early.next();
+  await early.return();
+  assert.equal((await opening).done, true);
+  await sandbox.killProcess(silent.pid);
   // An iterator that was already aborted rejects its next() at once.
   const it = sandbox.followStdout(p.pid, { signal: controller.signal });
   await assert.rejects(it.next(), (e) => e === reason);
