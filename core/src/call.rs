@@ -137,6 +137,7 @@ pub async fn send<P: Platform>(
                 if (200..300).contains(&response.status)
                     || (response.status == 404 && maybe_applied && call.gone_means_done) =>
             {
+                trace::note_success(&trace.trace_id);
                 return Ok(Reply { response, trace_id: trace.trace_id, method: call.method, url: call.url.clone() });
             }
             Ok(response) => {

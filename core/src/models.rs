@@ -62,6 +62,8 @@ pub struct SandboxRecord<J> {
     pub created_at_ms: Option<f64>,
     /// Epoch milliseconds.
     pub terminated_at_ms: Option<f64>,
+    /// The object as the server sent it: the fields not decoded above reach the caller from it.
+    pub raw: J,
 }
 
 /// One entry of a directory listing (§5.3).
@@ -167,6 +169,7 @@ pub fn sandbox<J: Json>(obj: &J) -> Result<SandboxRecord<J>, String> {
         error_details: obj.get(Key::ErrorDetails),
         created_at_ms: timestamp(obj, Key::CreatedAt),
         terminated_at_ms: timestamp(obj, Key::TerminatedAt),
+        raw: obj.clone(),
     })
 }
 

@@ -94,6 +94,8 @@ pub struct SandboxSpec {
     pub snapshot_id: Option<String>,
     /// A name (named sandboxes can be suspended and resumed).
     pub name: Option<String>,
+    /// The network policy, as JSON (see `processes::network_body`).
+    pub network: Option<String>,
 }
 
 /// The official SDKs' resources for a fresh sandbox.
@@ -131,6 +133,7 @@ pub fn create_sandbox_body(spec: &SandboxSpec) -> String {
             "entrypoint",
             spec.entrypoint.as_deref().map(json_out::string_array),
         )
+        .raw("network", spec.network.clone())
         .str("snapshot_id", spec.snapshot_id.as_deref())
         .str("name", spec.name.as_deref())
         .finish()
@@ -155,10 +158,17 @@ pub struct RunSpec {
     pub working_dir: Option<String>,
     /// Server-enforced time limit, in seconds.
     pub timeout_s: Option<f64>,
+    /// The user to run as, as a JSON value (`"root"`, `"1000:100"`, `{"uid":1000}`).
+    pub user: Option<String>,
 }
 
 /// The body of `POST /api/v1/processes/run`; empty collections are omitted like the TS SDK does.
 pub fn run_body(spec: &RunSpec) -> String {
+    run_fields(spec).finish()
+}
+
+/// The fields of [`run_body`], for bodies that add their own (starting a background process).
+pub fn run_fields(spec: &RunSpec) -> Object {
     let env = if spec.env.is_empty() {
         None
     } else {
@@ -178,7 +188,7 @@ pub fn run_body(spec: &RunSpec) -> String {
         .raw("env", env)
         .str("working_dir", spec.working_dir.as_deref())
         .num("timeout", spec.timeout_s)
-        .finish()
+        .raw("user", spec.user.clone())
 }
 
 #[cfg(test)]

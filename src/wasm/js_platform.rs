@@ -164,7 +164,7 @@ impl JsHost {
     /// The `Authorization` value for one attempt. A provider runs under the call's signal and
     /// the attempt's timeout, and what it returns is checked before it is used: a provider that
     /// throws or returns something unusable fails the call with a typed error, never retried.
-    async fn authorization(&self, timeout_ms: f64) -> Result<Option<JsValue>, SendError<JsValue>> {
+    pub(crate) async fn authorization(&self, timeout_ms: f64) -> Result<Option<JsValue>, SendError<JsValue>> {
         match &self.shared.auth {
             Auth::None => Ok(None),
             Auth::Key(_) => Ok(self.shared.bearer.clone()),
@@ -200,7 +200,7 @@ impl JsHost {
         }
     }
 
-    fn headers(&self, request: &Request<'_>, authorization: Option<JsValue>) -> Object {
+    pub(crate) fn headers(&self, request: &Request<'_>, authorization: Option<JsValue>) -> Object {
         let headers = Object::new();
         let target = headers.unchecked_ref::<Indexable>();
         for (name, value) in &request.headers {

@@ -38,7 +38,7 @@ fn spawn(shared: Rc<Shared>, signal: Option<AbortSignal>, body: impl Future<Outp
 fn run_boxed(shared: Rc<Shared>, signal: Option<AbortSignal>, body: Pin<Box<dyn Future<Output = Outcome>>>) -> Promise {
     // Driven from JS (src/wasm/driver.rs) rather than by `future_to_promise`: fewer promise
     // bridges and no closures made per call.
-    driver::run(Box::pin(async move { body.await.map_err(|err| errors::to_js(err, signal.as_ref(), &shared)) }))
+    driver::run(Box::pin(async move { body.await.map(crate::wasm::plain::attach).map_err(|err| errors::to_js(err, signal.as_ref(), &shared)) }))
 }
 
 /// A promise already rejected with an argument error: async methods never throw synchronously.

@@ -177,6 +177,11 @@ pub fn parse<T: DeserializeOwned + Default>(value: &JsValue, param: &str) -> Res
 }
 
 impl Raw {
+    /// Wraps a value read by another options reader (`process_options::read`).
+    pub fn new(value: JsValue) -> Raw {
+        Raw(value)
+    }
+
     /// The value, `None` when absent, `undefined` or `null`.
     pub fn get(&self) -> Option<JsValue> {
         Some(self.0.clone()).filter(|v| !v.is_null_or_undefined())
@@ -375,6 +380,12 @@ options! {
         snapshot_id,
         /// `name`.
         name,
+        /// `allowInternetAccess`.
+        allow_internet_access,
+        /// `allowOut`.
+        allow_out,
+        /// `denyOut`.
+        deny_out,
         /// `signal`.
         signal,
     }
@@ -399,6 +410,12 @@ options! {
         snapshot_id,
         /// `name`.
         name,
+        /// `allowInternetAccess`.
+        allow_internet_access,
+        /// `allowOut`.
+        allow_out,
+        /// `denyOut`.
+        deny_out,
         /// `startupTimeout`, seconds.
         startup_timeout,
         /// `signal`.
@@ -417,6 +434,8 @@ options! {
         working_dir,
         /// `timeout`, seconds.
         timeout,
+        /// `user`.
+        user,
         /// `signal`.
         signal,
     }
@@ -464,9 +483,13 @@ impl CreateAndConnectOptions {
     /// `startupTimeout`, and the rest as `createSandbox`'s options.
     pub fn split(self) -> (Raw, CreateSandboxOptions) {
         let CreateAndConnectOptions {
-            image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, startup_timeout, signal,
+            image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, allow_internet_access, allow_out,
+            deny_out, startup_timeout, signal,
         } = self;
-        let create = CreateSandboxOptions { image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, signal };
+        let create = CreateSandboxOptions {
+            image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, allow_internet_access, allow_out,
+            deny_out, signal,
+        };
         (startup_timeout, create)
     }
 }
