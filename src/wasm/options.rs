@@ -1,19 +1,22 @@
-//! The options objects callers pass, as `serde`-derived structs.
+//! The options objects callers pass, each read into a struct whose fields are the keys it accepts.
 //!
-//! Each call has its own struct, whose fields are the keys it accepts: `deny_unknown_fields` makes
-//! a misspelled key (`pollIntervall`, `memoryMB`) a `TypeError` that names it and lists the
-//! accepted ones, before any request. A field holds the caller's value as it is ([`Raw`]), and is
-//! then read with a `TypeError` naming the option when it has the wrong type (the messages the
-//! tests pin, which serde's own "invalid type" errors would not give), and range-checked by the
-//! core (`args`). Functions and `AbortSignal`s cannot be deserialized into Rust data at all, so
-//! keeping each value as a `JsValue` is also what lets one struct hold `onStatus` and `signal`.
+//! A misspelled key (`pollIntervall`, `memoryMB`) is a `TypeError` that names it and lists the
+//! accepted ones, before any request (the text serde's `deny_unknown_fields` gives, "unknown
+//! option `x`, expected one of `a`, `b`"). A field holds the caller's value as it is ([`Raw`]),
+//! and is then read with a `TypeError` naming the option when it has the wrong type, and
+//! range-checked by the core (`args`). Functions and `AbortSignal`s are not data, so keeping each
+//! value as a `JsValue` is also what lets one struct hold `onStatus` and `signal`.
+//!
+//! Not serde derives (which this module used until 2026-12-02): one non-generic loop over the
+//! object's keys, driven by each struct's key table ([`Options::KEYS`]), does the same job. With
+//! issue 12's calls the wasm was 90,279 bytes gzipped, over the 81,920-byte budget, and the derived
+//! code (a `deserialize_struct` and visitor per struct, serde's error formatting) was the largest
+//! piece that could go without dropping a feature; the measured saving is in Cargo.toml. Not
+//! serde-wasm-bindgen either: reading these structs with it measured 93,643 bytes gzipped against
+//! 78,006 (its number visitors link core's float printer, about 15 KB of code).
 
 use js_sys::{Array, Function, Reflect, Uint8Array};
-use std::cell::RefCell;
-use std::fmt;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::AbortSignal;
@@ -23,118 +26,6 @@ use tensorlake_snapshots_core::args::ArgError;
 /// One option's value as the caller passed it; `undefined` when absent.
 #[derive(Default)]
 pub struct Raw(JsValue);
-
-thread_local! {
-    /// The value [`OptionsDeserializer`] is handing to [`Raw`]: serde's data model has no slot
-    /// for a JS value, so it is passed beside the `visit_unit` that stands for it.
-    static HANDOFF: RefCell<Option<JsValue>> = const { RefCell::new(None) };
-}
-
-impl<'de> Deserialize<'de> for Raw {
-    /// Takes the value [`OptionsDeserializer`] put beside the call, without asking the
-    /// deserializer for anything: it cannot fail, so the derived code keeps no error path (and no
-    /// drop of the fields read so far) per field, which measured 1.3 KB gzipped over all the
-    /// option structs. `Raw` is read by that deserializer only.
-    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Raw, D::Error> {
-        Ok(Raw(take_handoff()))
-    }
-}
-
-// Out of line, like `Values::advance`: inlined, these were repeated for every field of every
-// option struct.
-#[inline(never)]
-fn take_handoff() -> JsValue {
-    HANDOFF.with(|slot| slot.borrow_mut().take()).unwrap_or_default()
-}
-
-/// A serde deserializer over a JS object's own enumerable string keys, whose values are [`Raw`].
-///
-/// Not `serde_wasm_bindgen::from_value`: measured in this crate, reading the option structs with
-/// it (each `Raw` through `serde_wasm_bindgen::preserve`) made the wasm 91,976 bytes gzipped
-/// (from 66,998), and again 93,643 (from 78,006) on 2026-12-02, over the 80 KB budget: its
-/// deserializer can hand a number to the derived visitors, whose default `visit_f64` formats the
-/// float for serde's "invalid type" error, which links core's float printer (about 15 KB of
-/// code), and each struct gets its own map visitor over it. The option structs only need "which
-/// keys, and each value as it is", which this does in a few hundred bytes; the derives and their
-/// errors are serde's.
-struct OptionsDeserializer(Vec<(String, JsValue)>);
-
-/// An options error: serde's message, e.g. "unknown field `memoryMB`, expected one of …".
-#[derive(Debug)]
-struct OptionsError(String);
-
-impl fmt::Display for OptionsError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for OptionsError {}
-
-impl de::Error for OptionsError {
-    fn custom<T: fmt::Display>(msg: T) -> OptionsError {
-        OptionsError(msg.to_string())
-    }
-}
-
-impl<'de> Deserializer<'de> for OptionsDeserializer {
-    type Error = OptionsError;
-    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, OptionsError> {
-        Err(de::Error::custom("options are read into structs only"))
-    }
-    /// Every key is checked against the struct's fields (the list the derive passes), and the
-    /// values are handed over in field order, as a sequence. The derive's map path (matching
-    /// each key against every field name, per struct) would give the same result; measured, it
-    /// made these structs' code about 2 KB larger gzipped.
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, OptionsError> {
-        visitor.visit_seq(Values(in_field_order(self.0, fields)?.into_iter()))
-    }
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
-    }
-}
-
-/// The entries' values in the order of `fields` (`undefined` for an absent one), or the error
-/// of `deny_unknown_fields` for a key that is not a field: one function for every struct.
-fn in_field_order(entries: Vec<(String, JsValue)>, fields: &'static [&'static str]) -> Result<Vec<JsValue>, OptionsError> {
-    let mut values = vec![JsValue::UNDEFINED; fields.len()];
-    for (key, value) in entries {
-        match fields.iter().position(|field| *field == key).and_then(|at| values.get_mut(at)) {
-            Some(slot) => *slot = value,
-            None => return Err(de::Error::unknown_field(&key, fields)),
-        }
-    }
-    Ok(values)
-}
-
-struct Values(std::vec::IntoIter<JsValue>);
-
-impl<'de> SeqAccess<'de> for Values {
-    type Error = OptionsError;
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, OptionsError> {
-        if !self.advance() {
-            return Ok(None);
-        }
-        seed.deserialize(de::value::UnitDeserializer::new()).map(Some)
-    }
-}
-
-impl Values {
-    /// Puts the next value beside the call; false when there is none.
-    #[inline(never)]
-    fn advance(&mut self) -> bool {
-        let next = self.0.next();
-        let more = next.is_some();
-        HANDOFF.with(|slot| *slot.borrow_mut() = next);
-        more
-    }
-}
 
 #[wasm_bindgen]
 extern "C" {
@@ -151,29 +42,75 @@ extern "C" {
     fn is_well_formed(text: &js_sys::JsString) -> bool;
 }
 
+/// An options struct: the keys it accepts, in field order, and how it is built from their values.
+pub trait Options: Default {
+    /// The accepted keys (camelCase, as callers write them), in field order.
+    const KEYS: &'static [&'static str];
+    /// The struct from one value per key, in the order of [`Options::KEYS`].
+    fn from_values(values: Vec<Raw>) -> Self;
+}
+
 /// Parses an options argument (`param`, for errors): `undefined` and `null` read as all defaults,
 /// anything but an object is a `TypeError`, and so is a key `T` does not have.
-pub fn parse<T: DeserializeOwned + Default>(value: &JsValue, param: &str) -> Result<T, ArgError> {
+pub fn parse<T: Options>(value: &JsValue, param: &str) -> Result<T, ArgError> {
     if value.is_null_or_undefined() {
         return Ok(T::default());
+    }
+    let mut values: Vec<Raw> = T::KEYS.iter().map(|_| Raw::default()).collect();
+    fill(value, param, T::KEYS, &mut values)?;
+    Ok(T::from_values(values))
+}
+
+/// Puts each of the object's values in `out` at its key's place in `keys`: one function for every
+/// options reader. `undefined` and `null` leave `out` as it is; anything but an object, or a key
+/// not in `keys`, is a `TypeError` naming `param`.
+pub fn fill(value: &JsValue, param: &str, keys: &[&str], out: &mut [Raw]) -> Result<(), ArgError> {
+    if value.is_null_or_undefined() {
+        return Ok(());
     }
     if !value.is_object() {
         return Err(ArgError::type_error(param, "must be an options object"));
     }
     // A getter or a Proxy trap may throw while the keys are read: that is a bad options object,
     // rejected like any other, not an exception escaping a method that promises to reject.
-    let entries = object_entries(value)
-        .map_err(|e| ArgError::type_error(param, &format!("could not be read ({})", crate::wasm::errors::describe(&e))))?
-        .iter()
-        .filter_map(|pair| {
-            let pair: Array = pair.unchecked_into();
-            Some((pair.get(0).as_string()?, pair.get(1)))
-        })
-        .collect();
-    // A field's own value cannot fail here (every field is a `Raw`): the one error is a key the
-    // struct does not have, named with the accepted ones.
-    T::deserialize(OptionsDeserializer(entries))
-        .map_err(|e| ArgError::type_error(param, &e.0.replacen("unknown field", "unknown option", 1)))
+    let pairs = object_entries(value).map_err(|e| {
+        let mut why = String::from("could not be read (");
+        why.push_str(&crate::wasm::errors::describe(&e));
+        why.push(')');
+        ArgError::type_error(param, &why)
+    })?;
+    for pair in pairs.iter() {
+        let pair: Array = pair.unchecked_into();
+        let key = pair.get(0).as_string().unwrap_or_default();
+        match keys.iter().position(|k| *k == key).and_then(|at| out.get_mut(at)) {
+            Some(slot) => *slot = Raw(pair.get(1)),
+            None => return Err(ArgError::type_error(param, &unknown_option(&key, keys))),
+        }
+    }
+    Ok(())
+}
+
+/// "unknown option `x`, expected one of `a`, `b`": serde's `unknown_field` wording, which these
+/// messages have had since the options were serde-derived.
+fn unknown_option(key: &str, keys: &[&str]) -> String {
+    let mut why = String::from("unknown option `");
+    why.push_str(key);
+    why.push_str(match keys.len() {
+        0 => "`, there are no options",
+        1 => "`, expected ",
+        2 => "`, expected ",
+        _ => "`, expected one of ",
+    });
+    for (i, k) in keys.iter().enumerate() {
+        why.push_str(match i {
+            0 => "`",
+            _ if keys.len() == 2 => " or `",
+            _ => ", `",
+        });
+        why.push_str(k);
+        why.push('`');
+    }
+    why
 }
 
 impl Raw {
@@ -246,17 +183,21 @@ impl Raw {
     }
 }
 
-/// Declares an options struct: its fields are the accepted keys (camelCase in JS). Each field has
-/// its own `#[serde(default)]` rather than the struct one: with the struct's, the derived code
-/// builds a whole default struct and moves fields out of it, which measured 1,756 bytes gzipped
-/// more over these ten structs (77,252 against 75,496).
+/// Declares an options struct: its fields are the accepted keys, each with its camelCase name.
 macro_rules! options {
-    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident),* $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident = $key:literal),* $(,)? }) => {
         $(#[$doc])*
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        #[derive(Default)]
         pub struct $name {
-            $($(#[$fdoc])* #[serde(default)] pub $field: Raw,)*
+            $($(#[$fdoc])* pub $field: Raw,)*
+        }
+
+        impl Options for $name {
+            const KEYS: &'static [&'static str] = &[$($key),*];
+            fn from_values(values: Vec<Raw>) -> Self {
+                let mut values = values.into_iter();
+                $name { $($field: values.next().unwrap_or_default(),)* }
+            }
         }
     };
 }
@@ -265,29 +206,29 @@ options! {
     /// `new SandboxClient(options)` and `SandboxClient.forLocalhost(options)`.
     ClientOptionsJs {
         /// `apiUrl`.
-        api_url,
+        api_url = "apiUrl",
         /// `apiKey`.
-        api_key,
+        api_key = "apiKey",
         /// `namespace`.
-        namespace,
+        namespace = "namespace",
         /// `organizationId`.
-        organization_id,
+        organization_id = "organizationId",
         /// `projectId`.
-        project_id,
+        project_id = "projectId",
         /// `requestTimeout`, seconds.
-        request_timeout,
+        request_timeout = "requestTimeout",
         /// `maxRetries`.
-        max_retries,
+        max_retries = "maxRetries",
         /// `maxResponseBytes`.
-        max_response_bytes,
+        max_response_bytes = "maxResponseBytes",
         /// `tokenProvider`.
-        token_provider,
+        token_provider = "tokenProvider",
         /// `fetch`.
-        fetch,
+        fetch = "fetch",
         /// `httpAgent` (Node).
-        http_agent,
+        http_agent = "httpAgent",
         /// `dangerouslyAllowBrowser`.
-        dangerously_allow_browser,
+        dangerously_allow_browser = "dangerouslyAllowBrowser",
     }
 }
 
@@ -295,7 +236,7 @@ options! {
     /// Calls whose only option is `signal`.
     SignalOnly {
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -303,9 +244,9 @@ options! {
     /// `snapshot(sandboxId, options)`.
     SnapshotOptions {
         /// `snapshotType`.
-        snapshot_type,
+        snapshot_type = "snapshotType",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -313,9 +254,9 @@ options! {
     /// `listSnapshots(options)`.
     ListSnapshotsOptions {
         /// `sandboxId`.
-        sandbox_id,
+        sandbox_id = "sandboxId",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -323,15 +264,15 @@ options! {
     /// `waitForSnapshot(snapshotId, options)` and `watchSnapshot(snapshotId, options)`.
     WaitOptionsJs {
         /// `timeout`, seconds.
-        timeout,
+        timeout = "timeout",
         /// `pollInterval`, seconds.
-        poll_interval,
+        poll_interval = "pollInterval",
         /// `waitUntil`.
-        wait_until,
+        wait_until = "waitUntil",
         /// `onStatus`.
-        on_status,
+        on_status = "onStatus",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -339,17 +280,17 @@ options! {
     /// `snapshotAndWait(sandboxId, options)`: the wait's options and `snapshotType`.
     SnapshotAndWaitOptions {
         /// `snapshotType`.
-        snapshot_type,
+        snapshot_type = "snapshotType",
         /// `timeout`, seconds.
-        timeout,
+        timeout = "timeout",
         /// `pollInterval`, seconds.
-        poll_interval,
+        poll_interval = "pollInterval",
         /// `waitUntil`.
-        wait_until,
+        wait_until = "waitUntil",
         /// `onStatus`.
-        on_status,
+        on_status = "onStatus",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -365,29 +306,29 @@ options! {
     /// `createSandbox(options)`.
     CreateSandboxOptions {
         /// `image`.
-        image,
+        image = "image",
         /// `cpus`.
-        cpus,
+        cpus = "cpus",
         /// `memoryMb`.
-        memory_mb,
+        memory_mb = "memoryMb",
         /// `diskMb`.
-        disk_mb,
+        disk_mb = "diskMb",
         /// `timeoutSecs`.
-        timeout_secs,
+        timeout_secs = "timeoutSecs",
         /// `entrypoint`.
-        entrypoint,
+        entrypoint = "entrypoint",
         /// `snapshotId`.
-        snapshot_id,
+        snapshot_id = "snapshotId",
         /// `name`.
-        name,
+        name = "name",
         /// `allowInternetAccess`.
-        allow_internet_access,
+        allow_internet_access = "allowInternetAccess",
         /// `allowOut`.
-        allow_out,
+        allow_out = "allowOut",
         /// `denyOut`.
-        deny_out,
+        deny_out = "denyOut",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -395,31 +336,31 @@ options! {
     /// `createAndConnect(options)`: `createSandbox`'s and `startupTimeout`.
     CreateAndConnectOptions {
         /// `image`.
-        image,
+        image = "image",
         /// `cpus`.
-        cpus,
+        cpus = "cpus",
         /// `memoryMb`.
-        memory_mb,
+        memory_mb = "memoryMb",
         /// `diskMb`.
-        disk_mb,
+        disk_mb = "diskMb",
         /// `timeoutSecs`.
-        timeout_secs,
+        timeout_secs = "timeoutSecs",
         /// `entrypoint`.
-        entrypoint,
+        entrypoint = "entrypoint",
         /// `snapshotId`.
-        snapshot_id,
+        snapshot_id = "snapshotId",
         /// `name`.
-        name,
+        name = "name",
         /// `allowInternetAccess`.
-        allow_internet_access,
+        allow_internet_access = "allowInternetAccess",
         /// `allowOut`.
-        allow_out,
+        allow_out = "allowOut",
         /// `denyOut`.
-        deny_out,
+        deny_out = "denyOut",
         /// `startupTimeout`, seconds.
-        startup_timeout,
+        startup_timeout = "startupTimeout",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -427,17 +368,17 @@ options! {
     /// `sandbox.run(command, options)` and `sandbox.commands.run(command, options)`.
     RunOptions {
         /// `args`.
-        args,
+        args = "args",
         /// `env`.
-        env,
+        env = "env",
         /// `workingDir`.
-        working_dir,
+        working_dir = "workingDir",
         /// `timeout`, seconds.
-        timeout,
+        timeout = "timeout",
         /// `user`.
-        user,
+        user = "user",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 

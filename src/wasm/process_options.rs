@@ -1,10 +1,9 @@
 //! The options of the process, stream and lifecycle calls, and the readers of the arguments they
 //! share: a process (`pidOrName`) and a `user`.
 //!
-//! Options are read by [`read`], one non-generic loop over the object's keys, rather than by a
-//! serde-derived struct each as in `options`: a derive costs one to three kilobytes of wasm per
-//! struct, this about five hundred bytes for all of them, and the errors are the same (an unknown
-//! key is a `TypeError` that names it and lists the accepted ones).
+//! Options are read by [`read`] into an array, one value per accepted key, through the loop every
+//! options reader shares (`options::fill`: an unknown key is a `TypeError` that names it and lists
+//! the accepted ones).
 
 use js_sys::{Array, JsString};
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -17,9 +16,6 @@ use crate::wasm::options::Raw;
 
 #[wasm_bindgen]
 extern "C" {
-    /// `Object.entries`, catching what a getter or a Proxy trap throws.
-    #[wasm_bindgen(js_namespace = Object, js_name = entries, catch)]
-    fn entries(value: &JsValue) -> Result<Array, JsValue>;
     /// `JSON.stringify` of a `user` object (plain data the caller built).
     #[wasm_bindgen(js_namespace = JSON, js_name = stringify, catch)]
     fn stringify(value: &JsValue) -> Result<JsValue, JsValue>;
@@ -59,42 +55,8 @@ pub const CHECKPOINT: [&str; 6] = [
 /// key not in `keys`, is a `TypeError`.
 pub fn read<const N: usize>(value: &JsValue, keys: &[&str; N]) -> Result<[Raw; N], ArgError> {
     let mut out: [Raw; N] = std::array::from_fn(|_| Raw::default());
-    fill(value, keys, &mut out)?;
+    crate::wasm::options::fill(value, "options", keys, &mut out)?;
     Ok(out)
-}
-
-fn fill(value: &JsValue, keys: &[&str], out: &mut [Raw]) -> Result<(), ArgError> {
-    if value.is_null_or_undefined() {
-        return Ok(());
-    }
-    if !value.is_object() {
-        return Err(ArgError::type_error("options", "must be an options object"));
-    }
-    let pairs = entries(value).map_err(|e| {
-        ArgError::type_error(
-            "options",
-            &format!("could not be read ({})", crate::wasm::errors::describe(&e)),
-        )
-    })?;
-    for pair in pairs.iter() {
-        let pair: Array = pair.unchecked_into();
-        let key = pair.get(0).as_string().unwrap_or_default();
-        let Some(slot) = keys
-            .iter()
-            .position(|k| *k == key)
-            .and_then(|i| out.get_mut(i))
-        else {
-            let mut why = format!("unknown option `{key}`, expected one of ");
-            for (i, k) in keys.iter().enumerate() {
-                why.push_str(if i > 0 { ", `" } else { "`" });
-                why.push_str(k);
-                why.push('`');
-            }
-            return Err(ArgError::type_error("options", &why));
-        };
-        *slot = Raw::new(pair.get(1));
-    }
-    Ok(())
 }
 
 /// A process argument: a PID (a positive integer, or a string of digits) or a name.
