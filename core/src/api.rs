@@ -377,7 +377,7 @@ impl<'a, P: Platform> Api<'a, P> {
             .response
             .content_type
             .as_deref()
-            .is_some_and(|t| t.contains("text/event-stream"));
+            .is_some_and(|t| crate::text::find(t, "text/event-stream").is_some());
         if !is_sse {
             return Err(outcome_unknown(
                 call::invalid(&reply, "expected a text/event-stream response"),

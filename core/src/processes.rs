@@ -170,13 +170,13 @@ impl SseDecoder {
     pub fn push(&mut self, chunk: &str, out: &mut VecDeque<String>) {
         let mut rest = chunk;
         while let Some(at) = rest.find('\n') {
-            let (head, tail) = rest.split_at(at);
-            self.extend(head);
+            // `get`, not slicing: `find` gives a boundary, and no panic path is linked.
+            self.extend(rest.get(..at).unwrap_or(""));
             let line = std::mem::take(&mut self.line);
             if !std::mem::take(&mut self.skipping) {
                 self.line_done(line.strip_suffix('\r').unwrap_or(&line), out);
             }
-            rest = &tail[1..];
+            rest = rest.get(at + 1..).unwrap_or("");
         }
         self.extend(rest);
     }

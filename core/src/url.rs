@@ -32,7 +32,7 @@ impl BaseUrl {
             None => trimmed.to_string(),
         };
         let bad = |why: &str| format!("\"{shown}\" {why}");
-        let (scheme, rest) = trimmed.find("://")
+        let (scheme, rest) = crate::text::find(trimmed, "://")
             .and_then(|i| Some((trimmed.get(..i)?, trimmed.get(i + 3..)?)))
             .ok_or_else(|| bad("is not an absolute http(s) URL"))?;
         let scheme = scheme.to_ascii_lowercase();

@@ -107,12 +107,12 @@ impl Shared {
         let mut text = text;
         if let Auth::Key(key) = &self.auth {
             if !key.expose().is_empty() {
-                text = text.replace(key.expose(), "[redacted]");
+                text = tensorlake_snapshots_core::text::replace_all(&text, key.expose(), "[redacted]");
             }
         }
         for token in self.tokens.borrow().iter() {
             if !token.is_empty() {
-                text = text.replace(token.as_str(), "[redacted]");
+                text = tensorlake_snapshots_core::text::replace_all(&text, token, "[redacted]");
             }
         }
         text
