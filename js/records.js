@@ -31,6 +31,11 @@ export function isWellFormed(text) {
   return typeof text.isWellFormed === 'function' ? text.isWellFormed() : !LONE_SURROGATE.test(text);
 }
 
+// UTF-8 bytes as text, a malformed sequence as U+FFFD (src/wasm/js_json.rs, `text_prefix`).
+export function decodeLossy(bytes) {
+  return new TextDecoder().decode(bytes);
+}
+
 export function snapshotInfo(snapshotId, namespace, sandboxId, baseImage, status, snapshotType, error, snapshotUri,
   snapshotFormatVersion, sizeBytes, rootfsDiskBytes, createdAtMs) {
   return {
