@@ -55,7 +55,7 @@ pub const CHECKPOINT: [&str; 6] = [
 /// key not in `keys`, is a `TypeError`.
 pub fn read<const N: usize>(value: &JsValue, keys: &[&str; N]) -> Result<[Raw; N], ArgError> {
     let mut out: [Raw; N] = std::array::from_fn(|_| Raw::default());
-    crate::wasm::options::fill(value, "options", keys, &mut out)?;
+    crate::wasm::options::fill(value, "options", keys, &mut out.each_mut())?;
     Ok(out)
 }
 
