@@ -169,15 +169,16 @@ impl Raw {
         if !value.is_object() || Array::is_array(&value) {
             return Err(bad());
         }
-        object_entries(&value)
-            .map_err(|_| bad())?
-            .iter()
-            .map(|pair| {
-                let pair: Array = pair.unchecked_into();
-                Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(bad)
+        // A loop, not `collect` into an `Option`: its iterator adapters cost more wasm.
+        let mut out = Vec::new();
+        for pair in object_entries(&value).map_err(|_| bad())?.iter() {
+            let pair: Array = pair.unchecked_into();
+            match (pair.get(0).as_string(), pair.get(1).as_string()) {
+                (Some(name), Some(text)) => out.push((name, text)),
+                _ => return Err(bad()),
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -385,7 +386,12 @@ pub fn strings(value: &JsValue) -> Option<Vec<String>> {
     if !Array::is_array(value) {
         return None;
     }
-    value.unchecked_ref::<Array>().iter().map(|v| v.as_string()).collect()
+    // A loop, not `collect` into an `Option`: its iterator adapters cost more wasm.
+    let mut out = Vec::new();
+    for item in value.unchecked_ref::<Array>().iter() {
+        out.push(item.as_string()?);
+    }
+    Some(out)
 }
 
 /// A required string argument.

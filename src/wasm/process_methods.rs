@@ -279,10 +279,10 @@ fn ports(raw: &Raw) -> Result<Option<Vec<f64>>, ArgError> {
     if !js_sys::Array::is_array(&value) {
         return Err(bad());
     }
-    let ports = js_sys::Array::from(&value)
-        .iter()
-        .map(|p| p.as_f64().ok_or_else(bad))
-        .collect::<Result<Vec<f64>, _>>()?;
+    let mut ports = Vec::new();
+    for port in js_sys::Array::from(&value).iter() {
+        ports.push(port.as_f64().ok_or_else(bad)?);
+    }
     if ports
         .iter()
         .any(|p| p.fract() != 0.0 || !(1.0..=65535.0).contains(p))
