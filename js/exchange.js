@@ -100,6 +100,9 @@ const kindOf = (signal, timedOut, error) => (signal && signal.aborted ? 'abort'
   : error && error.name === 'ResponseTooLargeError' ? 'too_large'
     : timedOut ? 'timeout' : 'network');
 
+// How the direct transport's failures are rejected (no `.catch`, so no promise per request).
+const shapeDirect = (error, signal) => [kindOf(signal, error instanceof DOMException && error.name === 'TimeoutError', error), error];
+
 export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs, wantBytes, maxBytes) {
   anchor(timeoutMs);
   const send = fetchFn || fetch;
@@ -109,9 +112,7 @@ export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs,
   // DOMException, which nothing else makes.
   const direct = send[DIRECT];
   if (direct) {
-    return direct(url, method, headers, body, signal, wantBytes, timeoutMs, maxBytes, onAbort).catch((error) => {
-      throw [kindOf(signal, error instanceof DOMException && error.name === 'TimeoutError', error), error];
-    });
+    return direct(url, method, headers, body, signal, wantBytes, timeoutMs, maxBytes, onAbort, shapeDirect);
   }
   const controller = new AbortController();
   let timedOut = false;

@@ -23,6 +23,19 @@ export function numberField(value, key) {
   return typeof field === 'number' ? field : NaN;
 }
 
+// A lone surrogate, which has no UTF-8 form (String.prototype.isWellFormed is Node 20+).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+// Whether a string argument has a UTF-8 form (src/wasm/options.rs, `required_string`).
+export function isWellFormed(text) {
+  return typeof text.isWellFormed === 'function' ? text.isWellFormed() : !LONE_SURROGATE.test(text);
+}
+
+// UTF-8 bytes as text, a malformed sequence as U+FFFD (src/wasm/js_json.rs, `text_prefix`).
+export function decodeLossy(bytes) {
+  return new TextDecoder().decode(bytes);
+}
+
 export function snapshotInfo(snapshotId, namespace, sandboxId, baseImage, status, snapshotType, error, snapshotUri,
   snapshotFormatVersion, sizeBytes, rootfsDiskBytes, createdAtMs) {
   return {

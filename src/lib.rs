@@ -35,7 +35,7 @@ mod facade {
     /// `dangerouslyAllowBrowser` (allow `apiKey` in a browser).
     #[wasm_bindgen]
     pub struct SandboxClient {
-        shared: Rc<Shared>,
+        pub(crate) shared: Rc<Shared>,
     }
 
     fn wrap_sandbox(handle: SandboxHandle) -> JsValue {
@@ -225,7 +225,7 @@ mod facade {
     /// A handle to a running sandbox: run commands, move files, snapshot it, terminate it.
     #[wasm_bindgen]
     pub struct Sandbox {
-        inner: Rc<SandboxHandle>,
+        pub(crate) inner: Rc<SandboxHandle>,
     }
 
     #[wasm_bindgen]

@@ -3,6 +3,7 @@
 import { Connection } from './connection.js';
 import { SandboxesPanel } from './sandboxes.js';
 import { SnapshotsPanel } from './snapshots.js';
+import { ProcessesPanel } from './processes.js';
 import { Tour } from './tour.js';
 import { $, h, showError } from './ui.js';
 
@@ -42,13 +43,15 @@ async function start() {
     },
     sandboxesChanged(list) {
       snapshots.setSandboxes(list);
+      processes.setSandboxes(list);
       connection.sawSandboxes(list.length);
     },
   };
 
   const sandboxes = new SandboxesPanel(app, $('#sandboxes'));
   const snapshots = new SnapshotsPanel(app, $('#snapshots'));
-  for (const select of [$('#command-sandbox'), $('#snapshot-sandbox')]) {
+  const processes = new ProcessesPanel(app, $('#processes'), sandboxes);
+  for (const select of [$('#command-sandbox'), $('#snapshot-sandbox'), $('#process-sandbox')]) {
     select.addEventListener('change', () => { app.preferredSandbox = select.value; });
   }
 

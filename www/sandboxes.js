@@ -64,6 +64,9 @@ export class SandboxesPanel {
       h('td', { 'data-label': 'Created', title: s.createdAt?.toISOString() }, relativeTime(s.createdAt, now)),
       h('td', { class: 'actions' },
         h('button', { type: 'button', class: 'btn btn-small btn-ghost', 'data-action': 'use', 'aria-label': `Run a command in ${s.sandboxId}`, disabled: !USABLE.has(s.status) }, 'Run…'),
+        s.status === 'suspended' || s.status === 'suspending'
+          ? h('button', { type: 'button', class: 'btn btn-small btn-ghost', 'data-action': 'resume', 'aria-label': `Resume ${s.sandboxId}` }, 'Resume')
+          : h('button', { type: 'button', class: 'btn btn-small btn-ghost', 'data-action': 'suspend', 'aria-label': `Suspend ${s.sandboxId}`, disabled: s.status !== 'running' }, 'Suspend'),
         h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', 'data-action': 'terminate', 'aria-label': `Terminate ${s.sandboxId}` }, 'Terminate'))));
     replaceRows(this.tbody, rows);
     this.empty.hidden = rows.length > 0;
@@ -141,6 +144,20 @@ export class SandboxesPanel {
       return;
     }
     clearError(this.errorSlot);
+    const action = button.dataset.action;
+    if (action === 'suspend' || action === 'resume') {
+      // Waits until the sandbox is suspended (its processes frozen) or running again.
+      await busy(button, action === 'suspend' ? 'Suspending…' : 'Resuming…', async () => {
+        try {
+          await this.app.client[action](sandboxId, { pollInterval: 0.25 });
+          announce(`Sandbox ${sandboxId} ${action === 'suspend' ? 'suspended' : 'resumed'}`);
+        } catch (error) {
+          showError(this.errorSlot, error, `${action === 'suspend' ? 'Suspending' : 'Resuming'} ${sandboxId} failed`);
+        }
+      });
+      this.app.changed();
+      return;
+    }
     await busy(button, 'Terminating…', async () => {
       try {
         await this.app.client.deleteSandbox(sandboxId);

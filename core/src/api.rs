@@ -90,21 +90,31 @@ impl<'a, P: Platform> Api<'a, P> {
         Ok((record, reply.trace_id))
     }
 
-    /// `GET {P}/snapshots`, optionally only one sandbox's (filtered here: the API has no filter).
+    /// `GET {P}/snapshots`, or one sandbox's: `GET {P}/sandboxes/{id}/snapshots`, as the Python
+    /// SDK lists them, and where a server lacks that route (404 or 405) the namespace's list
+    /// filtered here.
     pub async fn list_snapshots(
         &self,
         sandbox_id: Option<&str>,
     ) -> Result<Vec<SnapshotRecord<P::Json>>, Error<P>> {
-        let call = Call::new(
-            Method::Get,
-            routes::snapshots(self.cfg),
-            RetryClass::Idempotent,
-        );
-        let (json, reply) = self.json(&call, self.budget()).await?;
+        let mut own_route = sandbox_id.is_some();
+        let (json, reply) = loop {
+            let url = match sandbox_id {
+                Some(id) if own_route => crate::processes::sandbox_action(self.cfg, id, "snapshots"),
+                _ => routes::snapshots(self.cfg),
+            };
+            let call = Call::new(Method::Get, url, RetryClass::Idempotent);
+            match self.json(&call, self.budget()).await {
+                Err(Error::Api(api)) if own_route && matches!(api.status, 404 | 405) => own_route = false,
+                answer => break answer?,
+            }
+        };
         let mut list = models::snapshot_list(&json).map_err(|why| call::invalid(&reply, &why))?;
         if let Some(wanted) = sandbox_id {
-            list.retain(|s| {
-                s.sandbox_id.as_ref().and_then(Json::as_string).as_deref() == Some(wanted)
+            // A record of the sandbox's own list that does not name its sandbox is kept.
+            list.retain(|s| match s.sandbox_id.as_ref().and_then(Json::as_string) {
+                Some(id) => id == wanted,
+                None => own_route,
             });
         }
         Ok(list)
@@ -367,7 +377,7 @@ impl<'a, P: Platform> Api<'a, P> {
             .response
             .content_type
             .as_deref()
-            .is_some_and(|t| t.contains("text/event-stream"));
+            .is_some_and(|t| crate::text::find(t, "text/event-stream").is_some());
         if !is_sse {
             return Err(outcome_unknown(
                 call::invalid(&reply, "expected a text/event-stream response"),

@@ -137,6 +137,7 @@ pub async fn send<P: Platform>(
                 if (200..300).contains(&response.status)
                     || (response.status == 404 && maybe_applied && call.gone_means_done) =>
             {
+                trace::note_success(&trace.trace_id);
                 return Ok(Reply { response, trace_id: trace.trace_id, method: call.method, url: call.url.clone() });
             }
             Ok(response) => {
@@ -213,10 +214,11 @@ pub async fn send<P: Platform>(
 /// sandbox id for a sandbox's own API. Browsers cannot set `Host`, so the sandbox is always named
 /// by `X-Tensorlake-Sandbox-Id`, which the cloud proxy and the local server both honour.
 pub fn headers(cfg: &Config, call: &Call, traceparent: &str, timeout_ms: f64) -> Vec<(&'static str, String)> {
-    let mut headers = vec![
+    let mut headers = Vec::with_capacity(6);
+    headers.extend([
         ("traceparent", traceparent.to_string()),
         ("X-Tensorlake-Request-Timeout-Ms", crate::decimal::format_decimal(timeout_ms.round())),
-    ];
+    ]);
     if let Some((org, project)) = &cfg.scope {
         headers.push(("X-Forwarded-Organization-Id", org.clone()));
         headers.push(("X-Forwarded-Project-Id", project.clone()));

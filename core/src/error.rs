@@ -266,7 +266,7 @@ pub fn server_message<J: Json>(text: &str, parsed: Option<J>) -> (String, Option
     }
     if trimmed.starts_with('<') {
         let lower = trimmed.to_ascii_lowercase();
-        if let (Some(start), Some(end)) = (lower.find("<title>"), lower.find("</title>")) {
+        if let (Some(start), Some(end)) = (crate::text::find(&lower, "<title>"), crate::text::find(&lower, "</title>")) {
             if let Some(title) = trimmed.get(start + 7..end) {
                 if !title.trim().is_empty() {
                     return (format!("{} (HTML error page)", title.trim()), None);
@@ -305,7 +305,7 @@ fn default_reason() -> &'static str {
 /// `GET /snapshots/snap-1`: method and path of a URL, for messages (never the query string,
 /// which may hold a file path the caller considers private, and never credentials).
 pub fn describe_request(method: Method, url: &str) -> String {
-    let after_scheme = url.find("://").and_then(|i| url.get(i + 3..)).unwrap_or(url);
+    let after_scheme = crate::text::find(url, "://").and_then(|i| url.get(i + 3..)).unwrap_or(url);
     let path = after_scheme
         .find('/')
         .and_then(|i| after_scheme.get(i..))

@@ -18,6 +18,7 @@ pub mod error;
 pub mod json_out;
 pub mod models;
 pub mod platform;
+pub mod processes;
 pub mod retry;
 pub mod routes;
 pub mod sse;

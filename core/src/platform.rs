@@ -219,6 +219,7 @@ pub enum Method {
     Post,
     Put,
     Delete,
+    Patch,
 }
 
 impl Method {
@@ -229,6 +230,7 @@ impl Method {
             Method::Post => "POST",
             Method::Put => "PUT",
             Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
         }
     }
 }

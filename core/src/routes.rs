@@ -3,10 +3,22 @@
 
 use crate::config::Config;
 use crate::json_out::{self, Object};
-use crate::url::{encode_component, BaseUrl};
+use crate::url::{encode_component, encode_component_into, BaseUrl};
 
 fn lifecycle(cfg: &Config, tail: &str) -> String {
-    format!("{}{}{}", cfg.lifecycle_base, cfg.path_prefix, tail)
+    lifecycle_id(cfg, tail, "", "")
+}
+
+/// `{P}{head}{id, percent-encoded}{tail}`, written straight into one string: these URLs are built
+/// on every call, and `format!` costs several times more here.
+fn lifecycle_id(cfg: &Config, head: &str, id: &str, tail: &str) -> String {
+    let mut url = String::with_capacity(cfg.lifecycle_base.len() + cfg.path_prefix.len() + head.len() + id.len() * 3 + tail.len());
+    url.push_str(&cfg.lifecycle_base);
+    url.push_str(&cfg.path_prefix);
+    url.push_str(head);
+    encode_component_into(&mut url, id);
+    url.push_str(tail);
+    url
 }
 
 /// `{P}/snapshots`.
@@ -16,18 +28,12 @@ pub fn snapshots(cfg: &Config) -> String {
 
 /// `{P}/snapshots/{id}`.
 pub fn snapshot(cfg: &Config, snapshot_id: &str) -> String {
-    lifecycle(
-        cfg,
-        &format!("/snapshots/{}", encode_component(snapshot_id)),
-    )
+    lifecycle_id(cfg, "/snapshots/", snapshot_id, "")
 }
 
 /// `{P}/sandboxes/{id}/snapshot` (create).
 pub fn create_snapshot(cfg: &Config, sandbox_id: &str) -> String {
-    lifecycle(
-        cfg,
-        &format!("/sandboxes/{}/snapshot", encode_component(sandbox_id)),
-    )
+    lifecycle_id(cfg, "/sandboxes/", sandbox_id, "/snapshot")
 }
 
 /// `{P}/sandboxes`.
@@ -37,7 +43,7 @@ pub fn sandboxes(cfg: &Config) -> String {
 
 /// `{P}/sandboxes/{id}`.
 pub fn sandbox(cfg: &Config, sandbox_id: &str) -> String {
-    lifecycle(cfg, &format!("/sandboxes/{}", encode_component(sandbox_id)))
+    lifecycle_id(cfg, "/sandboxes/", sandbox_id, "")
 }
 
 /// Where a sandbox's own API (processes, files) lives, following wire-protocol §5.1: the server's
@@ -88,6 +94,8 @@ pub struct SandboxSpec {
     pub snapshot_id: Option<String>,
     /// A name (named sandboxes can be suspended and resumed).
     pub name: Option<String>,
+    /// The network policy, as JSON (see `processes::network_body`).
+    pub network: Option<String>,
 }
 
 /// The official SDKs' resources for a fresh sandbox.
@@ -125,6 +133,7 @@ pub fn create_sandbox_body(spec: &SandboxSpec) -> String {
             "entrypoint",
             spec.entrypoint.as_deref().map(json_out::string_array),
         )
+        .raw("network", spec.network.clone())
         .str("snapshot_id", spec.snapshot_id.as_deref())
         .str("name", spec.name.as_deref())
         .finish()
@@ -149,10 +158,17 @@ pub struct RunSpec {
     pub working_dir: Option<String>,
     /// Server-enforced time limit, in seconds.
     pub timeout_s: Option<f64>,
+    /// The user to run as, as a JSON value (`"root"`, `"1000:100"`, `{"uid":1000}`).
+    pub user: Option<String>,
 }
 
 /// The body of `POST /api/v1/processes/run`; empty collections are omitted like the TS SDK does.
 pub fn run_body(spec: &RunSpec) -> String {
+    run_fields(spec).finish()
+}
+
+/// The fields of [`run_body`], for bodies that add their own (starting a background process).
+pub fn run_fields(spec: &RunSpec) -> Object {
     let env = if spec.env.is_empty() {
         None
     } else {
@@ -172,7 +188,7 @@ pub fn run_body(spec: &RunSpec) -> String {
         .raw("env", env)
         .str("working_dir", spec.working_dir.as_deref())
         .num("timeout", spec.timeout_s)
-        .finish()
+        .raw("user", spec.user.clone())
 }
 
 #[cfg(test)]

@@ -76,3 +76,20 @@ mod tests {
         assert!(!t.traceparent.contains("-0000000000000000-"));
     }
 }
+
+thread_local! {
+    /// The trace id of the newest request that succeeded, until [`take_success`] reads it.
+    static LAST_SUCCESS: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Records the trace id of a request that succeeded (`call::send` does, for every one).
+pub fn note_success(trace_id: &str) {
+    LAST_SUCCESS.with(|slot| *slot.borrow_mut() = Some(trace_id.to_string()));
+}
+
+/// The trace id recorded last, cleared. A call's result takes it in the same turn of the event
+/// loop as its last request's answer (no await lies between them, and the host runs one task at
+/// a time), so it is that call's own: the `traceId` of its result.
+pub fn take_success() -> Option<String> {
+    LAST_SUCCESS.with(|slot| slot.borrow_mut().take())
+}

@@ -32,7 +32,7 @@ impl BaseUrl {
             None => trimmed.to_string(),
         };
         let bad = |why: &str| format!("\"{shown}\" {why}");
-        let (scheme, rest) = trimmed.find("://")
+        let (scheme, rest) = crate::text::find(trimmed, "://")
             .and_then(|i| Some((trimmed.get(..i)?, trimmed.get(i + 3..)?)))
             .ok_or_else(|| bad("is not an absolute http(s) URL"))?;
         let scheme = scheme.to_ascii_lowercase();
@@ -103,8 +103,14 @@ fn parse_port(s: &str) -> Option<u16> {
 /// its `!'()*` exceptions. Used for ids in paths and values in query strings, so an id such as
 /// `a/../b` can never change which route a request hits.
 pub fn encode_component(raw: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(raw.len());
+    encode_component_into(&mut out, raw);
+    out
+}
+
+/// [`encode_component`], appended to `out`.
+pub fn encode_component_into(out: &mut String, raw: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in raw.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
@@ -114,7 +120,6 @@ pub fn encode_component(raw: &str) -> String {
             out.push(char::from(HEX[usize::from(b & 0x0f)]));
         }
     }
-    out
 }
 
 #[cfg(test)]

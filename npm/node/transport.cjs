@@ -79,10 +79,15 @@ const response = (res, body) => ({
   arrayBuffer: () => body.then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)),
 });
 
-function requestHeaders(given, method, body) {
-  const headers = {};
-  const pairs = given == null ? [] : Array.isArray(given) ? given : typeof given.entries === 'function' ? given.entries() : Object.entries(given);
-  for (const [name, value] of pairs) headers[name] = String(value);
+// `owned`: `given` is a plain object of strings made for this request alone (js/exchange.js's
+// shortcut), completed in place instead of copied.
+function requestHeaders(given, method, body, owned) {
+  let headers = given;
+  if (!owned) {
+    headers = {};
+    const pairs = given == null ? [] : Array.isArray(given) ? given : typeof given.entries === 'function' ? given.entries() : Object.entries(given);
+    for (const [name, value] of pairs) headers[name] = String(value);
+  }
   // Ours, set last: node:http sets headers by case-insensitive name, so these replace the caller's.
   headers['Accept-Encoding'] = 'gzip, deflate, br';
   if (body !== undefined) headers['Content-Length'] = String(body.length);
@@ -106,10 +111,13 @@ const follow = (signal, callback) => {
 // One exchange. RESPONSE resolves to a fetch Response once the head is in; TEXT and BYTES resolve
 // to js/exchange.js's parts once the whole body is in. For TEXT and BYTES, `timeoutMs` bounds the
 // exchange with a TimeoutError, `maxBytes` bounds the body (on the wire and decoded) with a
-// ResponseTooLargeError, and `onAbort` is js/exchange.js's shared follower of the signal.
-function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = follow) {
+// ResponseTooLargeError, `onAbort` is js/exchange.js's shared follower of the signal, and
+// `shape(error, signal)` is what a failure rejects with (js/exchange.js's [kind, error], made
+// here rather than by a `.catch` that would cost every request a promise).
+function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = follow, shape = undefined) {
   const { signal } = init;
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve, rejectRaw) => {
+    const reject = shape === undefined ? rejectRaw : (error) => rejectRaw(shape(error, signal));
     if (signal && signal.aborted) return reject(abortReason(signal));
     const method = String(init.method || 'GET').toUpperCase();
     let req;
@@ -132,7 +140,7 @@ function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = 
     try {
       const body = bodyBytes(init.body);
       const secure = url.startsWith('https:');
-      const options = { method, headers: requestHeaders(init.headers, method, body), agent: agent || defaultAgent(secure, IDEMPOTENT.has(method)) };
+      const options = { method, headers: requestHeaders(init.headers, method, body, mode !== RESPONSE), agent: agent || defaultAgent(secure, IDEMPOTENT.has(method)) };
       req = client(secure).request(url, options, (res) => {
         answered = true;
         const chunks = [];
@@ -176,7 +184,7 @@ function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = 
         if (stale && mayResend && IDEMPOTENT.has(method) && !settled && !(signal && signal.aborted)) {
           settled = true;
           detach();
-          send(url, init, agent, mode, false, timeoutMs, maxBytes, onAbort).then(resolve, reject);
+          send(url, init, agent, mode, false, timeoutMs, maxBytes, onAbort, shape).then(resolve, rejectRaw);
         } else fail(fetchFailed(err));
       });
       if (signal) unfollow = onAbort(signal, () => fail(abortReason(signal)));
@@ -189,11 +197,34 @@ function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = 
   });
 }
 
+// js/follow.js's shortcut (same symbol there): a GET whose body is handed over as it arrives, for
+// the follow routes. No timeout (the stream lasts as long as the process) and no compression (its
+// bytes must be readable as they come); the caller's signal, or `return()` on `chunks`, ends it.
+const STREAM = Symbol.for('tensorlake-snapshots.stream');
+function openStream(url, given, signal, agent) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) return reject(abortReason(signal));
+    const headers = { ...given, 'Accept-Encoding': 'identity' };
+    const secure = url.startsWith('https:');
+    let unfollow = () => {};
+    const req = client(secure).request(url, { method: 'GET', headers, agent: agent || defaultAgent(secure, true) }, (res) => {
+      res.on('close', unfollow);
+      // `cancel` destroys the response at once: the iterator's own `return()` would wait for a
+      // pending `next()`, which waits for data a silent process may never send.
+      resolve({ status: res.statusCode, contentType: header(res.headers, 'content-type'), chunks: res[Symbol.asyncIterator](), cancel: () => res.destroy() });
+    });
+    req.on('error', (err) => reject(signal && signal.aborted ? abortReason(signal) : fetchFailed(err)));
+    if (signal) unfollow = follow(signal, () => req.destroy(abortReason(signal)));
+    req.end();
+  });
+}
+
 /** A fetch-shaped transport over node:http / node:https through `agent` (default: keep-alive agents of its own). */
 function transport(agent) {
   const fetchFn = (url, init) => send(String(url), init || {}, agent, RESPONSE, true);
-  fetchFn[DIRECT] = (url, method, headers, body, signal, wantBytes, timeoutMs, maxBytes, onAbort) => (
-    send(url, { method, headers, body, signal }, agent, wantBytes ? BYTES : TEXT, true, timeoutMs, maxBytes, onAbort));
+  fetchFn[STREAM] = (url, headers, signal) => openStream(url, headers, signal, agent);
+  fetchFn[DIRECT] = (url, method, headers, body, signal, wantBytes, timeoutMs, maxBytes, onAbort, shape) => (
+    send(url, { method, headers, body, signal }, agent, wantBytes ? BYTES : TEXT, true, timeoutMs, maxBytes, onAbort, shape));
   return fetchFn;
 }
 

@@ -16,7 +16,7 @@ use tensorlake_snapshots_core::args::ArgError;
 use tensorlake_snapshots_core::config::{Config, Secret};
 
 use tensorlake_snapshots_core::platform::{Aborted, Expect, Platform, Request, RequestBody, Response, SendError};
-use crate::wasm::abort;
+use crate::wasm::{abort, driver};
 use crate::wasm::errors::describe;
 use crate::wasm::js_json::{self, Indexable, JsBody, JsJson};
 
@@ -107,12 +107,12 @@ impl Shared {
         let mut text = text;
         if let Auth::Key(key) = &self.auth {
             if !key.expose().is_empty() {
-                text = text.replace(key.expose(), "[redacted]");
+                text = tensorlake_snapshots_core::text::replace_all(&text, key.expose(), "[redacted]");
             }
         }
         for token in self.tokens.borrow().iter() {
             if !token.is_empty() {
-                text = text.replace(token.as_str(), "[redacted]");
+                text = tensorlake_snapshots_core::text::replace_all(&text, token, "[redacted]");
             }
         }
         text
@@ -164,7 +164,7 @@ impl JsHost {
     /// The `Authorization` value for one attempt. A provider runs under the call's signal and
     /// the attempt's timeout, and what it returns is checked before it is used: a provider that
     /// throws or returns something unusable fails the call with a typed error, never retried.
-    async fn authorization(&self, timeout_ms: f64) -> Result<Option<JsValue>, SendError<JsValue>> {
+    pub(crate) async fn authorization(&self, timeout_ms: f64) -> Result<Option<JsValue>, SendError<JsValue>> {
         match &self.shared.auth {
             Auth::None => Ok(None),
             Auth::Key(_) => Ok(self.shared.bearer.clone()),
@@ -200,7 +200,7 @@ impl JsHost {
         }
     }
 
-    fn headers(&self, request: &Request<'_>, authorization: Option<JsValue>) -> Object {
+    pub(crate) fn headers(&self, request: &Request<'_>, authorization: Option<JsValue>) -> Object {
         let headers = Object::new();
         let target = headers.unchecked_ref::<Indexable>();
         for (name, value) in &request.headers {
@@ -228,7 +228,7 @@ impl JsHost {
         // The longest delay a JS timer honours is 2^31 - 1 ms; longer ones fire at once in Node.
         let timeout_ms = request.timeout_ms.clamp(1.0, 2_147_483_647.0) as u32;
         let pending = exchange(&fetch, request.url, &interned(request.method.as_str()), &headers, &body, self.signal.clone(), timeout_ms, want_bytes, self.shared.cfg.max_response_bytes);
-        let parts: Array = match JsFuture::from(pending).await {
+        let parts: Array = match driver::Handoff::Start(pending).await {
             Ok(parts) => parts.unchecked_into(),
             Err(rejection) => return Err(self.classify(rejection)),
         };
@@ -243,7 +243,7 @@ impl JsHost {
             let error = js_sys::TypeError::new("the fetch response body is neither text nor bytes");
             return Err(network(&error.into()));
         };
-        Ok(Response { status, content_type: parts.get(1).as_string(), retry_after: parts.get(2).as_string(), body })
+        Ok(Response { status, content_type: header_text(parts.get(1)), retry_after: header_text(parts.get(2)), body })
     }
 
     /// Reads the `[kind, error]` an exchange rejects with.
@@ -314,6 +314,19 @@ impl Platform for JsHost {
 
     fn redact(&self, text: String) -> String {
         self.shared.redact(text)
+    }
+}
+
+/// A response header's value as text. The content type nearly every answer carries is recognised
+/// by comparison, without copying it into wasm memory on every call.
+fn header_text(value: JsValue) -> Option<String> {
+    const JSON_TYPE: &str = "application/json";
+    if value.is_null_or_undefined() {
+        None
+    } else if value == interned(JSON_TYPE) {
+        Some(JSON_TYPE.to_string())
+    } else {
+        value.as_string()
     }
 }
 

@@ -10,7 +10,6 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
 use tensorlake_snapshots_core::args::{self, ArgError};
@@ -24,7 +23,7 @@ use crate::wasm::js_platform::{Auth, JsHost, Shared};
 use crate::wasm::options::{
     self, ClientOptionsJs, ListSnapshotsOptions, Raw, SignalOnly, SnapshotAndWaitOptions, SnapshotOptions, WaitOptionsJs,
 };
-use crate::wasm::{env, to_js};
+use crate::wasm::{driver, env, to_js};
 
 /// Result of an async body.
 pub(crate) type Outcome = Result<JsValue, Error<JsHost>>;
@@ -37,7 +36,9 @@ fn spawn(shared: Rc<Shared>, signal: Option<AbortSignal>, body: impl Future<Outp
 }
 
 fn run_boxed(shared: Rc<Shared>, signal: Option<AbortSignal>, body: Pin<Box<dyn Future<Output = Outcome>>>) -> Promise {
-    future_to_promise(async move { body.await.map_err(|err| errors::to_js(err, signal.as_ref(), &shared)) })
+    // Driven from JS (src/wasm/driver.rs) rather than by `future_to_promise`: fewer promise
+    // bridges and no closures made per call.
+    driver::run(Box::pin(async move { body.await.map(crate::wasm::plain::attach).map_err(|err| errors::to_js(err, signal.as_ref(), &shared)) }))
 }
 
 /// A promise already rejected with an argument error: async methods never throw synchronously.

@@ -1,19 +1,22 @@
-//! The options objects callers pass, as `serde`-derived structs.
+//! The options objects callers pass, each read into a struct whose fields are the keys it accepts.
 //!
-//! Each call has its own struct, whose fields are the keys it accepts: `deny_unknown_fields` makes
-//! a misspelled key (`pollIntervall`, `memoryMB`) a `TypeError` that names it and lists the
-//! accepted ones, before any request. A field holds the caller's value as it is ([`Raw`]), and is
-//! then read with a `TypeError` naming the option when it has the wrong type (the messages the
-//! tests pin, which serde's own "invalid type" errors would not give), and range-checked by the
-//! core (`args`). Functions and `AbortSignal`s cannot be deserialized into Rust data at all, so
-//! keeping each value as a `JsValue` is also what lets one struct hold `onStatus` and `signal`.
+//! A misspelled key (`pollIntervall`, `memoryMB`) is a `TypeError` that names it and lists the
+//! accepted ones, before any request (the text serde's `deny_unknown_fields` gives, "unknown
+//! option `x`, expected one of `a`, `b`"). A field holds the caller's value as it is ([`Raw`]),
+//! and is then read with a `TypeError` naming the option when it has the wrong type, and
+//! range-checked by the core (`args`). Functions and `AbortSignal`s are not data, so keeping each
+//! value as a `JsValue` is also what lets one struct hold `onStatus` and `signal`.
+//!
+//! Not serde derives (which this module used until 2026-12-02): one non-generic loop over the
+//! object's keys, driven by each struct's key table ([`Options::KEYS`]), does the same job. With
+//! issue 12's calls the wasm was 90,279 bytes gzipped, over the 81,920-byte budget, and the derived
+//! code (a `deserialize_struct` and visitor per struct, serde's error formatting) was the largest
+//! piece that could go without dropping a feature; the measured saving is in Cargo.toml. Not
+//! serde-wasm-bindgen either: reading these structs with it measured 93,643 bytes gzipped against
+//! 78,006 (its number visitors link core's float printer, about 15 KB of code).
 
 use js_sys::{Array, Function, Reflect, Uint8Array};
-use std::cell::RefCell;
-use std::fmt;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::AbortSignal;
@@ -24,84 +27,6 @@ use tensorlake_snapshots_core::args::ArgError;
 #[derive(Default)]
 pub struct Raw(JsValue);
 
-thread_local! {
-    /// The value [`OptionsDeserializer`] is handing to [`Raw`]: serde's data model has no slot
-    /// for a JS value, so it is passed beside the `visit_unit` that stands for it.
-    static HANDOFF: RefCell<Option<JsValue>> = const { RefCell::new(None) };
-}
-
-impl<'de> Deserialize<'de> for Raw {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Raw, D::Error> {
-        struct Take;
-        impl<'de> Visitor<'de> for Take {
-            type Value = Raw;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an option value")
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Raw, E> {
-                Ok(Raw(HANDOFF.with(|slot| slot.borrow_mut().take()).unwrap_or_default()))
-            }
-        }
-        deserializer.deserialize_any(Take)
-    }
-}
-
-/// A serde deserializer over a JS object's own enumerable string keys, whose values are [`Raw`].
-///
-/// Not `serde_wasm_bindgen::from_value`: measured in this crate, reading the option structs with
-/// it made the wasm 91,976 bytes gzipped (from 66,998), over the 80 KB budget, because its
-/// general deserializer links the float formatting of serde's "invalid type" errors and every
-/// JS type's branch for every struct. The option structs only need "which keys, and each value
-/// as it is", which this does in a few hundred bytes; the derives and their errors are serde's.
-struct OptionsDeserializer(Vec<(String, JsValue)>);
-
-/// An options error: serde's message, e.g. "unknown field `memoryMB`, expected one of …".
-#[derive(Debug)]
-struct OptionsError(String);
-
-impl fmt::Display for OptionsError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for OptionsError {}
-
-impl de::Error for OptionsError {
-    fn custom<T: fmt::Display>(msg: T) -> OptionsError {
-        OptionsError(msg.to_string())
-    }
-}
-
-impl<'de> Deserializer<'de> for OptionsDeserializer {
-    type Error = OptionsError;
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, OptionsError> {
-        visitor.visit_map(Entries { entries: self.0.into_iter(), value: None })
-    }
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
-    }
-}
-
-struct Entries {
-    entries: std::vec::IntoIter<(String, JsValue)>,
-    value: Option<JsValue>,
-}
-
-impl<'de> MapAccess<'de> for Entries {
-    type Error = OptionsError;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, OptionsError> {
-        let Some((key, value)) = self.entries.next() else { return Ok(None) };
-        self.value = Some(value);
-        seed.deserialize(de::value::StringDeserializer::new(key)).map(Some)
-    }
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, OptionsError> {
-        HANDOFF.with(|slot| *slot.borrow_mut() = self.value.take());
-        seed.deserialize(de::value::UnitDeserializer::new())
-    }
-}
-
 #[wasm_bindgen]
 extern "C" {
     /// `Object.entries`, catching what a getter or a Proxy trap throws (js_sys's does not).
@@ -109,32 +34,89 @@ extern "C" {
     fn object_entries(value: &JsValue) -> Result<Array, JsValue>;
 }
 
+#[wasm_bindgen(module = "/js/records.js")]
+extern "C" {
+    // One call, where js_sys's `is_valid_utf16` crosses into JS once per UTF-16 unit: every id
+    // argument is checked, so that was a few dozen crossings per call.
+    #[wasm_bindgen(js_name = isWellFormed)]
+    fn is_well_formed(text: &js_sys::JsString) -> bool;
+}
+
+/// An options struct: its fields are the keys it accepts.
+pub trait Options: Default {
+    /// Sets the fields from an options object, through [`fill`] with the struct's key table.
+    fn read(&mut self, value: &JsValue, param: &str) -> Result<(), ArgError>;
+}
+
 /// Parses an options argument (`param`, for errors): `undefined` and `null` read as all defaults,
 /// anything but an object is a `TypeError`, and so is a key `T` does not have.
-pub fn parse<T: DeserializeOwned + Default>(value: &JsValue, param: &str) -> Result<T, ArgError> {
+pub fn parse<T: Options>(value: &JsValue, param: &str) -> Result<T, ArgError> {
     if value.is_null_or_undefined() {
         return Ok(T::default());
+    }
+    let mut options = T::default();
+    options.read(value, param)?;
+    Ok(options)
+}
+
+/// Puts each of the object's values in the field of `out` at its key's place in `keys`: one
+/// function for every options reader. `undefined` and `null` leave `out` as it is; anything but an object, or a key
+/// not in `keys`, is a `TypeError` naming `param`.
+pub fn fill(value: &JsValue, param: &str, keys: &[&str], out: &mut [&mut Raw]) -> Result<(), ArgError> {
+    if value.is_null_or_undefined() {
+        return Ok(());
     }
     if !value.is_object() {
         return Err(ArgError::type_error(param, "must be an options object"));
     }
     // A getter or a Proxy trap may throw while the keys are read: that is a bad options object,
     // rejected like any other, not an exception escaping a method that promises to reject.
-    let entries = object_entries(value)
-        .map_err(|e| ArgError::type_error(param, &format!("could not be read ({})", crate::wasm::errors::describe(&e))))?
-        .iter()
-        .filter_map(|pair| {
-            let pair: Array = pair.unchecked_into();
-            Some((pair.get(0).as_string()?, pair.get(1)))
-        })
-        .collect();
-    // A field's own value cannot fail here (every field is a `Raw`): the one error is a key the
-    // struct does not have, named with the accepted ones.
-    T::deserialize(OptionsDeserializer(entries))
-        .map_err(|e| ArgError::type_error(param, &e.0.replacen("unknown field", "unknown option", 1)))
+    let pairs = object_entries(value).map_err(|e| {
+        let mut why = String::from("could not be read (");
+        why.push_str(&crate::wasm::errors::describe(&e));
+        why.push(')');
+        ArgError::type_error(param, &why)
+    })?;
+    for pair in pairs.iter() {
+        let pair: Array = pair.unchecked_into();
+        let key = pair.get(0).as_string().unwrap_or_default();
+        match keys.iter().position(|k| *k == key).and_then(|at| out.get_mut(at)) {
+            Some(slot) => **slot = Raw(pair.get(1)),
+            None => return Err(ArgError::type_error(param, &unknown_option(&key, keys))),
+        }
+    }
+    Ok(())
+}
+
+/// "unknown option `x`, expected one of `a`, `b`": serde's `unknown_field` wording, which these
+/// messages have had since the options were serde-derived.
+fn unknown_option(key: &str, keys: &[&str]) -> String {
+    let mut why = String::from("unknown option `");
+    why.push_str(key);
+    why.push_str(match keys.len() {
+        0 => "`, there are no options",
+        1 => "`, expected ",
+        2 => "`, expected ",
+        _ => "`, expected one of ",
+    });
+    for (i, k) in keys.iter().enumerate() {
+        why.push_str(match i {
+            0 => "`",
+            _ if keys.len() == 2 => " or `",
+            _ => ", `",
+        });
+        why.push_str(k);
+        why.push('`');
+    }
+    why
 }
 
 impl Raw {
+    /// Wraps a value read by another options reader (`process_options::read`).
+    pub fn new(value: JsValue) -> Raw {
+        Raw(value)
+    }
+
     /// The value, `None` when absent, `undefined` or `null`.
     pub fn get(&self) -> Option<JsValue> {
         Some(self.0.clone()).filter(|v| !v.is_null_or_undefined())
@@ -187,26 +169,34 @@ impl Raw {
         if !value.is_object() || Array::is_array(&value) {
             return Err(bad());
         }
-        object_entries(&value)
-            .map_err(|_| bad())?
-            .iter()
-            .map(|pair| {
-                let pair: Array = pair.unchecked_into();
-                Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(bad)
+        // A loop, not `collect` into an `Option`: its iterator adapters cost more wasm.
+        let mut out = Vec::new();
+        for pair in object_entries(&value).map_err(|_| bad())?.iter() {
+            let pair: Array = pair.unchecked_into();
+            match (pair.get(0).as_string(), pair.get(1).as_string()) {
+                (Some(name), Some(text)) => out.push((name, text)),
+                _ => return Err(bad()),
+            }
+        }
+        Ok(out)
     }
 }
 
-/// Declares an options struct: its fields are the accepted keys (camelCase in JS).
+/// Declares an options struct: its fields are the accepted keys, each with its camelCase name.
 macro_rules! options {
-    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident),* $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident = $key:literal),* $(,)? }) => {
         $(#[$doc])*
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+        #[derive(Default)]
         pub struct $name {
             $($(#[$fdoc])* pub $field: Raw,)*
+        }
+
+        impl Options for $name {
+            // The fields by reference, not a list of values moved into a new struct: that
+            // measured 2.3 KB of wasm over these structs, this a few bytes per field.
+            fn read(&mut self, value: &JsValue, param: &str) -> Result<(), ArgError> {
+                fill(value, param, &[$($key),*], &mut [$(&mut self.$field),*])
+            }
         }
     };
 }
@@ -215,29 +205,29 @@ options! {
     /// `new SandboxClient(options)` and `SandboxClient.forLocalhost(options)`.
     ClientOptionsJs {
         /// `apiUrl`.
-        api_url,
+        api_url = "apiUrl",
         /// `apiKey`.
-        api_key,
+        api_key = "apiKey",
         /// `namespace`.
-        namespace,
+        namespace = "namespace",
         /// `organizationId`.
-        organization_id,
+        organization_id = "organizationId",
         /// `projectId`.
-        project_id,
+        project_id = "projectId",
         /// `requestTimeout`, seconds.
-        request_timeout,
+        request_timeout = "requestTimeout",
         /// `maxRetries`.
-        max_retries,
+        max_retries = "maxRetries",
         /// `maxResponseBytes`.
-        max_response_bytes,
+        max_response_bytes = "maxResponseBytes",
         /// `tokenProvider`.
-        token_provider,
+        token_provider = "tokenProvider",
         /// `fetch`.
-        fetch,
+        fetch = "fetch",
         /// `httpAgent` (Node).
-        http_agent,
+        http_agent = "httpAgent",
         /// `dangerouslyAllowBrowser`.
-        dangerously_allow_browser,
+        dangerously_allow_browser = "dangerouslyAllowBrowser",
     }
 }
 
@@ -245,7 +235,7 @@ options! {
     /// Calls whose only option is `signal`.
     SignalOnly {
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -253,9 +243,9 @@ options! {
     /// `snapshot(sandboxId, options)`.
     SnapshotOptions {
         /// `snapshotType`.
-        snapshot_type,
+        snapshot_type = "snapshotType",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -263,9 +253,9 @@ options! {
     /// `listSnapshots(options)`.
     ListSnapshotsOptions {
         /// `sandboxId`.
-        sandbox_id,
+        sandbox_id = "sandboxId",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -273,15 +263,15 @@ options! {
     /// `waitForSnapshot(snapshotId, options)` and `watchSnapshot(snapshotId, options)`.
     WaitOptionsJs {
         /// `timeout`, seconds.
-        timeout,
+        timeout = "timeout",
         /// `pollInterval`, seconds.
-        poll_interval,
+        poll_interval = "pollInterval",
         /// `waitUntil`.
-        wait_until,
+        wait_until = "waitUntil",
         /// `onStatus`.
-        on_status,
+        on_status = "onStatus",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -289,17 +279,17 @@ options! {
     /// `snapshotAndWait(sandboxId, options)`: the wait's options and `snapshotType`.
     SnapshotAndWaitOptions {
         /// `snapshotType`.
-        snapshot_type,
+        snapshot_type = "snapshotType",
         /// `timeout`, seconds.
-        timeout,
+        timeout = "timeout",
         /// `pollInterval`, seconds.
-        poll_interval,
+        poll_interval = "pollInterval",
         /// `waitUntil`.
-        wait_until,
+        wait_until = "waitUntil",
         /// `onStatus`.
-        on_status,
+        on_status = "onStatus",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -315,23 +305,29 @@ options! {
     /// `createSandbox(options)`.
     CreateSandboxOptions {
         /// `image`.
-        image,
+        image = "image",
         /// `cpus`.
-        cpus,
+        cpus = "cpus",
         /// `memoryMb`.
-        memory_mb,
+        memory_mb = "memoryMb",
         /// `diskMb`.
-        disk_mb,
+        disk_mb = "diskMb",
         /// `timeoutSecs`.
-        timeout_secs,
+        timeout_secs = "timeoutSecs",
         /// `entrypoint`.
-        entrypoint,
+        entrypoint = "entrypoint",
         /// `snapshotId`.
-        snapshot_id,
+        snapshot_id = "snapshotId",
         /// `name`.
-        name,
+        name = "name",
+        /// `allowInternetAccess`.
+        allow_internet_access = "allowInternetAccess",
+        /// `allowOut`.
+        allow_out = "allowOut",
+        /// `denyOut`.
+        deny_out = "denyOut",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -339,25 +335,31 @@ options! {
     /// `createAndConnect(options)`: `createSandbox`'s and `startupTimeout`.
     CreateAndConnectOptions {
         /// `image`.
-        image,
+        image = "image",
         /// `cpus`.
-        cpus,
+        cpus = "cpus",
         /// `memoryMb`.
-        memory_mb,
+        memory_mb = "memoryMb",
         /// `diskMb`.
-        disk_mb,
+        disk_mb = "diskMb",
         /// `timeoutSecs`.
-        timeout_secs,
+        timeout_secs = "timeoutSecs",
         /// `entrypoint`.
-        entrypoint,
+        entrypoint = "entrypoint",
         /// `snapshotId`.
-        snapshot_id,
+        snapshot_id = "snapshotId",
         /// `name`.
-        name,
+        name = "name",
+        /// `allowInternetAccess`.
+        allow_internet_access = "allowInternetAccess",
+        /// `allowOut`.
+        allow_out = "allowOut",
+        /// `denyOut`.
+        deny_out = "denyOut",
         /// `startupTimeout`, seconds.
-        startup_timeout,
+        startup_timeout = "startupTimeout",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -365,15 +367,17 @@ options! {
     /// `sandbox.run(command, options)` and `sandbox.commands.run(command, options)`.
     RunOptions {
         /// `args`.
-        args,
+        args = "args",
         /// `env`.
-        env,
+        env = "env",
         /// `workingDir`.
-        working_dir,
+        working_dir = "workingDir",
         /// `timeout`, seconds.
-        timeout,
+        timeout = "timeout",
+        /// `user`.
+        user = "user",
         /// `signal`.
-        signal,
+        signal = "signal",
     }
 }
 
@@ -382,7 +386,12 @@ pub fn strings(value: &JsValue) -> Option<Vec<String>> {
     if !Array::is_array(value) {
         return None;
     }
-    value.unchecked_ref::<Array>().iter().map(|v| v.as_string()).collect()
+    // A loop, not `collect` into an `Option`: its iterator adapters cost more wasm.
+    let mut out = Vec::new();
+    for item in value.unchecked_ref::<Array>().iter() {
+        out.push(item.as_string()?);
+    }
+    Some(out)
 }
 
 /// A required string argument.
@@ -390,7 +399,7 @@ pub fn required_string(value: &JsValue, param: &str) -> Result<String, ArgError>
     let text = value.dyn_ref::<js_sys::JsString>().ok_or_else(|| ArgError::type_error(param, "must be a string"))?;
     // A lone surrogate has no UTF-8 form: the copy would turn it into U+FFFD, and the call would
     // name another resource than the caller's.
-    if !text.is_valid_utf16() {
+    if !is_well_formed(text) {
         return Err(ArgError::type_error(param, "must not contain unpaired surrogates (invalid UTF-16)"));
     }
     Ok(String::from(text))
@@ -419,9 +428,13 @@ impl CreateAndConnectOptions {
     /// `startupTimeout`, and the rest as `createSandbox`'s options.
     pub fn split(self) -> (Raw, CreateSandboxOptions) {
         let CreateAndConnectOptions {
-            image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, startup_timeout, signal,
+            image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, allow_internet_access, allow_out,
+            deny_out, startup_timeout, signal,
         } = self;
-        let create = CreateSandboxOptions { image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, signal };
+        let create = CreateSandboxOptions {
+            image, cpus, memory_mb, disk_mb, timeout_secs, entrypoint, snapshot_id, name, allow_internet_access, allow_out,
+            deny_out, signal,
+        };
         (startup_timeout, create)
     }
 }

@@ -36,6 +36,11 @@ fn sandbox_spec(opts: &CreateSandboxOptions) -> Result<SandboxSpec, ArgError> {
         entrypoint: opts.entrypoint.string_array("entrypoint")?,
         snapshot_id: opts.snapshot_id.string("snapshotId")?.map(|s| args::id("snapshotId", &s)).transpose()?,
         name: opts.name.string("name")?,
+        network: tensorlake_snapshots_core::processes::network_body(
+            opts.allow_internet_access.boolean("allowInternetAccess")?,
+            &opts.allow_out.string_array("allowOut")?.unwrap_or_default(),
+            &opts.deny_out.string_array("denyOut")?.unwrap_or_default(),
+        ),
     })
 }
 
@@ -137,6 +142,7 @@ pub fn run(handle: &Rc<SandboxHandle>, command: &JsValue, options: &JsValue, she
             env: opts.env.string_map("env")?,
             working_dir: opts.working_dir.string("workingDir")?,
             timeout_s: opts.timeout.number("timeout")?.map(|t| args::wire_quantity("timeout", t)).transpose()?,
+            user: crate::wasm::process_options::user_arg(&opts.user)?,
         };
         Ok((spec, opts.signal.signal()?))
     };

@@ -4,7 +4,7 @@
 
 use js_sys::{Array, Date, Object, Reflect};
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use tensorlake_snapshots_core::models::{DirEntry, SandboxRecord, SnapshotCreated, SnapshotRecord};
 use tensorlake_snapshots_core::sse::CommandOutput;
@@ -165,10 +165,15 @@ pub fn snapshot_created(created: &SnapshotCreated<JsJson>) -> JsValue {
     Builder::new().set(Prop::SnapshotId, &created.snapshot_id).set(Prop::Status, &created.status).done()
 }
 
-/// `SandboxInfo`.
+/// `SandboxInfo`: every field the server sent, camelCased (`crate::wasm::plain`), with the
+/// decoded ones below set over them in their documented types.
 pub fn sandbox(rec: &SandboxRecord<JsJson>) -> JsValue {
-    let resources = Builder::new().num(Prop::Cpus, rec.cpus).num(Prop::MemoryMb, rec.memory_mb).num(Prop::DiskMb, rec.disk_mb).done();
-    Builder::new()
+    let all = crate::wasm::plain::plain(&rec.raw);
+    let _ = Reflect::delete_property(all.unchecked_ref::<Object>(), &"id".into());
+    let resources = Reflect::get(&all, &"resources".into()).ok().filter(|r| r.is_object()).unwrap_or_else(|| Object::new().into());
+    let resources = Builder { object: resources.unchecked_into() };
+    let resources = resources.num(Prop::Cpus, rec.cpus).num(Prop::MemoryMb, rec.memory_mb).num(Prop::DiskMb, rec.disk_mb).done();
+    Builder { object: all.unchecked_into() }
         .set(Prop::SandboxId, &rec.sandbox_id)
         .opt(Prop::Namespace, &rec.namespace)
         .set(Prop::Status, &rec.status)

@@ -113,3 +113,18 @@ test('snapshotAndWait({ timeout: 1 }) against a server that never answers ends i
   await assert.rejects(client.createAndConnect({ startupTimeout: 1 }));
   assert.ok(Date.now() - started2 < 5_000);
 });
+
+test('lone surrogates are refused where String.prototype.isWellFormed is missing (Node 18)', async () => {
+  const saved = Object.getOwnPropertyDescriptor(String.prototype, 'isWellFormed');
+  delete String.prototype.isWellFormed;
+  try {
+    const { client, sent } = scripted(() => json({ id: 'snap-😀', status: 'completed' }));
+    for (const id of ['\uD800snap', 'snap\uDC00', '\uDC00\uD800', 'a\uDBFF']) {
+      await assert.rejects(client.getSnapshot(id), (err) => err instanceof TypeError && /unpaired surrogates/.test(err.message), JSON.stringify(id));
+    }
+    assert.equal(sent.length, 0, 'nothing was sent');
+    assert.equal((await client.getSnapshot('snap-😀')).snapshotId, 'snap-😀');
+  } finally {
+    if (saved) Object.defineProperty(String.prototype, 'isWellFormed', saved);
+  }
+});

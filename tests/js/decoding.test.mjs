@@ -132,3 +132,22 @@ test('a custom fetch whose response is not a Response is a typed error, not a cr
   assert.match(err.message, /sync failure/);
   assert.ok((await throwing.getSnapshot('').catch((e) => e)) instanceof TypeError, 'the client still works after a failure');
 });
+
+test('a long error body of bytes is cut, its malformed UTF-8 shown as U+FFFD', async () => {
+  // readFile's answer is bytes: the error message reads a prefix of them, decoded lossily in JS
+  // (src/wasm/js_json.rs, text_prefix), one U+FFFD per malformed sequence as Rust's lossy decoding.
+  const body = new Uint8Array(40000).fill(0x61);
+  body.set([0xff, 0xe2, 0x82]);
+  const client = SandboxClient.forLocalhost({
+    maxRetries: 0,
+    fetch: async (url) => String(url).includes('/files')
+      ? new Response(body, { status: 500, headers: { 'content-type': 'application/octet-stream' } })
+      : new Response(JSON.stringify({ id: 'sbx-1', status: 'running', sandbox_url: 'http://127.0.0.1:9/' }),
+        { status: 200, headers: { 'content-type': 'application/json' } }),
+  });
+  const sandbox = await client.connect('sbx-1');
+  const err = await sandbox.readFile('/x').catch((e) => e);
+  assert.ok(err instanceof RemoteAPIError, String(err));
+  assert.ok(err.responseMessage.startsWith('\uFFFD\uFFFDaaa'), err.responseMessage.slice(0, 20));
+  assert.ok(err.message.length < 4096, `message of ${err.message.length} chars`);
+});

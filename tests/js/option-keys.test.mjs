@@ -66,12 +66,34 @@ test('every method refuses a misspelled option key before sending anything', asy
     ['sandbox.snapshot', () => sandbox.snapshot({ type: 'memory' }), 'type', 'snapshotType'],
     ['sandbox.snapshotAndWait', () => sandbox.snapshotAndWait({ timeOut: 5 }), 'timeOut', 'timeout'],
     ['sandbox.terminate', () => sandbox.terminate({ force: true }), 'force', 'signal'],
+    ['sandbox.startProcess', () => sandbox.startProcess('ls', { cwd: '/' }), 'cwd', 'workingDir'],
+    ['sandbox.listProcesses', () => sandbox.listProcesses({ all: true }), 'all', 'signal'],
+    ['sandbox.getProcess', () => sandbox.getProcess(1, { signl: null }), 'signl', 'signal'],
+    ['sandbox.killProcess', () => sandbox.killProcess(1, { force: true }), 'force', 'signal'],
+    ['sandbox.sendSignal', () => sandbox.sendSignal(1, 15, { group: true }), 'group', 'signal'],
+    ['sandbox.writeStdin', () => sandbox.writeStdin(1, 'x', { encoding: 'utf8' }), 'encoding', 'signal'],
+    ['sandbox.closeStdin', () => sandbox.closeStdin(1, { force: true }), 'force', 'signal'],
+    ['sandbox.getStdout', () => sandbox.getStdout(1, { tail: 5 }), 'tail', 'signal'],
+    ['sandbox.getStderr', () => sandbox.getStderr(1, { tail: 5 }), 'tail', 'signal'],
+    ['sandbox.getOutput', () => sandbox.getOutput(1, { tail: 5 }), 'tail', 'signal'],
+    ['sandbox.suspend', () => sandbox.suspend({ pollIntervall: 1 }), 'pollIntervall', 'pollInterval'],
+    ['sandbox.resume', () => sandbox.resume({ waitUntil: 'running' }), 'waitUntil', 'wait'],
+    ['sandbox.status', () => sandbox.status({ verbose: true }), 'verbose', 'signal'],
+    ['sandbox.update', () => sandbox.update({ ports: [80] }), 'ports', 'exposedPorts'],
+    ['sandbox.checkpoint', () => sandbox.checkpoint({ snapshotType: 'memory' }), 'snapshotType', 'checkpointType'],
+    ['sandbox.listSnapshots', () => sandbox.listSnapshots({ sandboxId: 'sbx-2' }), 'sandboxId', 'signal'],
+    ['client.suspend', () => client.suspend('sbx-1', { timeOut: 5 }), 'timeOut', 'timeout'],
+    ['client.resume', () => client.resume('sbx-1', { timeOut: 5 }), 'timeOut', 'timeout'],
+    ['client.update', () => client.update('sbx-1', { allowUnauthenticated: true }), 'allowUnauthenticated', 'allowUnauthenticatedAccess'],
   ];
   for (const [name, call, key, accepted] of calls) {
     await assert.rejects(call(), namesKey(key, accepted), name);
   }
   // watchSnapshot returns an iterator, so it throws at once.
   assert.throws(() => client.watchSnapshot('snap-1', { pollIntervall: 1 }), namesKey('pollIntervall', 'pollInterval'));
+  for (const follow of ['followStdout', 'followStderr', 'followOutput']) {
+    assert.throws(() => sandbox[follow](1, { signl: null }), namesKey('signl', 'signal'), follow);
+  }
   assert.deepEqual(sent, []);
 });
 

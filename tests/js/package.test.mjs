@@ -40,7 +40,7 @@ test('Node resolves require and import to the same module instance', async () =>
   assert.equal(viaImport.createError, undefined, 'the internal error factory is not exported');
   const names = Object.keys(viaRequire).sort();
   assert.deepEqual(names, [
-    'Commands', 'RemoteAPIError', 'Sandbox', 'SandboxClient', 'SandboxConnectionError', 'SandboxError',
+    'Commands', 'ProcessOutputStream', 'RemoteAPIError', 'Sandbox', 'SandboxClient', 'SandboxConnectionError', 'SandboxError',
     'SandboxNotFoundError', 'SnapshotFailedError', 'SnapshotNotFoundError', 'SnapshotWatch', 'WaitTimeoutError',
   ]);
 });

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { startServer, ROOT } from '../js/helpers/server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const STEPS = ['create', 'run', 'snapshotAndWait', 'list', 'restore', 'errors', 'abort', 'terminate'];
+const STEPS = ['create', 'run', 'snapshotAndWait', 'list', 'restore', 'errors', 'abort', 'follow', 'terminate'];
 const NODE_IMPORT_ENTRY = `file://${join(ROOT, 'pkg', 'node', 'index.mjs')}`;
 const NODE_REQUIRE_ENTRY = join(ROOT, 'pkg', 'node', 'index.cjs');
 

@@ -74,6 +74,17 @@ export async function smoke(lib, apiUrl, tag) {
   check(early === reason, 'an already-aborted signal rejects with its reason');
   step('abort');
 
+  // follow a background process's output as it is written (each runtime's streaming transport):
+  // the second line waits for a file written only once the first has arrived
+  const p = await sandbox.startProcess('sh', { args: ['-c', 'echo one; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo two'] });
+  const lines = [];
+  for await (const event of sandbox.followStdout(p.pid)) {
+    lines.push(event.line);
+    if (event.line === 'one') await sandbox.writeFile('/tmp/go', '');
+  }
+  check(lines.join(',') === 'one,two', `followStdout yielded ${JSON.stringify(lines)}`);
+  step('follow');
+
   await sandbox.terminate();
   await restored.terminate();
   step('terminate');

@@ -1,0 +1,65 @@
+// A streaming GET for `followStdout`/`followStderr`/`followOutput`: the response head, then its
+// body as text chunks as they arrive, never the whole body. js/exchange.js reads a body whole, which
+// a stream that lasts as long as a process cannot be. Nothing is decided here: the request (URL,
+// headers, trace), the SSE parsing, the error mapping and the iterator protocol are in Rust
+// (src/wasm/follow.rs, core/src/processes.rs).
+//
+// The Node entry's transport (npm/node/transport.cjs) offers the same under STREAM, on node:http;
+// any other fetch (the global one in browsers, Deno and Bun, or the caller's) is used through
+// `response.body.getReader()`.
+//
+// An ES module, as wasm-bindgen's web glue imports it; scripts/build.sh compiles a CommonJS copy.
+
+const STREAM = Symbol.for('tensorlake-snapshots.stream');
+
+// Resolves to a stream: `status`, `read()` (a promise of the next text chunk, or undefined at the
+// end) and `cancel()` (closes the connection at once; a pending `read()` then settles).
+export async function openStream(fetchFn, url, headers, signal) {
+  const send = fetchFn || fetch;
+  if (send[STREAM]) {
+    const { status, chunks, cancel } = await send[STREAM](url, headers, signal);
+    return stream(status, chunks, cancel);
+  }
+  const res = await send(url, { method: 'GET', headers, signal });
+  const body = res.body && typeof res.body.getReader === 'function' ? res.body.getReader() : undefined;
+  // A fetch without streaming bodies: the text as one chunk, once it is whole.
+  const chunks = body ? { next: () => body.read() } : oneChunk(res);
+  return stream(res.status, chunks, () => (body ? body.cancel() : undefined));
+}
+
+function oneChunk(res) {
+  let done = false;
+  return {
+    next: async () => {
+      if (done) return { done: true };
+      done = true;
+      return { done: false, value: new Uint8Array(await res.arrayBuffer()) };
+    },
+  };
+}
+
+function stream(status, chunks, close) {
+  const decoder = new TextDecoder();
+  return {
+    status,
+    async read() {
+      for (;;) {
+        const { done, value } = await chunks.next();
+        if (done) {
+          const tail = decoder.decode();
+          return tail === '' ? undefined : tail;
+        }
+        const text = decoder.decode(value, { stream: true });
+        if (text !== '') return text;
+      }
+    },
+    cancel() {
+      try {
+        const closed = close();
+        if (closed && typeof closed.catch === 'function') closed.catch(() => {});
+      } catch {
+        // already closed
+      }
+    },
+  };
+}

@@ -1,0 +1,70 @@
+//! Answers passed through as plain JS objects, the official TypeScript SDK's way (`fromSnakeKeys`):
+//! keys camelCased, `*_at` and `timestamp` numbers made `Date`s, `null` made `undefined`, every
+//! other field kept, unknown ones included. One generic path instead of a typed model per answer
+//! (process info, output, sandbox fields): a newer server's fields reach the caller unchanged.
+//! Also the `traceId` every successful result carries.
+
+use js_sys::{Array, Date, Object, Reflect};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+
+use tensorlake_snapshots_core::processes::{is_time_key, js_key};
+use tensorlake_snapshots_core::time::epoch_number_to_ms;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `Object.entries`; only called on values `JSON.parse` made, which have no getters to throw.
+    #[wasm_bindgen(js_namespace = Object, js_name = entries)]
+    fn entries(value: &JsValue) -> Array;
+}
+
+/// `value` as the caller sees it (see the module comment); depth is bounded by `JSON.parse`'s.
+pub fn plain(value: &JsValue) -> JsValue {
+    if value.is_null() {
+        return JsValue::UNDEFINED;
+    }
+    if Array::is_array(value) {
+        return value
+            .unchecked_ref::<Array>()
+            .iter()
+            .map(|item| plain(&item))
+            .collect::<Array>()
+            .into();
+    }
+    if !value.is_object() {
+        return value.clone();
+    }
+    let out = Object::new();
+    for pair in entries(value).iter() {
+        let pair: Array = pair.unchecked_into();
+        let Some(key) = pair.get(0).as_string() else {
+            continue;
+        };
+        let item = pair.get(1);
+        let converted = match item.as_f64() {
+            Some(n) if is_time_key(&key) => {
+                epoch_number_to_ms(n).map_or(JsValue::UNDEFINED, |ms| Date::new(&ms.into()).into())
+            }
+            _ => plain(&item),
+        };
+        // A fresh plain object: setting a property cannot throw.
+        let _ = Reflect::set(&out, &js_key(&key).into(), &converted);
+    }
+    out.into()
+}
+
+/// Gives an object or array result the trace id of the call's last successful request, as a
+/// non-enumerable, read-only `traceId` (so `JSON.stringify`, spreads and deep comparisons see the
+/// record alone). Other results (`undefined`, strings) are returned as they are.
+pub fn attach(value: JsValue) -> JsValue {
+    let trace = tensorlake_snapshots_core::trace::take_success();
+    if let (Some(trace), true) = (trace, value.is_object()) {
+        let descriptor = Object::new();
+        let _ = Reflect::set(&descriptor, &"value".into(), &trace.into());
+        let object: &Object = value.unchecked_ref();
+        if Object::is_extensible(object) {
+            Object::define_property(object, &"traceId".into(), &descriptor);
+        }
+    }
+    value
+}
