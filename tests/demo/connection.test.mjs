@@ -65,10 +65,9 @@ test('an API URL nobody answers on shows the pill as unreachable, and a bad URL 
     const { page } = demo;
     await page.locator('#server-pill[data-state="online"]').waitFor();
 
-    // A port that was just free: connection refused.
-    const other = await startServer();
-    const deadUrl = other.url;
-    await other.stop();
+    // Connection refused: a port below the ephemeral range, so no test server started in
+    // parallel can take it (a port freed a moment ago could be, and then it answers).
+    const deadUrl = 'http://127.0.0.1:1023';
     await page.getByLabel('API URL').fill(deadUrl);
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.locator('#server-pill[data-state="offline"]').waitFor();
