@@ -2,7 +2,6 @@
 //! and the core. Compiled only for wasm32.
 
 pub mod abort;
-pub mod driver;
 pub mod env;
 pub mod errors;
 pub mod follow;
