@@ -13,13 +13,14 @@ for _ in $(seq 100); do grep -q listening "$OUT" && break; sleep 0.1; done
 export TENSORLAKE_TEST_API_URL=$(sed -n 's/.*listening on //p' "$OUT")
 [ -n "$TENSORLAKE_TEST_API_URL" ] || { echo "local server did not start" >&2; exit 1; }
 
+# Each run is bounded: a hung browser or runner fails here in minutes, not at CI's time limit.
 echo "--- in Node"
-cargo test --target wasm32-unknown-unknown --test wasm
+timeout 600 cargo test --target wasm32-unknown-unknown --test wasm
 
 echo "--- in headless Chromium"
 LOG=$(mktemp)
 WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver \
-  cargo test --target wasm32-unknown-unknown --test wasm 2>&1 | tee "$LOG"
+  timeout 600 cargo test --target wasm32-unknown-unknown --test wasm 2>&1 | tee "$LOG"
 passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$LOG" | tail -1)
 grep -q 'Running headless tests in Chrome' "$LOG" || { echo "the browser run did not run in Chrome" >&2; exit 1; }
 [ "${passed:-0}" -ge 5 ] || { echo "the browser run passed ${passed:-0} tests; expected at least 5" >&2; exit 1; }
