@@ -265,6 +265,25 @@ pub fn mkdir_at(dir: &impl AsRawFd, name: &CStr, mode: u32) -> io::Result<()> {
     check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t) })
 }
 
+/// Creates the regular file `name` of `dir` for writing (mode 0600 until the caller sets its
+/// own): never through a link, never over an existing entry (`EEXIST`).
+pub fn create_file_at(dir: &impl AsRawFd, name: &CStr) -> io::Result<File> {
+    // SAFETY: valid dirfd and NUL-terminated name; the descriptor is owned below.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor, owned by nothing else.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
 /// `unlinkat(dir, name, flags)`; `flags` is 0 or `AT_REMOVEDIR`.
 pub fn unlink_at(dir: &impl AsRawFd, name: &CStr, flags: i32) -> io::Result<()> {
     // SAFETY: valid dirfd and NUL-terminated name.

@@ -19,9 +19,8 @@
 
 use std::borrow::Cow;
 use std::ffi::CStr;
-use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
@@ -376,21 +375,7 @@ impl Extractor {
         if !self.make_room(name)? {
             return Ok(Some("a directory is already there"));
         }
-        let cur = self.stack.current()?;
-        // SAFETY: valid dirfd and NUL-terminated name; the descriptor is owned below.
-        let fd = unsafe {
-            libc::openat(
-                cur.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                0o600,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fresh descriptor.
-        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let file = fsx::create_file_at(self.stack.current()?, name)?;
         let len = write_with_holes(&file, data)?;
         file.set_len(len)?;
         let _ = self.owner.give_fd(&file);

@@ -48,11 +48,12 @@ const DIRECT_ALIGN: usize = 4096;
 /// Copies `data` into `file`, seeking over zero blocks instead of writing them; returns the
 /// length (the caller sets it, which makes a trailing hole).
 ///
-/// A file of a megabyte or more is written with `O_DIRECT` from its second megabyte on: into
-/// a sandbox's disk (a loop device that itself does direct I/O) the data then goes to the image
-/// once, skipping the page cache that a buffered write fills and the kernel then writes back.
-/// Measured on this machine, restoring 1 GiB: 1.6 s instead of 2.3 s for the writes. The
-/// unaligned tail is written buffered. Where `O_DIRECT` is refused (tmpfs), it stays buffered.
+/// A file of a megabyte or more is written with `O_DIRECT` (decided once its first megabyte is
+/// read): into a sandbox's disk (a loop device that itself does direct I/O) the data then goes to
+/// the image once, skipping the page cache that a buffered write fills and the kernel then writes
+/// back. Measured on this machine (BENCHMARKS.md, issue 13): a 1 GiB restore 0.62-0.78 s instead
+/// of 2.8-3.0 s. The unaligned tail is written buffered. Where `O_DIRECT` is refused (tmpfs), it
+/// stays buffered.
 pub fn write_with_holes<R: Read>(file: &File, data: &mut R) -> io::Result<u64> {
     const CHUNK: usize = 1024 * 1024;
     let mut raw = vec![0u8; CHUNK + DIRECT_ALIGN];

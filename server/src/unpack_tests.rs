@@ -1,6 +1,7 @@
 //! Restores of crafted archives and poisoned roots.
 
 use super::*;
+use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;

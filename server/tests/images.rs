@@ -8,25 +8,13 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::{temp_dir, Server};
+use common::{require_root, temp_dir, Server};
 use serde_json::{json, Value};
 
 const P: &str = "/v1/namespaces/default";
 
-fn require_root() {
-    // SAFETY: geteuid cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "this test needs root (CI runs the suite as root)");
-}
-
-fn create(s: &Server, body: Value) -> String {
-    let r = s.post_json(&format!("{P}/sandboxes"), &body);
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["sandbox_id"].as_str().unwrap().to_string()
-}
-
 fn restore(s: &Server, snap: &str, resources: Value) -> String {
-    create(s, json!({ "snapshot_id": snap, "resources": resources }))
+    s.sandbox_with(json!({ "snapshot_id": snap, "resources": resources }))
 }
 
 fn snapshot(s: &Server, sb: &str) -> Value {
@@ -279,7 +267,7 @@ fn cgroup_value(id: &str, file: &str) -> Option<String> {
 fn a_restore_with_more_resources_gets_those_cgroup_limits_and_reports_them() {
     require_root();
     let s = Server::start(&[]);
-    let sb = create(&s, json!({ "resources": { "cpus": 1.0, "memory_mb": 512 } }));
+    let sb = s.sandbox_with(json!({ "resources": { "cpus": 1.0, "memory_mb": 512 } }));
     ok(&s, &sb, "echo a,b > /data/output.csv");
     let snap = snapshot(&s, &sb);
     let big = restore(
@@ -309,7 +297,7 @@ fn a_restore_with_more_resources_gets_those_cgroup_limits_and_reports_them() {
 fn a_256_mib_sandbox_cannot_hold_1_gib() {
     require_root();
     let s = Server::start(&[]);
-    let sb = create(&s, json!({ "resources": { "memory_mb": 256 } }));
+    let sb = s.sandbox_with(json!({ "resources": { "memory_mb": 256 } }));
     let run = s.run_body(
         &sb,
         &json!({ "command": "python", "args": ["-c", "b = b'x' * (1 << 30); print('held', len(b))"], "timeout": 120 }),

@@ -9,22 +9,10 @@ mod common;
 use std::net::{Ipv4Addr, TcpListener, ToSocketAddrs};
 use std::time::Duration;
 
-use common::{eventually, temp_dir, Server};
+use common::{require_root, eventually, temp_dir, Server};
 use serde_json::{json, Value};
 
 const P: &str = "/v1/namespaces/default";
-
-fn require_root() {
-    // SAFETY: geteuid cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "this test needs root (CI runs the suite as root)");
-}
-
-fn create(s: &Server, body: Value) -> String {
-    let r = s.post_json(&format!("{P}/sandboxes"), &body);
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["sandbox_id"].as_str().unwrap().to_string()
-}
 
 fn info(s: &Server, id: &str) -> Value {
     let r = s.get(&format!("{P}/sandboxes/{id}"));
@@ -244,7 +232,7 @@ fn the_host_its_loopback_and_the_local_api_are_unreachable() {
 fn no_internet_access_leaves_only_a_loopback_shared_by_the_sandboxs_commands() {
     require_root();
     let s = Server::start(&[]);
-    let sb = create(&s, json!({"network": {"allow_internet_access": false}}));
+    let sb = s.sandbox_with(json!({"network": {"allow_internet_access": false}}));
     assert_eq!(interfaces(&s, &sb), vec!["lo"]);
     assert_ne!(fetch_pypi(&s, &sb), "200");
     // A listener started by one command answers another: one machine, one loopback (and, as
@@ -279,12 +267,12 @@ fn allow_out_and_deny_out_are_enforced_and_deny_wins() {
     require_root();
     let s = Server::start(&[]);
     let ip = pypi_ip();
-    let denied = create(&s, json!({"network": {"deny_out": [format!("{ip}/32")]}}));
+    let denied = s.sandbox_with(json!({"network": {"deny_out": [format!("{ip}/32")]}}));
     assert_ne!(fetch_pypi(&s, &denied), "200");
-    let listed = create(&s, json!({"network": {"allow_out": [ip]}}));
+    let listed = s.sandbox_with(json!({"network": {"allow_out": [ip]}}));
     assert_eq!(fetch_pypi(&s, &listed), "200");
     // Only listed destinations: another address is refused, though DNS still answers.
-    let other = create(&s, json!({"network": {"allow_out": ["192.0.2.77"]}}));
+    let other = s.sandbox_with(json!({"network": {"allow_out": ["192.0.2.77"]}}));
     assert_ne!(fetch_pypi(&s, &other), "200");
     let out = py(
         &s,
@@ -292,14 +280,12 @@ fn allow_out_and_deny_out_are_enforced_and_deny_wins() {
         "import socket\nprint(socket.gethostbyname('pypi.org'))",
     );
     assert_eq!(out, vec![ip.clone()]);
-    let both = create(
-        &s,
+    let both = s.sandbox_with(
         json!({"network": {"allow_out": [ip], "deny_out": ["0.0.0.0/0"]}}),
     );
     assert_ne!(fetch_pypi(&s, &both), "200");
     // allow_internet_access false with allow_out: no DNS, the listed address still reachable.
-    let nodns = create(
-        &s,
+    let nodns = s.sandbox_with(
         json!({"network": {"allow_internet_access": false, "allow_out": [ip]}}),
     );
     let out = py(
@@ -351,15 +337,14 @@ fn a_policy_survives_snapshot_restore_and_restart_and_patch_changes_or_clears_it
     require_root();
     let s = Server::start(&[]);
     let closed = json!({"allow_internet_access": false, "allow_out": [], "deny_out": []});
-    let sb = create(&s, json!({"network": {"allow_internet_access": false}}));
+    let sb = s.sandbox_with(json!({"network": {"allow_internet_access": false}}));
     assert_eq!(info(&s, &sb)["network"], closed);
     let snap = s.snapshot(&sb);
     s.wait_snapshot(&snap, &["local_ready", "completed"]);
-    let restored = create(&s, json!({"snapshot_id": snap}));
+    let restored = s.sandbox_with(json!({"snapshot_id": snap}));
     assert_eq!(info(&s, &restored)["network_policy"], closed);
     assert_eq!(interfaces(&s, &restored), vec!["lo"]);
-    let opened = create(
-        &s,
+    let opened = s.sandbox_with(
         json!({"snapshot_id": snap, "network": {"allow_internet_access": true}}),
     );
     assert_eq!(info(&s, &opened)["network"]["allow_internet_access"], true);
@@ -394,7 +379,7 @@ fn suspend_stops_the_way_out_and_a_killed_server_leaves_none() {
     require_root();
     let s = Server::start(&[]);
     let sb = s.sandbox();
-    let closed = create(&s, json!({"network": {"allow_internet_access": false}}));
+    let closed = s.sandbox_with(json!({"network": {"allow_internet_access": false}}));
     assert!(
         slirps_of(s.pid()).is_empty(),
         "nothing runs for a sandbox before its first command"
@@ -495,7 +480,7 @@ fn without_slirp4netns_the_server_says_so_and_refuses_internet() {
     assert_eq!(interfaces(&s, &sb), vec!["lo"]);
     let r = patch(&s, &sb, &json!({"network": {"allow_out": ["1.1.1.1"]}}));
     assert_eq!(r.status, 400, "{}", r.text());
-    let offline = create(&s, json!({"network": {"allow_internet_access": false}}));
+    let offline = s.sandbox_with(json!({"network": {"allow_internet_access": false}}));
     assert_eq!(s.sh(&offline, "echo ran").stdout, vec!["ran"]);
 }
 

@@ -26,19 +26,7 @@ pub fn enter(
     // SAFETY (whole function): raw async-signal-safe calls on NUL-terminated strings and
     // descriptors prepared by the parent.
     unsafe {
-        for procs in &setup.cgroup_procs {
-            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // "0" is the writing process itself.
-            let n = libc::write(fd, b"0".as_ptr().cast(), 1);
-            let err = io::Error::last_os_error();
-            libc::close(fd);
-            if n != 1 {
-                return Err(err);
-            }
-        }
+        join_cgroups(&setup.cgroup_procs)?;
         if let Some(ns) = netns {
             if libc::setns(ns, libc::CLONE_NEWNET) != 0 {
                 return Err(io::Error::last_os_error());
@@ -87,6 +75,28 @@ pub fn enter(
                 || libc::setuid(uid) != 0
             {
                 return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves the calling process into each cgroup whose `cgroup.procs` file is given. Between fork
+/// and exec only: it makes async-signal-safe calls alone (open, write, close).
+pub fn join_cgroups(procs_files: &[std::ffi::CString]) -> io::Result<()> {
+    for procs in procs_files {
+        // SAFETY: a NUL-terminated path; the descriptor is closed before returning.
+        unsafe {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // "0" is the writing process itself.
+            let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+            let err = io::Error::last_os_error();
+            libc::close(fd);
+            if n != 1 {
+                return Err(err);
             }
         }
     }

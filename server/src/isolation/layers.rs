@@ -273,7 +273,7 @@ fn make_dir_in(
 /// links, and given to the root's owner. The mount points (`usr`, `proc`, `dev`, `sys`) are
 /// left to the jail.
 pub fn copy_missing(base: &Path, dst: &std::os::fd::OwnedFd) -> io::Result<()> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::OwnedFd;
     use std::os::unix::fs::PermissionsExt;
     let owner = Owner::of(dst)?;
     let mut stack: Vec<(PathBuf, OwnedFd)> = vec![(base.to_path_buf(), dst.try_clone()?)];
@@ -312,24 +312,11 @@ pub fn copy_missing(base: &Path, dst: &std::os::fd::OwnedFd) -> io::Result<()> {
                     Err(e) => return Err(e),
                 }
             } else if ft.is_file() {
-                // SAFETY: valid dirfd and NUL-terminated name; the descriptor is owned below.
-                let fd = unsafe {
-                    libc::openat(
-                        dir.as_raw_fd(),
-                        name.as_ptr(),
-                        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                        0o600,
-                    )
+                let mut file = match fsx::create_file_at(&dir, &name) {
+                    Ok(file) => file,
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+                    Err(e) => return Err(e),
                 };
-                if fd < 0 {
-                    let err = io::Error::last_os_error();
-                    if err.raw_os_error() == Some(libc::EEXIST) {
-                        continue;
-                    }
-                    return Err(err);
-                }
-                // SAFETY: fresh descriptor.
-                let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
                 io::copy(&mut std::fs::File::open(e.path())?, &mut file)?;
                 owner.give_fd(&file)?;
                 file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))?;

@@ -77,18 +77,7 @@ pub fn start_slirp(
     unsafe {
         cmd.pre_exec(move || {
             // Its memory, CPU and pids count as the sandbox's.
-            for procs in &cgroups {
-                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                let n = libc::write(fd, b"0".as_ptr().cast(), 1);
-                let err = io::Error::last_os_error();
-                libc::close(fd);
-                if n != 1 {
-                    return Err(err);
-                }
-            }
+            super::child::join_cgroups(&cgroups)?;
             let mut high = [0; 3];
             for (i, fd) in sources.iter().enumerate() {
                 high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10);

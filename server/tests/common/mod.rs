@@ -26,6 +26,13 @@ pub struct Server {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Fails the test unless it runs as root (CI runs the suite as root).
+pub fn require_root() {
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "this test needs root (CI runs the suite as root)");
+}
+
 /// A fresh, empty directory under the system temp dir.
 pub fn temp_dir(tag: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -230,10 +237,12 @@ impl Server {
 
     /// Creates a sandbox; returns its id.
     pub fn sandbox(&self) -> String {
-        let r = self.post_json(
-            "/v1/namespaces/default/sandboxes",
-            &json!({"resources": {"cpus": 1.0, "memory_mb": 1024}}),
-        );
+        self.sandbox_with(json!({"resources": {"cpus": 1.0, "memory_mb": 1024}}))
+    }
+
+    /// Creates a sandbox from this create body; returns its id.
+    pub fn sandbox_with(&self, body: Value) -> String {
+        let r = self.post_json("/v1/namespaces/default/sandboxes", &body);
         assert_eq!(r.status, 200, "{}", r.text());
         r.json()["sandbox_id"].as_str().unwrap().to_string()
     }
