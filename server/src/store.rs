@@ -187,7 +187,16 @@ fn load_rows<T: serde::de::DeserializeOwned>(
 }
 
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Batch>) {
+    // For the crash tests only: a slow disk, so a test can kill the server between a change in
+    // memory and its commit (the window every acknowledged change must not have).
+    let delay = std::env::var("TENSORLAKE_LOCAL_TEST_COMMIT_DELAY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(std::time::Duration::from_millis);
     while let Ok(first) = rx.recv() {
+        if let Some(delay) = delay {
+            thread::sleep(delay);
+        }
         let mut batches = vec![first];
         // Group commit: everything already queued rides in the same transaction.
         while batches.len() < 512 {

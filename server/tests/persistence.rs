@@ -138,12 +138,19 @@ fn a_clean_stop_finishes_the_archives_in_progress() {
 
 #[test]
 fn a_kill_after_local_ready_keeps_the_snapshot() {
-    let s = Server::start(&[
-        "--snapshot-local-ready-ms",
-        "0",
-        "--snapshot-completed-ms",
-        "60000",
-    ]);
+    // Every commit takes 300 ms, so the kill lands between a change in memory and its commit
+    // whenever the server shows a state before it is stored (this test was flaky until the
+    // finished archive was committed before memory showed `local_ready`).
+    let s = Server::start_in(
+        common::temp_dir("data"),
+        &[
+            "--snapshot-local-ready-ms",
+            "0",
+            "--snapshot-completed-ms",
+            "60000",
+        ],
+        &[("TENSORLAKE_LOCAL_TEST_COMMIT_DELAY_MS", "300")],
+    );
     let sb = s.sandbox();
     s.sh(&sb, "echo x > /x");
     let snap = s.snapshot(&sb);

@@ -159,31 +159,61 @@ async fn write_archive(
 
     let now = now_ms();
     let timing = st.timing.get();
-    let deleted_meanwhile = {
+    // A finished archive is committed to SQLite before memory shows it: a client that saw
+    // `local_ready` must find the snapshot again after a crash (a failure may show at once; a
+    // crash before its commit only marks the snapshot failed again at the next start).
+    let pending = {
         let mut reg = st.reg();
         match reg.snapshot_mut(&snap_id) {
-            None => true,
-            Some(snap) => {
-                match result {
-                    Ok(stats) => {
-                        snap.archive = Some(name.clone());
-                        snap.size_bytes = Some(stats.size_bytes);
-                        snap.rootfs_disk_bytes = Some(stats.content_bytes);
-                        let ready = now + timing.snapshot_local_ready_ms as i64;
-                        snap.local_ready_at = Some(ready);
-                        snap.completed_at = Some(ready + timing.snapshot_completed_ms as i64);
-                        let row = snap.clone();
-                        *reg.archive_refs.entry(name.clone()).or_default() += 1;
-                        st.store.send(vec![Op::PutSnapshot(row)]);
-                    }
-                    Err(e) => {
-                        snap.error = Some(format!("archiving the sandbox failed: {e}"));
-                        snap.failed_at = Some(now);
-                        let row = snap.clone();
-                        st.store.send(vec![Op::PutSnapshot(row)]);
-                    }
+            None => None,
+            Some(snap) => match result {
+                Ok(stats) => {
+                    let mut row = snap.clone();
+                    row.archive = Some(name.clone());
+                    row.size_bytes = Some(stats.size_bytes);
+                    row.rootfs_disk_bytes = Some(stats.content_bytes);
+                    let ready = now + timing.snapshot_local_ready_ms as i64;
+                    row.local_ready_at = Some(ready);
+                    row.completed_at = Some(ready + timing.snapshot_completed_ms as i64);
+                    Some((st.store.send_acked(vec![Op::PutSnapshot(row.clone())]), row))
                 }
-                false
+                Err(e) => {
+                    snap.error = Some(format!("archiving the sandbox failed: {e}"));
+                    snap.failed_at = Some(now);
+                    let row = snap.clone();
+                    st.store.send(vec![Op::PutSnapshot(row)]);
+                    return;
+                }
+            },
+        }
+    };
+    let deleted_meanwhile = match pending {
+        None => true,
+        Some((ack, row)) => {
+            let stored = committed(ack).await;
+            let mut reg = st.reg();
+            match reg.snapshot_mut(&snap_id) {
+                None => true,
+                Some(snap) => {
+                    let mut drop_archive = false;
+                    match stored {
+                        Ok(()) => {
+                            snap.archive = row.archive;
+                            snap.size_bytes = row.size_bytes;
+                            snap.rootfs_disk_bytes = row.rootfs_disk_bytes;
+                            snap.local_ready_at = row.local_ready_at;
+                            snap.completed_at = row.completed_at;
+                            *reg.archive_refs.entry(name.clone()).or_default() += 1;
+                        }
+                        Err(e) => {
+                            // Nothing records the archive: it goes, like a deleted snapshot's.
+                            snap.error = Some(format!("could not record the finished snapshot: {e}"));
+                            snap.failed_at = Some(now_ms());
+                            drop_archive = true;
+                        }
+                    }
+                    drop_archive
+                }
             }
         }
     };
