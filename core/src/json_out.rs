@@ -4,8 +4,8 @@
 //! Measured (wasm `--profile wasm`, wasm-opt -Oz, gzip -9, on the run body): serde derives with
 //! `serde_json::to_string` cost 8,292 bytes gzipped (78,130 → 86,422); serde derives with
 //! `serde-wasm-bindgen` and the engine's `JSON.stringify` cost 7,814 (→ 85,944). Both break the
-//! 80 KB budget (81,920 bytes), so request bodies stay here; option objects do use serde
-//! derives (`src/wasm/options.rs`). The tests parse what it writes with `serde_json`.
+//! 80 KB budget (81,920 bytes), so request bodies stay here. The tests parse what it writes with
+//! `serde_json`.
 
 use crate::decimal::json_number;
 

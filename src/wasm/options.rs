@@ -12,8 +12,11 @@
 //! issue 12's calls the wasm was 90,279 bytes gzipped, over the 81,920-byte budget, and the derived
 //! code (a `deserialize_struct` and visitor per struct, serde's error formatting) was the largest
 //! piece that could go without dropping a feature; the measured saving is in Cargo.toml. Not
-//! serde-wasm-bindgen either: reading these structs with it measured 93,643 bytes gzipped against
-//! 78,006 (its number visitors link core's float printer, about 15 KB of code).
+//! serde-wasm-bindgen either: measured again on 2026-12-02 against this module's 80,005 bytes
+//! gzipped, one struct (`SignalOnly`) read with `serde_wasm_bindgen::from_value` made 99,289 and
+//! all of them 102,638. Its deserializer reports a wrong type through serde's `Unexpected`, whose
+//! `Display` prints floats and `{:?}`-escapes strings, which links core's float printer
+//! (`flt2dec`: Grisu and Dragon) and Unicode printable tables whatever the structs hold.
 
 use js_sys::{Array, Function, Reflect, Uint8Array};
 
