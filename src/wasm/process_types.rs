@@ -105,9 +105,9 @@ export interface NetworkConfig {
 export interface CreateSandboxOptions {
   /** Default true; `false` blocks outbound traffic except `allowOut`. */
   allowInternetAccess?: boolean;
-  /** Destinations (CIDRs, hosts) allowed out. */
+  /** Destinations allowed out: IP addresses or CIDRs (the local server refuses host names with a 400, as a packet filter cannot follow DNS). */
   allowOut?: string[];
-  /** Destinations denied out. */
+  /** Destinations denied out (IP addresses or CIDRs); they win over `allowOut`. */
   denyOut?: string[];
 }
 
