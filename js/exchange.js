@@ -152,3 +152,63 @@ export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs,
       },
     );
 }
+
+// ---- The call driver (src/wasm/driver.rs) ----
+// Drives one call's Rust future: polls it, and when it hands over a promise (an HTTP exchange),
+// awaits that promise here and polls again with its outcome; when it waits for anything else (a
+// timer, a caller's promise), parks until its waker calls `wake`. A call is thus one async
+// function with one native `await` per exchange, instead of promise adapters and closures made
+// per call. No decision is made here.
+//
+// It lives in this module rather than a file of its own on purpose: every snippet is one more
+// module a browser fetches in parallel, and wasm-bindgen-test-runner's server (tiny_http 0.12)
+// can leave a fifth connection opened in one burst unserved behind four keep-alive ones, so with
+// five snippets the Chromium runs of tests/wasm.rs hung in about half of the runs
+// (scripts/wasm-tests.sh checks the count).
+
+/** What `poll` returns when the task failed; the next `poll` returns the error. */
+export const FAILED = Object.freeze({ failed: true });
+/** What `poll` returns when the task waits for a wake-up. */
+export const PARK = Object.freeze({ park: true });
+
+// Parked tasks: id -> the function that resumes their driver.
+const PARKED = new Map();
+
+/** Resumes the driver of a parked task (a spurious wake just costs a poll). */
+export function wake(id) {
+  const resume = PARKED.get(id);
+  if (resume !== undefined) {
+    PARKED.delete(id);
+    resume();
+  }
+}
+
+/**
+ * The promise of task `id`'s result. `poll(id, value, ok)` steps the task with the outcome of
+ * what it last handed over and returns its result, a promise to await (a result is never one),
+ * PARK or FAILED.
+ */
+export async function drive(poll, id) {
+  let value;
+  let ok = true;
+  for (;;) {
+    const out = poll(id, value, ok);
+    if (out instanceof Promise) {
+      try {
+        value = await out;
+        ok = true;
+      } catch (error) {
+        value = error;
+        ok = false;
+      }
+    } else if (out === PARK) {
+      await new Promise((resume) => PARKED.set(id, resume));
+      value = undefined;
+      ok = true;
+    } else if (out === FAILED) {
+      throw poll(id, undefined, true);
+    } else {
+      return out;
+    }
+  }
+}

@@ -31,6 +31,12 @@ export function isWellFormed(text) {
   return typeof text.isWellFormed === 'function' ? text.isWellFormed() : !LONE_SURROGATE.test(text);
 }
 
+// Gives a call's result its trace id as a non-enumerable, read-only `traceId`
+// (src/wasm/plain.rs, `attach`); a frozen result is left as it is.
+export function attachTrace(value, traceId) {
+  if (Object.isExtensible(value)) Object.defineProperty(value, 'traceId', { value: traceId });
+}
+
 // UTF-8 bytes as text, a malformed sequence as U+FFFD (src/wasm/js_json.rs, `text_prefix`).
 export function decodeLossy(bytes) {
   return new TextDecoder().decode(bytes);

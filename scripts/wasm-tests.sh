@@ -3,6 +3,15 @@
 # fails unless the browser run really ran the tests (wasm-pack, for one, can "pass" having run none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The runner's web server (tiny_http 0.12 in wasm-bindgen-test-runner) starts with four worker
+# threads, each held by one keep-alive connection until the browser closes it, and can queue a
+# connection that arrives in a burst behind them for good. Chromium opens one connection per
+# JS snippet it fetches in parallel, so with five snippet modules about half of the browser runs
+# hung before any output (one module request never answered; seen with `ss`: four busy workers,
+# the fifth connection's request unread). Keep the wasm's JS in at most four modules.
+snippets=$(grep -rhoE 'module = "/js/[^"]+"' src | sort -u | wc -l)
+[ "$snippets" -le 4 ] || { echo "src/ imports $snippets JS snippet modules; the browser run needs at most 4 (see above)" >&2; exit 1; }
 BIN=${TENSORLAKE_LOCAL_BIN:-target/release/tensorlake-local}
 DATA=$(mktemp -d)
 OUT=$(mktemp)

@@ -16,7 +16,7 @@ use tensorlake_snapshots_core::args::ArgError;
 use tensorlake_snapshots_core::config::{Config, Secret};
 
 use tensorlake_snapshots_core::platform::{Aborted, Expect, Platform, Request, RequestBody, Response, SendError};
-use crate::wasm::abort;
+use crate::wasm::{abort, driver};
 use crate::wasm::errors::describe;
 use crate::wasm::js_json::{self, Indexable, JsBody, JsJson};
 
@@ -228,7 +228,7 @@ impl JsHost {
         // The longest delay a JS timer honours is 2^31 - 1 ms; longer ones fire at once in Node.
         let timeout_ms = request.timeout_ms.clamp(1.0, 2_147_483_647.0) as u32;
         let pending = exchange(&fetch, request.url, &interned(request.method.as_str()), &headers, &body, self.signal.clone(), timeout_ms, want_bytes, self.shared.cfg.max_response_bytes);
-        let parts: Array = match JsFuture::from(pending).await {
+        let parts: Array = match driver::Handoff::Start(pending).await {
             Ok(parts) => parts.unchecked_into(),
             Err(rejection) => return Err(self.classify(rejection)),
         };

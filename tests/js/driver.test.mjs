@@ -1,6 +1,6 @@
-// Calls and their promises: a call started from inside another call's callback, many calls at
-// once, retries that sleep between attempts, and aborts during those sleeps, through the built
-// package with a scripted `fetch` (no server).
+// Calls driven from JS (src/wasm/driver.rs, `drive` in js/exchange.js): a call started from inside
+// another call's callback, many calls at once reusing task slots, retries that sleep between
+// attempts, and aborts during those sleeps, through the built package with a scripted `fetch` (no server).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SandboxClient, SnapshotNotFoundError, RemoteAPIError } from 'tensorlake-snapshots';
