@@ -151,3 +151,23 @@ test('a long error body of bytes is cut, its malformed UTF-8 shown as U+FFFD', a
   assert.ok(err.responseMessage.startsWith('\uFFFD\uFFFDaaa'), err.responseMessage.slice(0, 20));
   assert.ok(err.message.length < 4096, `message of ${err.message.length} chars`);
 });
+
+test('answers nested 100,000 deep decode without a trap, and the module works after', async () => {
+  // JSON.parse takes any depth; the fields a SandboxInfo or ProcessInfo passes through are converted
+  // level by level, and without a bound a 300 KB answer overflowed the wasm stack and killed Node.
+  const depth = 100000;
+  const deepObject = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+  const deepArray = `${'['.repeat(depth)}${']'.repeat(depth)}`;
+  for (const extra of [deepObject, deepArray]) {
+    const { client } = clientAnswering(`{"id":"sbx","status":"running","sandbox_url":"http://127.0.0.1:9/","extra":${extra}}`);
+    const info = await client.getSandbox('sbx');
+    assert.equal(info.sandboxId, 'sbx');
+    assert.equal(typeof info.extra, 'object');
+    assert.equal((await client.listSandboxes().catch((e) => e)).name, 'SandboxError', 'the next call still runs');
+    const sandbox = await client.connect('sbx');
+    const processInfo = await sandbox.getProcess(1).catch((e) => e);
+    assert.equal(typeof processInfo.extra, 'object', String(processInfo));
+  }
+  const { client } = clientAnswering(`{"id":"sbx","status":"running","extra":{"deep_key":{"created_at":null}}}`);
+  assert.deepEqual((await client.getSandbox('sbx')).extra, { deepKey: { createdAt: undefined } }, 'shallow levels still converted');
+});
