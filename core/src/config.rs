@@ -136,8 +136,9 @@ impl Config {
             None => DEFAULT_REQUEST_TIMEOUT_S,
         };
         let max_response_bytes = match options.max_response_bytes {
-            Some(n) if n >= 1024.0 => args::positive_integer("maxResponseBytes", n)?,
-            Some(_) => return Err(ArgError::range_error("maxResponseBytes", "must be a whole number of bytes, at least 1024")),
+            // One message for both ends of the range (10 and 1e20 were told different ranges).
+            Some(n) if (1024.0..=2147483647.0).contains(&n) && n.fract() == 0.0 => n,
+            Some(_) => return Err(ArgError::range_error("maxResponseBytes", "must be a whole number of bytes from 1024 to 2147483647")),
             None => DEFAULT_MAX_RESPONSE_BYTES,
         };
         let max_retries = match options.max_retries {
@@ -233,6 +234,20 @@ mod tests {
             assert_eq!(err.param, "apiKey");
             assert!(err.message.contains(why), "{}", err.message);
             assert!(!err.message.contains("tl_k"), "the key is never repeated: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn max_response_bytes_out_of_range_names_the_same_range_at_both_ends() {
+        for n in [0.0, 10.0, 1023.0, 1500.5, 2147483648.0, 1e20, f64::NAN, f64::INFINITY] {
+            let options = ClientOptions { max_response_bytes: Some(n), ..Default::default() };
+            let err = Config::resolve(options, Environment::default()).unwrap_err();
+            assert_eq!(err.param, "maxResponseBytes");
+            assert!(err.message.contains("from 1024 to 2147483647"), "{n}: {}", err.message);
+        }
+        for n in [1024.0, 2147483647.0] {
+            let options = ClientOptions { max_response_bytes: Some(n), ..Default::default() };
+            assert_eq!(Config::resolve(options, Environment::default()).unwrap().max_response_bytes, n);
         }
     }
 

@@ -76,7 +76,7 @@ export interface WaitOptions extends CallOptions {
   pollInterval?: number;
   /** Default `local_ready`. */
   waitUntil?: WaitUntil;
-  /** Called once per status change, with the snapshot as seen. If it throws, the wait rejects with what it threw. */
+  /** Called once per status change, with the snapshot as seen. If it throws, the wait rejects with what it threw. It is called synchronously: a promise it returns is not awaited, so an `async` callback must catch its own errors (a rejection is unhandled). */
   onStatus?: (snapshot: SnapshotInfo) => void;
 }
 
