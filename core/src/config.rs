@@ -124,6 +124,8 @@ impl Config {
         let namespace = non_empty(options.namespace)
             .or_else(|| non_empty(env.namespace))
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+        // A path segment like an id: '..' would send requests to another route.
+        let namespace = args::id("namespace", &namespace)?;
         let api_key = options
             .api_key
             .or(env.api_key)
