@@ -171,3 +171,21 @@ test('answers nested 100,000 deep decode without a trap, and the module works af
   const { client } = clientAnswering(`{"id":"sbx","status":"running","extra":{"deep_key":{"created_at":null}}}`);
   assert.deepEqual((await client.getSandbox('sbx')).extra, { deepKey: { createdAt: undefined } }, 'shallow levels still converted');
 });
+
+test('a fetch that ignores its signal is still bounded by requestTimeout and by the caller\'s signal', async () => {
+  // A wrapper that drops init.signal (or a fetch without abort support): the call used to hang
+  // forever, its timeout and the caller's abort reaching only a signal nobody listened to.
+  const never = () => new Promise(() => {});
+  const endless = async () => new Response(new ReadableStream({ start() {} }), { headers: { 'content-type': 'application/json' } });
+  for (const fetch of [never, endless]) {
+    const client = SandboxClient.forLocalhost({ maxRetries: 0, requestTimeout: 0.2, fetch });
+    const err = await client.getSnapshot('s').catch((e) => e);
+    assert.equal(err.name, 'SandboxConnectionError', String(err));
+    assert.equal(err.timedOut, true);
+    const patient = SandboxClient.forLocalhost({ maxRetries: 0, fetch });
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    setTimeout(() => controller.abort(reason), 50);
+    assert.equal(await patient.getSnapshot('s', { signal: controller.signal }).catch((e) => e), reason);
+  }
+});
