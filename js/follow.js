@@ -10,7 +10,19 @@
 //
 // An ES module, as wasm-bindgen's web glue imports it; scripts/build.sh compiles a CommonJS copy.
 
+import { onAbort } from './exchange.js';
+
 const STREAM = Symbol.for('tensorlake-snapshots.stream');
+
+// `promise`, or a rejection with signal.reason as soon as the signal fires: a fetch that ignores
+// its signal, or a body that never ends, must not hold a follow open after the caller's abort.
+function untilAbort(signal, promise) {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let unfollow = () => {};
+  const aborted = new Promise((_, reject) => { unfollow = onAbort(signal, () => reject(signal.reason)); });
+  return Promise.race([promise, aborted]).finally(() => unfollow());
+}
 
 // Resolves to a stream: `status`, `read()` (a promise of the next text chunk, or undefined at the
 // end) and `cancel()` (closes the connection at once; a pending `read()` then settles).
@@ -20,20 +32,20 @@ export async function openStream(fetchFn, url, headers, signal) {
     const { status, chunks, cancel } = await send[STREAM](url, headers, signal);
     return stream(status, chunks, cancel);
   }
-  const res = await send(url, { method: 'GET', headers, signal });
+  const res = await untilAbort(signal, Promise.resolve().then(() => send(url, { method: 'GET', headers, signal })));
   const body = res.body && typeof res.body.getReader === 'function' ? res.body.getReader() : undefined;
   // A fetch without streaming bodies: the text as one chunk, once it is whole.
-  const chunks = body ? { next: () => body.read() } : oneChunk(res);
+  const chunks = body ? { next: () => untilAbort(signal, body.read()) } : oneChunk(res, signal);
   return stream(res.status, chunks, () => (body ? body.cancel() : undefined));
 }
 
-function oneChunk(res) {
+function oneChunk(res, signal) {
   let done = false;
   return {
     next: async () => {
       if (done) return { done: true };
       done = true;
-      return { done: false, value: new Uint8Array(await res.arrayBuffer()) };
+      return { done: false, value: new Uint8Array(await untilAbort(signal, res.arrayBuffer())) };
     },
   };
 }

@@ -189,3 +189,20 @@ test('a fetch that ignores its signal is still bounded by requestTimeout and by 
     assert.equal(await patient.getSnapshot('s', { signal: controller.signal }).catch((e) => e), reason);
   }
 });
+
+test('a follow over a fetch that ignores its signal still ends at the caller\'s abort', async () => {
+  const sandboxJson = JSON.stringify({ id: 'sbx', status: 'running', sandbox_url: 'http://127.0.0.1:9/' });
+  const silent = () => new Response(new ReadableStream({ start() {} }), { headers: { 'content-type': 'text/event-stream' } });
+  for (const follow of [() => new Promise(() => {}), async () => silent()]) {
+    const client = SandboxClient.forLocalhost({
+      maxRetries: 0,
+      fetch: async (url) => (String(url).includes('/follow') ? follow() : new Response(sandboxJson)),
+    });
+    const sandbox = await client.connect('sbx');
+    const controller = new AbortController();
+    const reason = new Error('stop following');
+    setTimeout(() => controller.abort(reason), 50);
+    const iterator = sandbox.followStdout(1, { signal: controller.signal });
+    assert.equal(await iterator.next().catch((e) => e), reason);
+  }
+});
