@@ -155,7 +155,7 @@ export interface RunOptions extends CallOptions {
   /** Extra environment variables. */
   env?: Record<string, string>;
   workingDir?: string;
-  /** Seconds after which the sandbox kills the process. */
+  /** Seconds after which the sandbox kills the process; the call then waits that long for it. Without it the call gives up after `requestTimeout` (default 300 s) with a `SandboxConnectionError` (`outcomeUnknown`; the local server then kills the command): give long commands a `timeout`. */
   timeout?: number;
 }
 
