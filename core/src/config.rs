@@ -126,10 +126,13 @@ impl Config {
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
         // A path segment like an id: '..' would send requests to another route.
         let namespace = args::id("namespace", &namespace)?;
+        // Surrounding whitespace cannot be part of a header value (HTTP strips it): a key read
+        // from a file ends in a newline, which was refused as a line break.
         let api_key = options
             .api_key
             .or(env.api_key)
-            .filter(|key| !key.expose().trim().is_empty());
+            .map(|key| Secret::new(key.expose().trim().to_string()))
+            .filter(|key| !key.expose().is_empty());
         if let Some(problem) = api_key.as_ref().and_then(Secret::header_problem) {
             return Err(ArgError::type_error("apiKey", problem));
         }
@@ -236,6 +239,15 @@ mod tests {
             assert_eq!(err.param, "apiKey");
             assert!(err.message.contains(why), "{}", err.message);
             assert!(!err.message.contains("tl_k"), "the key is never repeated: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn a_key_with_surrounding_whitespace_is_trimmed_not_refused() {
+        for raw in ["tl_key\n", "  tl_key\r\n", "\ttl_key "] {
+            let options = ClientOptions { api_key: Some(Secret::new(raw.into())), ..Default::default() };
+            let cfg = Config::resolve(options, Environment::default()).unwrap();
+            assert_eq!(cfg.api_key.as_ref().map(Secret::expose), Some("tl_key"));
         }
     }
 
