@@ -29,7 +29,7 @@ function untilAbort(signal, promise) {
 export async function openStream(fetchFn, url, headers, signal) {
   const send = fetchFn || fetch;
   if (send[STREAM]) {
-    const { status, chunks, cancel } = await send[STREAM](url, headers, signal);
+    const { status, chunks, cancel } = await send[STREAM](url, headers, signal, onAbort);
     return stream(status, chunks, cancel);
   }
   const res = await untilAbort(signal, Promise.resolve().then(() => send(url, { method: 'GET', headers, signal })));
