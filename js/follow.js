@@ -1,8 +1,9 @@
 // A streaming GET for `followStdout`/`followStderr`/`followOutput`: the response head, then its
 // body as text chunks as they arrive, never the whole body. js/exchange.js reads a body whole, which
-// a stream that lasts as long as a process cannot be. Nothing is decided here: the request (URL,
-// headers, trace), the SSE parsing, the error mapping and the iterator protocol are in Rust
-// (src/wasm/follow.rs, core/src/processes.rs).
+// a stream that lasts as long as a process cannot be. Little is decided here (only the refusal of a
+// 2xx that is not an event stream, see `stream`): the request (URL, headers, trace), the SSE
+// parsing, the error mapping and the iterator protocol are in Rust (src/wasm/follow.rs,
+// core/src/processes.rs).
 //
 // The Node entry's transport (npm/node/transport.cjs) offers the same under STREAM, on node:http;
 // any other fetch (the global one in browsers, Deno and Bun, or the caller's) is used through
@@ -29,14 +30,14 @@ function untilAbort(signal, promise) {
 export async function openStream(fetchFn, url, headers, signal) {
   const send = fetchFn || fetch;
   if (send[STREAM]) {
-    const { status, chunks, cancel } = await send[STREAM](url, headers, signal, onAbort);
-    return stream(status, chunks, cancel);
+    const { status, contentType, chunks, cancel } = await send[STREAM](url, headers, signal, onAbort);
+    return stream(status, chunks, cancel, contentType);
   }
   const res = await untilAbort(signal, Promise.resolve().then(() => send(url, { method: 'GET', headers, signal })));
   const body = res.body && typeof res.body.getReader === 'function' ? res.body.getReader() : undefined;
   // A fetch without streaming bodies: the text as one chunk, once it is whole.
   const chunks = body ? { next: () => untilAbort(signal, body.read()) } : oneChunk(res, signal);
-  return stream(res.status, chunks, () => (body ? body.cancel() : undefined));
+  return stream(res.status, chunks, () => (body ? body.cancel() : undefined), res.headers.get('content-type'));
 }
 
 function oneChunk(res, signal) {
@@ -50,7 +51,20 @@ function oneChunk(res, signal) {
   };
 }
 
-function stream(status, chunks, close) {
+function stream(status, chunks, close, contentType) {
+  // A 2xx that is not an event stream (a proxy's sign-in page, a JSON answer) would end the follow
+  // at once as if the process had exited silently; refused here, where the content type is at
+  // hand (a check in src/wasm/follow.rs measured 140 B of gzipped wasm), it reaches the caller as
+  // the SandboxConnectionError of a stream that could not be opened.
+  if (status >= 200 && status < 300 && contentType && !/^\s*text\/event-stream\s*(;|$)/i.test(contentType)) {
+    try {
+      const closed = close();
+      if (closed && typeof closed.catch === 'function') closed.catch(() => {});
+    } catch {
+      // already closed
+    }
+    throw new TypeError(`expected a text/event-stream response, got ${contentType}`);
+  }
   const decoder = new TextDecoder();
   return {
     status,

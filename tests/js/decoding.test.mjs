@@ -206,3 +206,33 @@ test('a follow over a fetch that ignores its signal still ends at the caller\'s 
     assert.equal(await iterator.next().catch((e) => e), reason);
   }
 });
+
+test('a follow answered 200 with something other than an event stream is an error, not an empty exit', async () => {
+  // A proxy's login page or a JSON answer used to end the loop at once, as if the process had
+  // exited without printing anything.
+  const sandboxJson = JSON.stringify({ id: 'sbx', status: 'running', sandbox_url: 'http://127.0.0.1:9/' });
+  for (const [body, type] of [['<html>sign in</html>', 'text/html'], ['{"hello":1}', 'application/json']]) {
+    const client = SandboxClient.forLocalhost({
+      maxRetries: 0,
+      fetch: async (url) => (String(url).includes('/follow')
+        ? new Response(body, { headers: { 'content-type': type } })
+        : new Response(sandboxJson, { headers: { 'content-type': 'application/json' } })),
+    });
+    const sandbox = await client.connect('sbx');
+    const err = await sandbox.followStdout(1).next().catch((e) => e);
+    assert.equal(err.name, 'SandboxConnectionError', String(err));
+    assert.match(err.message, new RegExp(`could not open the output stream.*text/event-stream response, got ${type}`));
+  }
+  // An event stream, and one without a content type, still stream.
+  for (const headers of [{ 'content-type': 'text/event-stream; charset=utf-8' }, {}]) {
+    const client = SandboxClient.forLocalhost({
+      maxRetries: 0,
+      fetch: async (url) => (String(url).includes('/follow')
+        ? new Response(new TextEncoder().encode('event: output\ndata: {"line":"a","timestamp":1}\n\nevent: eof\ndata: {}\n\n'), { headers })
+        : new Response(sandboxJson)),
+    });
+    const lines = [];
+    for await (const event of (await client.connect('sbx')).followStdout(1)) lines.push(event.line);
+    assert.deepEqual(lines, ['a']);
+  }
+});
