@@ -30,8 +30,10 @@ mod facade {
     /// `https://api.tensorlake.ai`), `apiKey` (default `TENSORLAKE_API_KEY`), `namespace`
     /// (default `INDEXIFY_NAMESPACE`, else `default`), `organizationId` + `projectId`,
     /// `requestTimeout` (seconds per request, default 300), `maxRetries` (default 3),
-    /// `tokenProvider` (a function returning a bearer token or a promise of one, called per
-    /// request), `fetch` (a fetch implementation to use instead of the global one) and
+    /// `maxResponseBytes` (the largest response body accepted, default 64 MiB), `tokenProvider` (a
+    /// function returning a bearer token or a promise of one, called per request), `fetch` (a
+    /// fetch implementation to use instead of the global one), `httpAgent` (Node: the
+    /// `http.Agent` or `https.Agent` requests go through, a proxy agent for one) and
     /// `dangerouslyAllowBrowser` (allow `apiKey` in a browser).
     #[wasm_bindgen]
     pub struct SandboxClient {
