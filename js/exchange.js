@@ -115,15 +115,23 @@ export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs,
     return direct(url, method, headers, body, signal, wantBytes, timeoutMs, maxBytes, onAbort, shapeDirect);
   }
   const controller = new AbortController();
+  // The timeout and the caller's abort also reject the exchange themselves: a fetch that ignores
+  // its signal (a wrapper that drops init.signal) would otherwise leave the call pending forever.
+  let fail;
+  const stopped = new Promise((_, reject) => { fail = reject; });
+  const stop = (reason) => {
+    controller.abort(reason);
+    fail(reason);
+  };
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    controller.abort(new DOMException(`no response within ${timeoutMs} ms`, 'TimeoutError'));
+    stop(new DOMException(`no response within ${timeoutMs} ms`, 'TimeoutError'));
   }, timeoutMs);
   let unfollow = () => {};
   if (signal) {
-    if (signal.aborted) controller.abort(signal.reason);
-    else unfollow = onAbort(signal, () => controller.abort(signal.reason));
+    if (signal.aborted) stop(signal.reason);
+    else unfollow = onAbort(signal, () => stop(signal.reason));
   }
   const settle = () => {
     clearTimeout(timer);
@@ -140,7 +148,7 @@ export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs,
   } catch (error) {
     pending = Promise.reject(error);
   }
-  return pending
+  return Promise.race([pending, stopped])
     .then(
       (parts) => {
         settle();

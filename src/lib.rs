@@ -30,8 +30,10 @@ mod facade {
     /// `https://api.tensorlake.ai`), `apiKey` (default `TENSORLAKE_API_KEY`), `namespace`
     /// (default `INDEXIFY_NAMESPACE`, else `default`), `organizationId` + `projectId`,
     /// `requestTimeout` (seconds per request, default 300), `maxRetries` (default 3),
-    /// `tokenProvider` (a function returning a bearer token or a promise of one, called per
-    /// request), `fetch` (a fetch implementation to use instead of the global one) and
+    /// `maxResponseBytes` (the largest response body accepted, default 64 MiB), `tokenProvider` (a
+    /// function returning a bearer token or a promise of one, called per request), `fetch` (a
+    /// fetch implementation to use instead of the global one), `httpAgent` (Node: the
+    /// `http.Agent` or `https.Agent` requests go through, a proxy agent for one) and
     /// `dangerouslyAllowBrowser` (allow `apiKey` in a browser).
     #[wasm_bindgen]
     pub struct SandboxClient {
@@ -66,7 +68,7 @@ mod facade {
         /// Starts a snapshot of a running sandbox and returns at once with its id and status
         /// (`in_progress`). The request is never sent twice: after an ambiguous failure the
         /// client looks for the snapshot it may have created instead.
-        #[wasm_bindgen(unchecked_return_type = "Promise<CreateSnapshotResult>")]
+        #[wasm_bindgen(unchecked_return_type = "Promise<Traced<CreateSnapshotResult>>")]
         pub fn snapshot(
             &self,
             #[wasm_bindgen(unchecked_param_type = "string")] sandbox_id: &JsValue,
@@ -76,7 +78,7 @@ mod facade {
         }
 
         /// Fetches one snapshot. Rejects with `SnapshotNotFoundError` if there is none.
-        #[wasm_bindgen(js_name = getSnapshot, unchecked_return_type = "Promise<SnapshotInfo>")]
+        #[wasm_bindgen(js_name = getSnapshot, unchecked_return_type = "Promise<Traced<SnapshotInfo>>")]
         pub fn get_snapshot(
             &self,
             #[wasm_bindgen(unchecked_param_type = "string")] snapshot_id: &JsValue,
@@ -86,7 +88,7 @@ mod facade {
         }
 
         /// Lists the namespace's snapshots, or one sandbox's with `{ sandboxId }`.
-        #[wasm_bindgen(js_name = listSnapshots, unchecked_return_type = "Promise<SnapshotInfo[]>")]
+        #[wasm_bindgen(js_name = listSnapshots, unchecked_return_type = "Promise<Traced<SnapshotInfo[]>>")]
         pub fn list_snapshots(
             &self,
             #[wasm_bindgen(unchecked_optional_param_type = "ListSnapshotsOptions")] options: &JsValue,
@@ -107,7 +109,7 @@ mod facade {
         /// Snapshots a sandbox and waits until the snapshot reaches `waitUntil` (default
         /// `local_ready`). Rejects with `SnapshotFailedError` or `WaitTimeoutError`; with
         /// `signal.reason` when aborted.
-        #[wasm_bindgen(js_name = snapshotAndWait, unchecked_return_type = "Promise<SnapshotInfo>")]
+        #[wasm_bindgen(js_name = snapshotAndWait, unchecked_return_type = "Promise<Traced<SnapshotInfo>>")]
         pub fn snapshot_and_wait(
             &self,
             #[wasm_bindgen(unchecked_param_type = "string")] sandbox_id: &JsValue,
@@ -117,7 +119,7 @@ mod facade {
         }
 
         /// Waits for an existing snapshot to reach `waitUntil`.
-        #[wasm_bindgen(js_name = waitForSnapshot, unchecked_return_type = "Promise<SnapshotInfo>")]
+        #[wasm_bindgen(js_name = waitForSnapshot, unchecked_return_type = "Promise<Traced<SnapshotInfo>>")]
         pub fn wait_for_snapshot(
             &self,
             #[wasm_bindgen(unchecked_param_type = "string")] snapshot_id: &JsValue,
@@ -140,7 +142,7 @@ mod facade {
 
         /// Creates a sandbox (or restores one, with `snapshotId`) and returns what the server
         /// reports, without waiting for it to run.
-        #[wasm_bindgen(js_name = createSandbox, unchecked_return_type = "Promise<SandboxInfo>")]
+        #[wasm_bindgen(js_name = createSandbox, unchecked_return_type = "Promise<Traced<SandboxInfo>>")]
         pub fn create_sandbox(
             &self,
             #[wasm_bindgen(unchecked_optional_param_type = "CreateSandboxOptions")] options: &JsValue,
@@ -150,7 +152,7 @@ mod facade {
 
         /// Creates a sandbox (or restores one, with `snapshotId`), waits until it runs
         /// (`startupTimeout`, default 300 s) and returns a handle to it.
-        #[wasm_bindgen(js_name = createAndConnect, unchecked_return_type = "Promise<Sandbox>")]
+        #[wasm_bindgen(js_name = createAndConnect, unchecked_return_type = "Promise<Traced<Sandbox>>")]
         pub fn create_and_connect(
             &self,
             #[wasm_bindgen(unchecked_optional_param_type = "CreateAndConnectOptions")] options: &JsValue,
@@ -159,7 +161,7 @@ mod facade {
         }
 
         /// Returns a handle to an existing sandbox.
-        #[wasm_bindgen(unchecked_return_type = "Promise<Sandbox>")]
+        #[wasm_bindgen(unchecked_return_type = "Promise<Traced<Sandbox>>")]
         pub fn connect(
             &self,
             #[wasm_bindgen(unchecked_param_type = "string")] sandbox_id: &JsValue,
@@ -169,7 +171,7 @@ mod facade {
         }
 
         /// Fetches one sandbox. Rejects with `SandboxNotFoundError` if there is none.
-        #[wasm_bindgen(js_name = getSandbox, unchecked_return_type = "Promise<SandboxInfo>")]
+        #[wasm_bindgen(js_name = getSandbox, unchecked_return_type = "Promise<Traced<SandboxInfo>>")]
         pub fn get_sandbox(
             &self,
             #[wasm_bindgen(unchecked_param_type = "string")] sandbox_id: &JsValue,
@@ -179,7 +181,7 @@ mod facade {
         }
 
         /// Lists the namespace's sandboxes.
-        #[wasm_bindgen(js_name = listSandboxes, unchecked_return_type = "Promise<SandboxInfo[]>")]
+        #[wasm_bindgen(js_name = listSandboxes, unchecked_return_type = "Promise<Traced<SandboxInfo[]>>")]
         pub fn list_sandboxes(
             &self,
             #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue,
@@ -244,7 +246,7 @@ mod facade {
 
         /// Runs a program (not through a shell) and resolves when it exits, with
         /// `{ exitCode, stdout, stderr }`. A non-zero exit code is a result, not an error.
-        #[wasm_bindgen(unchecked_return_type = "Promise<CommandResult>")]
+        #[wasm_bindgen(unchecked_return_type = "Promise<Traced<CommandResult>>")]
         pub fn run(
             &self,
             #[wasm_bindgen(unchecked_param_type = "string")] command: &JsValue,
@@ -254,7 +256,7 @@ mod facade {
         }
 
         /// Reads a file's bytes.
-        #[wasm_bindgen(js_name = readFile, unchecked_return_type = "Promise<Uint8Array>")]
+        #[wasm_bindgen(js_name = readFile, unchecked_return_type = "Promise<Traced<Uint8Array>>")]
         pub fn read_file(
             &self,
             #[wasm_bindgen(unchecked_param_type = "string")] path: &JsValue,
@@ -285,7 +287,7 @@ mod facade {
         }
 
         /// Lists a directory.
-        #[wasm_bindgen(js_name = listDirectory, unchecked_return_type = "Promise<DirectoryEntry[]>")]
+        #[wasm_bindgen(js_name = listDirectory, unchecked_return_type = "Promise<Traced<DirectoryEntry[]>>")]
         pub fn list_directory(
             &self,
             #[wasm_bindgen(unchecked_param_type = "string")] path: &JsValue,
@@ -295,19 +297,19 @@ mod facade {
         }
 
         /// This sandbox's current record.
-        #[wasm_bindgen(unchecked_return_type = "Promise<SandboxInfo>")]
+        #[wasm_bindgen(unchecked_return_type = "Promise<Traced<SandboxInfo>>")]
         pub fn info(&self, #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: &JsValue) -> Promise {
             sandbox_methods::get_sandbox(&self.inner.shared, &self.sandbox_id().into(), options)
         }
 
         /// Starts a snapshot of this sandbox (see `SandboxClient.snapshot`).
-        #[wasm_bindgen(unchecked_return_type = "Promise<CreateSnapshotResult>")]
+        #[wasm_bindgen(unchecked_return_type = "Promise<Traced<CreateSnapshotResult>>")]
         pub fn snapshot(&self, #[wasm_bindgen(unchecked_optional_param_type = "SnapshotOptions")] options: &JsValue) -> Promise {
             methods::snapshot(&self.inner.shared, &self.sandbox_id().into(), options)
         }
 
         /// Snapshots this sandbox and waits (see `SandboxClient.snapshotAndWait`).
-        #[wasm_bindgen(js_name = snapshotAndWait, unchecked_return_type = "Promise<SnapshotInfo>")]
+        #[wasm_bindgen(js_name = snapshotAndWait, unchecked_return_type = "Promise<Traced<SnapshotInfo>>")]
         pub fn snapshot_and_wait(
             &self,
             #[wasm_bindgen(unchecked_optional_param_type = "SnapshotAndWaitOptions")] options: &JsValue,
@@ -331,7 +333,7 @@ mod facade {
     #[wasm_bindgen]
     impl Commands {
         /// Runs `sh -c shellCommand` and resolves with `{ exitCode, stdout, stderr }`.
-        #[wasm_bindgen(unchecked_return_type = "Promise<CommandResult>")]
+        #[wasm_bindgen(unchecked_return_type = "Promise<Traced<CommandResult>>")]
         pub fn run(
             &self,
             #[wasm_bindgen(unchecked_param_type = "string")] shell_command: &JsValue,

@@ -161,7 +161,7 @@ impl<'a, P: Platform> Api<'a, P> {
             return Err(failure);
         }
         let skew = if self.cfg.is_local { LOCAL_CLOCK_SKEW_MS } else { REMOTE_CLOCK_SKEW_MS };
-        match self.find_snapshot_since(sandbox_id, started_ms - skew).await {
+        match self.find_snapshot_since(sandbox_id, started_ms - skew, skew).await {
             Ok(Some(found)) => Ok(SnapshotCreated { snapshot_id: found.snapshot_id, status: found.status }),
             Ok(None) => Err(outcome_unknown(
                 failure,
@@ -182,15 +182,22 @@ impl<'a, P: Platform> Api<'a, P> {
         }
     }
 
+    /// The newest snapshot of `sandbox_id` created between `since_ms` and now (plus `skew_ms`).
+    /// The upper bound matters when the server's clock is ahead of ours: an older snapshot's
+    /// created_at can then fall after the call began, but not also before now, unless its age
+    /// about equals the clock difference. Outside the window the outcome is "unknown", never
+    /// another snapshot.
     async fn find_snapshot_since(
         &self,
         sandbox_id: &str,
         since_ms: f64,
+        skew_ms: f64,
     ) -> Result<Option<SnapshotRecord<P::Json>>, Error<P>> {
         let candidates = self.list_snapshots(Some(sandbox_id)).await?;
+        let until_ms = self.p.now_ms() + skew_ms;
         Ok(candidates
             .into_iter()
-            .filter(|s| s.created_at_ms.is_some_and(|t| t >= since_ms))
+            .filter(|s| s.created_at_ms.is_some_and(|t| t >= since_ms && t <= until_ms))
             .max_by(|a, b| {
                 a.created_at_ms
                     .unwrap_or(0.0)

@@ -43,6 +43,23 @@ fn ambiguous_snapshot_failure_returns_the_snapshot_it_created() {
 }
 
 #[test]
+fn a_server_clock_ahead_of_ours_does_not_pass_an_old_snapshot_off_as_new() {
+    // The server's clock is 5 minutes ahead (a laptop with a wrong clock): its snapshot of a
+    // minute ago has a created_at after the call began by our clock. The POST created nothing.
+    let fake = Fake::with_handler(|req, now| {
+        if req.url.ends_with(SNAPSHOT_POST) {
+            return Scripted::status(503, "unavailable");
+        }
+        let server_now = now + 300_000.0;
+        let list = format!(r#"{{"snapshots":[{}]}}"#, snapshot_json("a-minute-old", "sbx-1", "completed", server_now - 60_000.0));
+        Scripted::json(200, &list)
+    });
+    let cfg = config();
+    let err = block_on(Api::new(&fake, &cfg).create_snapshot("sbx-1", None)).unwrap_err();
+    assert!(err.message().contains("outcome unknown"), "{}", err.message());
+}
+
+#[test]
 fn ambiguous_failure_with_nothing_found_says_the_outcome_is_unknown() {
     let fake = Fake::with_handler(|req, now| {
         if req.url.ends_with(SNAPSHOT_POST) {

@@ -124,10 +124,15 @@ impl Config {
         let namespace = non_empty(options.namespace)
             .or_else(|| non_empty(env.namespace))
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+        // A path segment like an id: '..' would send requests to another route.
+        let namespace = args::id("namespace", &namespace)?;
+        // Surrounding whitespace cannot be part of a header value (HTTP strips it): a key read
+        // from a file ends in a newline, which was refused as a line break.
         let api_key = options
             .api_key
             .or(env.api_key)
-            .filter(|key| !key.expose().trim().is_empty());
+            .map(|key| Secret::new(key.expose().trim().to_string()))
+            .filter(|key| !key.expose().is_empty());
         if let Some(problem) = api_key.as_ref().and_then(Secret::header_problem) {
             return Err(ArgError::type_error("apiKey", problem));
         }
@@ -136,8 +141,9 @@ impl Config {
             None => DEFAULT_REQUEST_TIMEOUT_S,
         };
         let max_response_bytes = match options.max_response_bytes {
-            Some(n) if n >= 1024.0 => args::positive_integer("maxResponseBytes", n)?,
-            Some(_) => return Err(ArgError::range_error("maxResponseBytes", "must be a whole number of bytes, at least 1024")),
+            // One message for both ends of the range (10 and 1e20 were told different ranges).
+            Some(n) if (1024.0..=2147483647.0).contains(&n) && n.fract() == 0.0 => n,
+            Some(_) => return Err(ArgError::range_error("maxResponseBytes", "must be a whole number of bytes from 1024 to 2147483647")),
             None => DEFAULT_MAX_RESPONSE_BYTES,
         };
         let max_retries = match options.max_retries {
@@ -233,6 +239,29 @@ mod tests {
             assert_eq!(err.param, "apiKey");
             assert!(err.message.contains(why), "{}", err.message);
             assert!(!err.message.contains("tl_k"), "the key is never repeated: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn a_key_with_surrounding_whitespace_is_trimmed_not_refused() {
+        for raw in ["tl_key\n", "  tl_key\r\n", "\ttl_key "] {
+            let options = ClientOptions { api_key: Some(Secret::new(raw.into())), ..Default::default() };
+            let cfg = Config::resolve(options, Environment::default()).unwrap();
+            assert_eq!(cfg.api_key.as_ref().map(Secret::expose), Some("tl_key"));
+        }
+    }
+
+    #[test]
+    fn max_response_bytes_out_of_range_names_the_same_range_at_both_ends() {
+        for n in [0.0, 10.0, 1023.0, 1500.5, 2147483648.0, 1e20, f64::NAN, f64::INFINITY] {
+            let options = ClientOptions { max_response_bytes: Some(n), ..Default::default() };
+            let err = Config::resolve(options, Environment::default()).unwrap_err();
+            assert_eq!(err.param, "maxResponseBytes");
+            assert!(err.message.contains("from 1024 to 2147483647"), "{n}: {}", err.message);
+        }
+        for n in [1024.0, 2147483647.0] {
+            let options = ClientOptions { max_response_bytes: Some(n), ..Default::default() };
+            assert_eq!(Config::resolve(options, Environment::default()).unwrap().max_response_bytes, n);
         }
     }
 

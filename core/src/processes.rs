@@ -153,7 +153,7 @@ pub fn is_time_key(key: &str) -> bool {
 pub const MAX_SSE_LINE_BYTES: usize = 1 << 20;
 
 /// Splits a Server-Sent Events stream into the `data` of its events, chunk by chunk, holding only
-/// the unfinished line and event (bounded by [`MAX_SSE_LINE_BYTES`]).
+/// the unfinished line and event (each bounded by [`MAX_SSE_LINE_BYTES`]).
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     line: String,
@@ -204,6 +204,9 @@ impl SseDecoder {
         } else if let Some(value) = line.strip_prefix("data:") {
             let value = value.strip_prefix(' ').unwrap_or(value);
             match self.data.as_mut() {
+                // An event this long is not a real one either (see `MAX_SSE_LINE_BYTES`): what it
+                // held so far is dropped, so an event that never ends cannot grow without bound.
+                Some(data) if data.len() + value.len() >= MAX_SSE_LINE_BYTES => data.clear(),
                 Some(data) => {
                     data.push('\n');
                     data.push_str(value);

@@ -116,6 +116,22 @@ fn an_endless_sse_line_is_dropped_not_held() {
 }
 
 #[test]
+fn an_endless_event_of_short_data_lines_is_dropped_not_held() {
+    // Each line is short, the event never ends: without a bound its data grew until the wasm
+    // allocator failed, a trap that ended the Node process.
+    let mut decoder = SseDecoder::default();
+    let mut out = VecDeque::new();
+    let line = format!("data: {}\n", "x".repeat(64 * 1024));
+    for _ in 0..100 {
+        decoder.push(&line, &mut out);
+        assert!(decoder.data.as_ref().map_or(0, String::len) <= MAX_SSE_LINE_BYTES);
+    }
+    decoder.push("\ndata: next\n\n", &mut out);
+    assert!(out.iter().all(|data| data.len() <= MAX_SSE_LINE_BYTES));
+    assert_eq!(out.back().map(String::as_str), Some("next"));
+}
+
+#[test]
 fn sandbox_snapshots_use_the_per_sandbox_route() {
     let fake = Fake::new(vec![Scripted::json(
         200,

@@ -239,8 +239,9 @@ function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = 
 // js/follow.js's shortcut (same symbol there): a GET whose body is handed over as it arrives, for
 // the follow routes. No timeout (the stream lasts as long as the process) and no compression (its
 // bytes must be readable as they come); the caller's signal, or `return()` on `chunks`, ends it.
+// `onAbort` is js/exchange.js's shared follower of the signal (one listener however many follows).
 const STREAM = Symbol.for('tensorlake-snapshots.stream');
-function openStream(url, given, signal, agent) {
+function openStream(url, given, signal, agent, onAbort = follow) {
   return new Promise((resolve, reject) => {
     if (signal && signal.aborted) return reject(abortReason(signal));
     const headers = { ...given, 'Accept-Encoding': 'identity' };
@@ -253,7 +254,7 @@ function openStream(url, given, signal, agent) {
       resolve({ status: res.statusCode, contentType: header(res.headers, 'content-type'), chunks: res[Symbol.asyncIterator](), cancel: () => res.destroy() });
     });
     req.on('error', (err) => reject(signal && signal.aborted ? abortReason(signal) : fetchFailed(err)));
-    if (signal) unfollow = follow(signal, () => req.destroy(abortReason(signal)));
+    if (signal) unfollow = onAbort(signal, () => req.destroy(abortReason(signal)));
     req.end();
   });
 }
@@ -261,7 +262,7 @@ function openStream(url, given, signal, agent) {
 /** A fetch-shaped transport over node:http / node:https through `agent` (default: keep-alive agents of its own). */
 function transport(agent) {
   const fetchFn = (url, init) => send(String(url), init || {}, agent, RESPONSE, true);
-  fetchFn[STREAM] = (url, headers, signal) => openStream(url, headers, signal, agent);
+  fetchFn[STREAM] = (url, headers, signal, onAbort) => openStream(url, headers, signal, agent, onAbort);
   fetchFn[DIRECT] = (url, method, headers, body, signal, wantBytes, timeoutMs, maxBytes, onAbort, shape) => (
     send(url, { method, headers, body, signal }, agent, wantBytes ? BYTES : TEXT, true, timeoutMs, maxBytes, onAbort, shape));
   return fetchFn;

@@ -191,10 +191,17 @@ impl JsHost {
                 let token = value.as_string().ok_or_else(|| SendError::Credentials {
                     message: "tokenProvider must return a string (or a promise of one)".into(),
                 })?;
-                self.shared.remember(&token);
-                if let Some(problem) = Secret::new(token.clone()).header_problem() {
+                // Surrounding whitespace is not part of a token: `fetch('/token').then((r) =>
+                // r.text())` often ends in a newline, which was refused as a line break.
+                let token = token.trim();
+                if token.is_empty() {
+                    return Ok(None);
+                }
+                if let Some(problem) = Secret::new(token.to_string()).header_problem() {
                     return Err(SendError::Credentials { message: format!("the token from tokenProvider {problem}") });
                 }
+                // Only a token that is sent can come back in an answer.
+                self.shared.remember(token);
                 Ok(Some(JsValue::from_str(&format!("Bearer {token}"))))
             }
         }

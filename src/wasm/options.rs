@@ -125,9 +125,9 @@ impl Raw {
         Some(self.0.clone()).filter(|v| !v.is_null_or_undefined())
     }
 
-    /// A string option.
+    /// A string option, refused like a required one if it is not well-formed UTF-16.
     pub fn string(&self, key: &str) -> Result<Option<String>, ArgError> {
-        self.get().map(|v| v.as_string().ok_or_else(|| ArgError::type_error(key, "must be a string"))).transpose()
+        self.get().map(|v| required_string(&v, key)).transpose()
     }
 
     /// A number option.

@@ -18,16 +18,28 @@ extern "C" {
     fn entries(value: &JsValue) -> Array;
 }
 
-/// `value` as the caller sees it (see the module comment); depth is bounded by `JSON.parse`'s.
+/// Levels converted; anything deeper is kept as `JSON.parse` made it. `JSON.parse` takes any
+/// depth and each level here is a wasm stack frame: an answer of 24 KB nested 8,000 deep overflowed
+/// the stack, a trap that ended the Node process.
+const MAX_DEPTH: u32 = 64;
+
+/// `value` as the caller sees it (see the module comment).
 pub fn plain(value: &JsValue) -> JsValue {
+    convert(value, MAX_DEPTH)
+}
+
+fn convert(value: &JsValue, levels: u32) -> JsValue {
     if value.is_null() {
         return JsValue::UNDEFINED;
+    }
+    if levels == 0 {
+        return value.clone();
     }
     if Array::is_array(value) {
         return value
             .unchecked_ref::<Array>()
             .iter()
-            .map(|item| plain(&item))
+            .map(|item| convert(&item, levels - 1))
             .collect::<Array>()
             .into();
     }
@@ -45,7 +57,7 @@ pub fn plain(value: &JsValue) -> JsValue {
             Some(n) if is_time_key(&key) => {
                 epoch_number_to_ms(n).map_or(JsValue::UNDEFINED, |ms| Date::new(&ms.into()).into())
             }
-            _ => plain(&item),
+            _ => convert(&item, levels - 1),
         };
         // A fresh plain object: setting a property cannot throw.
         let _ = Reflect::set(&out, &js_key(&key).into(), &converted);

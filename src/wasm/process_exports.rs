@@ -281,7 +281,7 @@ impl Sandbox {
 
     /// Snapshots this sandbox and waits until the snapshot is `local_ready` (by default); with
     /// `wait: false`, resolves to `{ snapshotId, status }` once the snapshot has started.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Traced<SnapshotInfo> | CreateSnapshotResult>")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<Traced<SnapshotInfo> | Traced<CreateSnapshotResult>>")]
     pub fn checkpoint(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "CheckpointOptions")] options: &JsValue,

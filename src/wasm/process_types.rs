@@ -39,6 +39,8 @@ export interface StartProcessOptions extends CallOptions {
 /** A process as the sandbox reports it; fields a newer server adds are passed through. */
 export interface ProcessInfo {
   pid: number;
+  /** The name it was started with (`startProcess`'s `name`), by which calls can address it. */
+  name?: string | undefined;
   status: ProcessStatus;
   /** Set once it has exited. */
   exitCode?: number | undefined;

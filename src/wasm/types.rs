@@ -38,6 +38,8 @@ export interface SandboxClientOptions {
   requestTimeout?: number;
   /** Retries of retryable failures (network errors, 429, 502, 503, 504), 0 to 20. Default 3. */
   maxRetries?: number;
+  /** Largest response body accepted, bytes after decompression, 1024 to 2147483647; a bigger one fails with code `RESPONSE_TOO_LARGE`. Default 64 MiB. */
+  maxResponseBytes?: number;
   /** Called before each request for a bearer token (for browsers: fetch a short-lived token from your server). */
   tokenProvider?: () => string | null | undefined | Promise<string | null | undefined>;
   /** A fetch implementation to use instead of the global one. */
@@ -74,7 +76,7 @@ export interface WaitOptions extends CallOptions {
   pollInterval?: number;
   /** Default `local_ready`. */
   waitUntil?: WaitUntil;
-  /** Called once per status change, with the snapshot as seen. If it throws, the wait rejects with what it threw. */
+  /** Called once per status change, with the snapshot as seen. If it throws, the wait rejects with what it threw. It is called synchronously: a promise it returns is not awaited, so an `async` callback must catch its own errors (a rejection is unhandled). */
   onStatus?: (snapshot: SnapshotInfo) => void;
 }
 
@@ -153,7 +155,7 @@ export interface RunOptions extends CallOptions {
   /** Extra environment variables. */
   env?: Record<string, string>;
   workingDir?: string;
-  /** Seconds after which the sandbox kills the process. */
+  /** Seconds after which the sandbox kills the process; the call then waits that long for it. Without it the call gives up after `requestTimeout` (default 300 s) with a `SandboxConnectionError` (`outcomeUnknown`; the local server then kills the command): give long commands a `timeout`. */
   timeout?: number;
 }
 
@@ -178,7 +180,7 @@ export interface DirectoryEntry {
 export class SandboxError extends Error {
   /** Trace id (W3C) of the request that failed, for the server's logs. */
   traceId?: string;
-  /** A stable code for errors without an HTTP status: `INVALID_RESPONSE`, `BROWSER_API_KEY`, `CREDENTIALS` (a tokenProvider threw, timed out or returned an unusable token; not retried), `SANDBOX_START_TIMEOUT`, `SANDBOX_TERMINATED`, `OUTCOME_UNKNOWN`. */
+  /** A stable code for errors without an HTTP status: `INVALID_RESPONSE`, `RESPONSE_TOO_LARGE`, `BROWSER_API_KEY`, `CREDENTIALS` (a tokenProvider threw, timed out or returned an unusable token; not retried), `SANDBOX_START_TIMEOUT`, `SANDBOX_TERMINATED`, `OUTCOME_UNKNOWN`. */
   code?: string;
 }
 /** The API answered with an error status. */

@@ -31,6 +31,22 @@ test('ids that would change the route or cannot be sent are TypeErrors before an
   assert.equal(sent.length, 0, 'nothing was sent');
 });
 
+test('ids given as options and the namespace follow the id rules too', async () => {
+  // A lone surrogate became U+FFFD on the way into wasm (a restore from another snapshot), and a
+  // namespace of '..' or '.' sent GET /v1/snapshots or /v1/namespaces/snapshots.
+  const { client, sent } = scripted();
+  const lone = 'snap\uD800';
+  await assert.rejects(client.createSandbox({ snapshotId: lone }), (e) => e instanceof TypeError && /snapshotId.*surrogates/.test(e.message));
+  await assert.rejects(client.createAndConnect({ name: lone }), (e) => e instanceof TypeError && /name.*surrogates/.test(e.message));
+  await assert.rejects(client.listSnapshots({ sandboxId: lone }), (e) => e instanceof TypeError && /sandboxId.*surrogates/.test(e.message));
+  for (const namespace of ['..', '.', 'a\u0000b', 'n'.repeat(1025), 'ns\uDC00']) {
+    assert.throws(() => new SandboxClient({ apiUrl: API, namespace }), (e) => e instanceof TypeError && /^namespace/.test(e.message), JSON.stringify(namespace.slice(0, 20)));
+    assert.throws(() => SandboxClient.forLocalhost({ namespace }), TypeError);
+  }
+  assert.equal(sent.length, 0, 'nothing was sent');
+  assert.equal(new SandboxClient({ apiUrl: API, namespace: 'team-é' }).toJSON().namespace, 'team-é');
+});
+
 test('an id with a paired surrogate is fine and is sent percent-encoded', async () => {
   const { client, sent } = scripted(() => json({ id: 'snap-😀', status: 'completed' }));
   await client.getSnapshot('snap-😀');

@@ -151,3 +151,88 @@ test('a long error body of bytes is cut, its malformed UTF-8 shown as U+FFFD', a
   assert.ok(err.responseMessage.startsWith('\uFFFD\uFFFDaaa'), err.responseMessage.slice(0, 20));
   assert.ok(err.message.length < 4096, `message of ${err.message.length} chars`);
 });
+
+test('answers nested 100,000 deep decode without a trap, and the module works after', async () => {
+  // JSON.parse takes any depth; the fields a SandboxInfo or ProcessInfo passes through are converted
+  // level by level, and without a bound a 300 KB answer overflowed the wasm stack and killed Node.
+  const depth = 100000;
+  const deepObject = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+  const deepArray = `${'['.repeat(depth)}${']'.repeat(depth)}`;
+  for (const extra of [deepObject, deepArray]) {
+    const { client } = clientAnswering(`{"id":"sbx","status":"running","sandbox_url":"http://127.0.0.1:9/","extra":${extra}}`);
+    const info = await client.getSandbox('sbx');
+    assert.equal(info.sandboxId, 'sbx');
+    assert.equal(typeof info.extra, 'object');
+    assert.equal((await client.listSandboxes().catch((e) => e)).name, 'SandboxError', 'the next call still runs');
+    const sandbox = await client.connect('sbx');
+    const processInfo = await sandbox.getProcess(1).catch((e) => e);
+    assert.equal(typeof processInfo.extra, 'object', String(processInfo));
+  }
+  const { client } = clientAnswering(`{"id":"sbx","status":"running","extra":{"deep_key":{"created_at":null}}}`);
+  assert.deepEqual((await client.getSandbox('sbx')).extra, { deepKey: { createdAt: undefined } }, 'shallow levels still converted');
+});
+
+test('a fetch that ignores its signal is still bounded by requestTimeout and by the caller\'s signal', async () => {
+  // A wrapper that drops init.signal (or a fetch without abort support): the call used to hang
+  // forever, its timeout and the caller's abort reaching only a signal nobody listened to.
+  const never = () => new Promise(() => {});
+  const endless = async () => new Response(new ReadableStream({ start() {} }), { headers: { 'content-type': 'application/json' } });
+  for (const fetch of [never, endless]) {
+    const client = SandboxClient.forLocalhost({ maxRetries: 0, requestTimeout: 0.2, fetch });
+    const err = await client.getSnapshot('s').catch((e) => e);
+    assert.equal(err.name, 'SandboxConnectionError', String(err));
+    assert.equal(err.timedOut, true);
+    const patient = SandboxClient.forLocalhost({ maxRetries: 0, fetch });
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    setTimeout(() => controller.abort(reason), 50);
+    assert.equal(await patient.getSnapshot('s', { signal: controller.signal }).catch((e) => e), reason);
+  }
+});
+
+test('a follow over a fetch that ignores its signal still ends at the caller\'s abort', async () => {
+  const sandboxJson = JSON.stringify({ id: 'sbx', status: 'running', sandbox_url: 'http://127.0.0.1:9/' });
+  const silent = () => new Response(new ReadableStream({ start() {} }), { headers: { 'content-type': 'text/event-stream' } });
+  for (const follow of [() => new Promise(() => {}), async () => silent()]) {
+    const client = SandboxClient.forLocalhost({
+      maxRetries: 0,
+      fetch: async (url) => (String(url).includes('/follow') ? follow() : new Response(sandboxJson)),
+    });
+    const sandbox = await client.connect('sbx');
+    const controller = new AbortController();
+    const reason = new Error('stop following');
+    setTimeout(() => controller.abort(reason), 50);
+    const iterator = sandbox.followStdout(1, { signal: controller.signal });
+    assert.equal(await iterator.next().catch((e) => e), reason);
+  }
+});
+
+test('a follow answered 200 with something other than an event stream is an error, not an empty exit', async () => {
+  // A proxy's login page or a JSON answer used to end the loop at once, as if the process had
+  // exited without printing anything.
+  const sandboxJson = JSON.stringify({ id: 'sbx', status: 'running', sandbox_url: 'http://127.0.0.1:9/' });
+  for (const [body, type] of [['<html>sign in</html>', 'text/html'], ['{"hello":1}', 'application/json']]) {
+    const client = SandboxClient.forLocalhost({
+      maxRetries: 0,
+      fetch: async (url) => (String(url).includes('/follow')
+        ? new Response(body, { headers: { 'content-type': type } })
+        : new Response(sandboxJson, { headers: { 'content-type': 'application/json' } })),
+    });
+    const sandbox = await client.connect('sbx');
+    const err = await sandbox.followStdout(1).next().catch((e) => e);
+    assert.equal(err.name, 'SandboxConnectionError', String(err));
+    assert.match(err.message, new RegExp(`could not open the output stream.*text/event-stream response, got ${type}`));
+  }
+  // An event stream, and one without a content type, still stream.
+  for (const headers of [{ 'content-type': 'text/event-stream; charset=utf-8' }, {}]) {
+    const client = SandboxClient.forLocalhost({
+      maxRetries: 0,
+      fetch: async (url) => (String(url).includes('/follow')
+        ? new Response(new TextEncoder().encode('event: output\ndata: {"line":"a","timestamp":1}\n\nevent: eof\ndata: {}\n\n'), { headers })
+        : new Response(sandboxJson)),
+    });
+    const lines = [];
+    for await (const event of (await client.connect('sbx')).followStdout(1)) lines.push(event.line);
+    assert.deepEqual(lines, ['a']);
+  }
+});

@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SandboxClient, SandboxError, RemoteAPIError } from 'tensorlake-snapshots';
 import { startHostileServer } from './helpers/hostile-server.mjs';
+import http from 'node:http';
 
 const MiB = 1024 * 1024;
 const LIMIT = 4 * MiB;
@@ -53,6 +54,43 @@ test('the default limit is 64 MiB, and the option is validated', async () => {
   assert.equal(err.code, 'RESPONSE_TOO_LARGE', err.message);
   assert.throws(() => new SandboxClient({ apiUrl: base, maxResponseBytes: 10 }), RangeError);
   assert.throws(() => new SandboxClient({ apiUrl: base, maxResponseBytes: 1.5e3 + 0.5 }), RangeError);
+});
+
+test('twenty follows sharing one AbortSignal print no MaxListenersExceededWarning either', async () => {
+  // The Node transport's stream path added a listener of its own per follow.
+  const server = http.createServer((req, res) => {
+    req.resume();
+    if (req.url.includes('/follow')) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: output\ndata: {"line":"a","timestamp":1}\n\n');
+      return;
+    }
+    res.end(JSON.stringify({ id: 'sbx', status: 'running', sandbox_url: `http://127.0.0.1:${server.address().port}` }));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    for (const extra of [{}, { fetch: viaFetch }]) {
+      const client = SandboxClient.forLocalhost({ apiUrl: `http://127.0.0.1:${server.address().port}`, ...extra });
+      const sandbox = await client.connect('sbx');
+      const controller = new AbortController();
+      const follows = Array.from({ length: 20 }, async () => {
+        for await (const event of sandbox.followStdout(1, { signal: controller.signal })) assert.equal(event.line, 'a');
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      controller.abort(new Error('stop'));
+      const results = await Promise.allSettled(follows);
+      assert.ok(results.every((r) => r.status === 'rejected' && r.reason.message === 'stop'), JSON.stringify(results));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', onWarning);
+    server.closeAllConnections();
+    server.close();
+  }
+  assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
 });
 
 test('twenty calls sharing one AbortSignal print no MaxListenersExceededWarning', async () => {

@@ -126,3 +126,17 @@ test('a provider that never resolves is bounded by the signal and by requestTime
   assert.equal(err.code, 'CREDENTIALS');
   assert.match(err.message, /did not return a token/);
 });
+
+test('a token or key with surrounding whitespace is sent trimmed, not refused as a line break', async () => {
+  // The README's `tokenProvider: () => fetch('/token').then((r) => r.text())` gets "token\n" from
+  // most text endpoints, and a key read from a file ends in a newline.
+  const seen = [];
+  const fetch = async (url, init) => {
+    seen.push(init.headers.Authorization ?? init.headers.authorization);
+    return respond({ id: 'snap-1', status: 'completed' });
+  };
+  await new SandboxClient({ apiUrl: API, fetch, tokenProvider: async () => 'tok-123\r\n' }).getSnapshot('snap-1');
+  await new SandboxClient({ apiUrl: API, fetch, apiKey: `${KEY}\n` }).getSnapshot('snap-1');
+  await new SandboxClient({ apiUrl: API, fetch, tokenProvider: () => ' \n' }).getSnapshot('snap-1');
+  assert.deepEqual(seen, ['Bearer tok-123', `Bearer ${KEY}`, undefined]);
+});

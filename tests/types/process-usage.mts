@@ -25,6 +25,7 @@ export async function processes(client: SandboxClient, signal: AbortSignal): Pro
   });
   const traceId: string = started.traceId;
   const pid: number = started.pid;
+  const processName: string | undefined = started.name;
   const status: ProcessStatus = started.status;
   const startedAt: Date = started.startedAt;
   const endedAt: Date | undefined = started.endedAt;
@@ -69,6 +70,6 @@ export async function processes(client: SandboxClient, signal: AbortSignal): Pro
   await client.resume(sandbox.sandboxId, { timeout: 30 });
   const viaClient: SandboxInfo = await client.update(sandbox.sandboxId, { exposedPorts: [], signal });
   const oneSandbox: SnapshotInfo[] = await client.listSnapshots({ sandboxId: sandbox.sandboxId, signal });
-  void [traceId, status, startedAt, endedAt, exitCode, list, byName, sent, lines, count, errs, both, run, shell, now, network,
+  void [traceId, processName, status, startedAt, endedAt, exitCode, list, byName, sent, lines, count, errs, both, run, shell, now, network,
     ports, pending, checkpoint, listTrace, viaClient, oneSandbox];
 }

@@ -17,6 +17,7 @@ import {
   type DirectoryEntry,
   type CreateSnapshotResult,
   type HttpAgent,
+  type Traced,
 } from 'tensorlake-snapshots';
 
 export async function everything(): Promise<void> {
@@ -28,6 +29,7 @@ export async function everything(): Promise<void> {
     projectId: 'proj',
     requestTimeout: 30,
     maxRetries: 3,
+    maxResponseBytes: 1 << 20,
     fetch: (url, init) => fetch(url, init),
     dangerouslyAllowBrowser: false,
   });
@@ -39,15 +41,15 @@ export async function everything(): Promise<void> {
   const controller = new AbortController();
   const signal = controller.signal;
 
-  const created: CreateSnapshotResult = await client.snapshot('sbx', { snapshotType: 'memory', signal });
+  const created: Traced<CreateSnapshotResult> = await client.snapshot('sbx', { snapshotType: 'memory', signal });
   const id: string = created.snapshotId;
-  const info: SnapshotInfo = await client.getSnapshot(id, { signal });
+  const info: Traced<SnapshotInfo> = await client.getSnapshot(id, { signal });
   const status: SnapshotStatus = info.status;
   const when: Date | undefined = info.createdAt;
   const size: number | undefined = info.sizeBytes;
-  const list: SnapshotInfo[] = await client.listSnapshots({ sandboxId: 'sbx', signal });
+  const list: Traced<SnapshotInfo[]> = await client.listSnapshots({ sandboxId: 'sbx', signal });
   const nothing: void = await client.deleteSnapshot(id);
-  const waited: SnapshotInfo = await client.snapshotAndWait('sbx', {
+  const waited: Traced<SnapshotInfo> = await client.snapshotAndWait('sbx', {
     timeout: 300,
     pollInterval: 1,
     waitUntil: 'completed',
@@ -61,30 +63,35 @@ export async function everything(): Promise<void> {
     console.log(st);
   }
 
-  const sandboxInfo: SandboxInfo = await client.createSandbox({
+  const sandboxInfo: Traced<SandboxInfo> = await client.createSandbox({
     image: 'img', cpus: 2, memoryMb: 1024, diskMb: 2048, timeoutSecs: 600, entrypoint: ['sh'], snapshotId: id, name: 'n', signal,
   });
   const cpus: number | undefined = sandboxInfo.resources.cpus;
-  const sandbox: Sandbox = await client.createAndConnect({ snapshotId: id, cpus: 4, memoryMb: 2048, startupTimeout: 60 });
-  const again: Sandbox = await client.connect(sandbox.sandboxId);
-  const one: SandboxInfo = await client.getSandbox(again.sandboxId);
-  const all: SandboxInfo[] = await client.listSandboxes();
+  const sandbox: Traced<Sandbox> = await client.createAndConnect({ snapshotId: id, cpus: 4, memoryMb: 2048, startupTimeout: 60 });
+  const again: Traced<Sandbox> = await client.connect(sandbox.sandboxId);
+  const one: Traced<SandboxInfo> = await client.getSandbox(again.sandboxId);
+  const all: Traced<SandboxInfo[]> = await client.listSandboxes();
   await client.deleteSandbox(one.sandboxId);
 
-  const result: CommandResult = await sandbox.run('ls', { args: ['-l'], env: { A: 'b' }, workingDir: '/', timeout: 5, signal });
-  const shell: CommandResult = await sandbox.commands.run('echo hi', { env: { A: 'b' } });
+  const result: Traced<CommandResult> = await sandbox.run('ls', { args: ['-l'], env: { A: 'b' }, workingDir: '/', timeout: 5, signal });
+  const shell: Traced<CommandResult> = await sandbox.commands.run('echo hi', { env: { A: 'b' } });
   const code: number = result.exitCode + shell.exitCode;
-  const bytes: Uint8Array = await sandbox.readFile('/data/output.csv');
+  const bytes: Traced<Uint8Array> = await sandbox.readFile('/data/output.csv');
   await sandbox.writeFile('/x', 'text');
   await sandbox.writeFile('/x', new Uint8Array([1]));
   await sandbox.deleteFile('/x');
-  const entries: DirectoryEntry[] = await sandbox.listDirectory('/');
+  const entries: Traced<DirectoryEntry[]> = await sandbox.listDirectory('/');
   const isDir: boolean = entries[0]?.isDir ?? false;
   await sandbox.snapshot();
   await sandbox.snapshotAndWait({ waitUntil: 'local_ready' });
-  const mine: SandboxInfo = await sandbox.info();
+  const mine: Traced<SandboxInfo> = await sandbox.info();
   await sandbox.terminate();
   const described: { apiUrl: string; namespace: string; credentials: string } = client.toJSON();
+  // Every object or array a call resolves to carries traceId (README, "Trace ids").
+  const traces: string[] = [created.traceId, info.traceId, list.traceId, waited.traceId, sandboxInfo.traceId,
+    sandbox.traceId, again.traceId, one.traceId, all.traceId, result.traceId, shell.traceId, bytes.traceId,
+    entries.traceId, mine.traceId, (await client.waitForSnapshot(id)).traceId, (await sandbox.snapshot()).traceId,
+    (await sandbox.snapshotAndWait()).traceId, (await sandbox.checkpoint({ wait: false })).traceId];
 
   try {
     await client.getSnapshot('x');
@@ -97,7 +104,7 @@ export async function everything(): Promise<void> {
     if (e instanceof WaitTimeoutError) { const last: SnapshotStatus | undefined = e.lastStatus; const t: number = e.timeout; console.log(last, t, e.waitUntil); }
     if (e instanceof SandboxError) { const trace: string | undefined = e.traceId; const c: string | undefined = e.code; console.log(trace, c, e.message, e.name); }
   }
-  console.log(viaToken, viaAgent, local, status, when, size, list, nothing, waited, cpus, all, code, bytes, isDir, mine, described);
+  console.log(viaToken, viaAgent, local, status, when, size, list, nothing, waited, cpus, all, code, bytes, isDir, mine, described, traces);
 }
 
 // @ts-expect-error: snapshotType is a closed union.
