@@ -255,11 +255,15 @@ impl<'a, P: Platform> Api<'a, P> {
         &self,
         spec: &SandboxSpec,
         startup_timeout_ms: f64,
+        created: &mut Option<String>,
     ) -> Result<SandboxRecord<P::Json>, Error<P>> {
         let deadline = self.p.now_ms() + startup_timeout_ms;
         let api = Api { deadline_ms: Some(self.deadline_ms.map_or(deadline, |d| d.min(deadline))), ..*self };
         let mut record = api.create_sandbox(spec).await?;
         let sandbox_id = record.sandbox_id.as_string().unwrap_or_default();
+        // For the caller: an abort while waiting rejects with the signal's reason alone, and the
+        // host deletes the sandbox it would otherwise leave running without a handle.
+        *created = Some(sandbox_id.clone());
         loop {
             let status = record.status.as_string().unwrap_or_default();
             match status.as_str() {

@@ -142,7 +142,7 @@ fn a_call_deadline_bounds_the_snapshot_request_and_its_recovery() {
     let fake = Fake::with_handler(|_, _| Scripted::timeout());
     let start = crate::platform::Platform::now_ms(&fake);
     let spec = crate::routes::SandboxSpec::default();
-    block_on(Api::new(&fake, &cfg).start_sandbox(&spec, 1_000.0)).unwrap_err();
+    block_on(Api::new(&fake, &cfg).start_sandbox(&spec, 1_000.0, &mut None)).unwrap_err();
     let spent = crate::platform::Platform::now_ms(&fake) - start;
     assert!(spent <= 1_000.0 + crate::call::MIN_ATTEMPT_MS, "took {spent} ms of a 1 s startup budget");
 }
@@ -235,7 +235,7 @@ fn start_sandbox_polls_until_running() {
         }
     });
     let cfg = config();
-    let rec = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 10_000.0))
+    let rec = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 10_000.0, &mut None))
         .unwrap();
     assert_eq!(rec.status, "running");
     assert_eq!(fake.sleeps(), vec![500.0, 500.0, 500.0]);
@@ -248,7 +248,7 @@ fn start_sandbox_reports_termination_and_deletes_on_timeout() {
         r#"{"sandbox_id":"sbx-9","status":"terminated","error_details":{"message":"image not found"}}"#,
     )]);
     let cfg = config();
-    let err = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 10_000.0))
+    let err = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 10_000.0, &mut None))
         .unwrap_err();
     assert_eq!(
         err.message(),
@@ -262,7 +262,7 @@ fn start_sandbox_reports_termination_and_deletes_on_timeout() {
             r#"{"id":"sbx-9","sandbox_id":"sbx-9","status":"pending"}"#,
         ),
     });
-    let err = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 1_200.0))
+    let err = block_on(Api::new(&fake, &cfg).start_sandbox(&SandboxSpec::default(), 1_200.0, &mut None))
         .unwrap_err();
     assert!(
         err.message()

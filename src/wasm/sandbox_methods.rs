@@ -68,8 +68,19 @@ pub fn create_and_connect(shared: &Rc<Shared>, options: &JsValue, wrap: fn(Sandb
         Ok(((sandbox_spec(&opts)?, startup), opts.signal.signal()?))
     };
     call(shared, parse, move |host, (spec, startup_s)| async move {
-        let record = Api::new(&host, &host.shared.cfg).start_sandbox(&spec, startup_s * 1000.0).await?;
-        Ok(wrap(handle_for(&host, &record)?))
+        let mut created = None;
+        let started = Api::new(&host, &host.shared.cfg).start_sandbox(&spec, startup_s * 1000.0, &mut created).await;
+        if let (Err(Error::Aborted), Some(id)) = (&started, created) {
+            // The call rejects with the signal's reason, so the caller has no handle to the
+            // sandbox: it is deleted, as after a startup timeout, by a request the fired signal
+            // does not cancel.
+            // A task of its own (its promise is dropped; it never rejects, so nothing goes unhandled).
+            let _ = call(&host.shared, || Ok((id, None)), |detached, id: String| async move {
+                let _ = Api::new(&detached, &detached.shared.cfg).delete_sandbox(&id).await;
+                Ok(JsValue::UNDEFINED)
+            });
+        }
+        Ok(wrap(handle_for(&host, &started?)?))
     })
 }
 

@@ -144,3 +144,19 @@ test('lone surrogates are refused where String.prototype.isWellFormed is missing
     if (saved) Object.defineProperty(String.prototype, 'isWellFormed', saved);
   }
 });
+
+test('aborting createAndConnect while the sandbox starts deletes the sandbox it created', async () => {
+  // The call rejects with the signal's reason alone, so the caller has no id to clean up with:
+  // the sandbox used to be left running (the startup-timeout path already deleted it).
+  const { client, sent } = scripted((url, init) => (init.method === 'DELETE'
+    ? new Response(null, { status: 204 })
+    : json({ sandbox_id: 'sbx-started', status: 'pending' })));
+  const controller = new AbortController();
+  const reason = new Error('user cancelled');
+  setTimeout(() => controller.abort(reason), 200);
+  assert.equal(await client.createAndConnect({ signal: controller.signal }).catch((e) => e), reason);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const deletes = sent.filter((r) => r.method === 'DELETE');
+  assert.equal(deletes.length, 1, JSON.stringify(sent.map((r) => r.method)));
+  assert.match(deletes[0].url, /\/sandboxes\/sbx-started$/);
+});
