@@ -1,7 +1,8 @@
 // One HTTP exchange, start to finish: the host's `fetch` (or the caller's `fetch` option), then
 // the whole body, bounded by the request timeout and the caller's signal through one
 // AbortController. It resolves to [status, Content-Type, Retry-After, body], and rejects with
-// [kind, error] where kind is 'abort' (the caller's signal), 'timeout' or 'network'. Doing this
+// [kind, error] where kind is 'abort' (the caller's signal), 'timeout', 'too_large', 'unsent' (no
+// connection could be made) or 'network'. Doing this
 // here rather than from wasm saves, on every request, a second promise bridge and the wasm
 // closures a timer and a signal listener would need.
 //
@@ -96,9 +97,14 @@ async function readCapped(res, asBytes, maxBytes) {
   return asBytes ? bytes : new TextDecoder().decode(bytes);
 }
 
+// A connection that was never made (Node's codes, on fetch's `cause`; browsers do not say): nothing
+// was sent, so even a request that creates something did not take effect and may go again.
+const UNSENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+
 const kindOf = (signal, timedOut, error) => (signal && signal.aborted ? 'abort'
   : error && error.name === 'ResponseTooLargeError' ? 'too_large'
-    : timedOut ? 'timeout' : 'network');
+    : timedOut ? 'timeout'
+      : error && error.cause && UNSENT.has(error.cause.code) ? 'unsent' : 'network');
 
 // How the direct transport's failures are rejected (no `.catch`, so no promise per request).
 const shapeDirect = (error, signal) => [kindOf(signal, error instanceof DOMException && error.name === 'TimeoutError', error), error];

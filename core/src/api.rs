@@ -404,6 +404,7 @@ impl<'a, P: Platform> Api<'a, P> {
                     timed_out: false,
                     request: reply.describe(),
                     outcome_unknown: Some(COMMAND_RAN_NOTE.into()),
+                    nothing_sent: false,
                 }))
             },
         )
@@ -486,7 +487,8 @@ const COMMAND_RAN_NOTE: &str =
 /// unreadable answer, or a server error.
 fn is_ambiguous<P: Platform>(failure: &Error<P>) -> bool {
     match failure {
-        Error::Connection(_) | Error::InvalidResponse { .. } => true,
+        Error::Connection(conn) => !conn.nothing_sent,
+        Error::InvalidResponse { .. } => true,
         Error::Api(api) => api.status >= 500,
         Error::Sandbox { code, .. } => *code == "RESPONSE_TOO_LARGE",
         _ => false,

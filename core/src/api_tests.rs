@@ -316,3 +316,46 @@ fn run_sends_to_the_sandbox_and_folds_the_stream() {
         .message()
         .contains("expected a text/event-stream response"));
 }
+
+#[test]
+fn a_refused_connection_is_a_definite_failure_and_a_create_is_sent_again() {
+    let cfg = config();
+    let spec = crate::routes::SandboxSpec::default();
+    // Nothing was sent, so a create may go again, and succeeds the second time.
+    let fake = Fake::new(vec![
+        Scripted::Refused,
+        Scripted::json(200, r#"{"sandbox_id":"sbx-1","status":"pending"}"#),
+    ]);
+    let created = block_on(Api::new(&fake, &cfg).create_sandbox(&spec)).unwrap();
+    assert_eq!(created.sandbox_id, "sbx-1");
+    assert_eq!(fake.sent().len(), 2);
+
+    // Refused every time: a plain connection error, not "outcome unknown", and no recovery
+    // listing for a snapshot (nothing can have been created).
+    let fake = Fake::new(vec![Scripted::Refused; 10]);
+    let err = block_on(Api::new(&fake, &cfg).create_sandbox(&spec)).unwrap_err();
+    assert_eq!(err.class_name(), "SandboxConnectionError");
+    assert!(!err.message().contains("outcome unknown"), "{}", err.message());
+    let fake = Fake::new(vec![Scripted::Refused; 10]);
+    let err = block_on(Api::new(&fake, &cfg).create_snapshot("sbx-1", None)).unwrap_err();
+    assert!(!err.message().contains("outcome unknown"), "{}", err.message());
+    assert!(fake.sent().iter().all(|r| r.url.ends_with(SNAPSHOT_POST)), "no recovery listing");
+    let run = crate::routes::RunSpec { command: "true".into(), ..Default::default() };
+    let target = SandboxTarget { sandbox_id: "sbx-1".into(), base: "http://127.0.0.1:8900".into() };
+    let fake = Fake::new(vec![Scripted::Refused; 10]);
+    let err = block_on(Api::new(&fake, &cfg).run(&target, &run)).unwrap_err();
+    assert!(!err.message().contains("outcome unknown"), "{}", err.message());
+}
+
+#[test]
+fn a_refused_retry_after_an_ambiguous_attempt_still_says_the_outcome_is_unknown() {
+    // A 502 (the request may have been applied), then refusals: the last attempt sent nothing,
+    // but the call as a whole may have taken effect, so the error must not say nothing was sent.
+    let cfg = config();
+    let fake = Fake::new(vec![Scripted::status(502, "bad gateway"), Scripted::Refused, Scripted::Refused, Scripted::Refused]);
+    let err = block_on(Api::new(&fake, &cfg).delete_snapshot("snap-1")).unwrap_err();
+    match err {
+        Error::Connection(conn) => assert!(!conn.nothing_sent, "the 502'd attempt may have been applied"),
+        other => panic!("expected a connection error, got {}", other.message()),
+    }
+}

@@ -178,21 +178,20 @@ pub async fn send<P: Platform>(
                     None,
                 )
             }
-            Err(SendError::Network { message, cause }) => (
-                connection(
-                    p.redact(message),
-                    cause,
-                    trace.trace_id,
-                    false,
-                    &describe(),
-                ),
-                None,
-            ),
+            Err(SendError::Network { message, cause, unsent }) => {
+                let mut error = connection(p.redact(message), cause, trace.trace_id, false, &describe());
+                if let Error::Connection(conn) = &mut error {
+                    conn.nothing_sent = unsent && !maybe_applied;
+                }
+                (error, None)
+            }
         };
-        if retry >= budget.max_retries || !may_retry(call.class, status) {
+        // A request that never left may be sent again, even one that creates something.
+        let unsent = matches!(&error, Error::Connection(conn) if conn.nothing_sent);
+        if retry >= budget.max_retries || !(unsent || may_retry(call.class, status)) {
             return Err(error);
         }
-        maybe_applied |= status.map_or(true, |s| s >= 500);
+        maybe_applied |= !unsent && status.map_or(true, |s| s >= 500);
         let Some(delay) = next_delay_ms(
             retry,
             random_unit(p),
@@ -251,6 +250,7 @@ fn connection<P: Platform>(
         timed_out,
         request: request.to_string(),
         outcome_unknown: None,
+        nothing_sent: false,
     }))
 }
 

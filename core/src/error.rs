@@ -54,6 +54,9 @@ pub struct ConnectionError<C> {
     pub request: String,
     /// Set when a create request failed in a way that leaves unknown whether it took effect.
     pub outcome_unknown: Option<String>,
+    /// No attempt of the call reached the server (each connection was refused, or the host was
+    /// not found), so it certainly did not take effect.
+    pub nothing_sent: bool,
 }
 
 /// A failure of any call.

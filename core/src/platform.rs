@@ -312,6 +312,9 @@ pub enum SendError<C> {
         message: String,
         /// The host's error object.
         cause: C,
+        /// No connection could be made (refused, no such host): nothing was sent, so the request
+        /// did not take effect and may be sent again whatever it is.
+        unsent: bool,
     },
     /// The response was larger than the client accepts (`maxResponseBytes`). The transport
     /// stopped reading it at the limit.

@@ -68,6 +68,8 @@ pub enum Scripted {
     },
     /// A connection failure.
     Network(String),
+    /// A connection that could not be made: nothing was sent.
+    Refused,
     /// A timeout.
     Timeout,
 }
@@ -243,6 +245,12 @@ impl Platform for Fake {
                     Scripted::Network(message) => Err(SendError::Network {
                         message,
                         cause: "TypeError".into(),
+                        unsent: false,
+                    }),
+                    Scripted::Refused => Err(SendError::Network {
+                        message: "connect ECONNREFUSED".into(),
+                        cause: "TypeError".into(),
+                        unsent: true,
                     }),
                     Scripted::Timeout => Err(SendError::Aborted), // handled above
                 }

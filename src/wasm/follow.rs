@@ -222,6 +222,7 @@ fn broken(host: &JsHost, follow: &Follow, cause: JsValue, what: &str) -> Error<J
         timed_out: false,
         request: describe_request(Method::Get, &follow.url),
         outcome_unknown: None,
+        nothing_sent: false,
     }))
 }
 

@@ -248,7 +248,7 @@ impl JsHost {
             JsBody::Bytes(body.unchecked_into())
         } else {
             let error = js_sys::TypeError::new("the fetch response body is neither text nor bytes");
-            return Err(network(&error.into()));
+            return Err(network(&error.into(), false));
         };
         Ok(Response { status, content_type: header_text(parts.get(1)), retry_after: header_text(parts.get(2)), body })
     }
@@ -256,7 +256,7 @@ impl JsHost {
     /// Reads the `[kind, error]` an exchange rejects with.
     fn classify(&self, rejection: JsValue) -> SendError<JsValue> {
         if !Array::is_array(&rejection) {
-            return network(&rejection);
+            return network(&rejection, false);
         }
         let pair: Array = rejection.unchecked_into();
         let (kind, error) = (pair.get(0).as_string().unwrap_or_default(), pair.get(1));
@@ -265,7 +265,8 @@ impl JsHost {
             "timeout" => SendError::TimedOut { cause: error },
             "too_large" => SendError::TooLarge { limit: self.shared.cfg.max_response_bytes },
             _ if self.user_aborted() => SendError::Aborted,
-            _ => network(&error),
+            "unsent" => network(&error, true),
+            _ => network(&error, false),
         }
     }
 
@@ -338,13 +339,14 @@ fn header_text(value: JsValue) -> Option<String> {
 }
 
 /// A transport failure, with the most useful description the host offers: Node's
-/// `TypeError: fetch failed` hides the real reason (`ECONNREFUSED …`) in its `cause`.
-fn network(e: &JsValue) -> SendError<JsValue> {
+/// `TypeError: fetch failed` hides the real reason (`ECONNREFUSED …`) in its `cause`. `unsent`:
+/// no connection could be made, so nothing was sent.
+fn network(e: &JsValue, unsent: bool) -> SendError<JsValue> {
     let mut message = describe(e);
     if let Ok(cause) = Reflect::get(e, &"cause".into()) {
         if !cause.is_null_or_undefined() {
             message = format!("{message} ({})", describe(&cause));
         }
     }
-    SendError::Network { message, cause: e.clone() }
+    SendError::Network { message, cause: e.clone(), unsent }
 }

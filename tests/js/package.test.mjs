@@ -19,6 +19,14 @@ test(`the wasm is at most ${WASM_GZIP_BUDGET / 1024} KB gzipped`, () => {
   assert.ok(gzipped <= WASM_GZIP_BUDGET, `${gzipped} bytes gzipped is over the budget`);
 });
 
+test('the wasm names no path of the machine that built it', () => {
+  // Panic locations name source files; a dependency's used to be under the builder's Cargo home.
+  const text = readFileSync(join(PKG, 'tensorlake_snapshots_bg.wasm')).toString('latin1');
+  for (const path of [process.env.HOME, process.env.CARGO_HOME, ROOT, '/.cargo/', '/registry/src/']) {
+    if (path && path.length > 4) assert.ok(!text.includes(path), `the wasm contains ${path}`);
+  }
+});
+
 test(`npm pack is at most ${TARBALL_BUDGET / 1024} KB and ships exactly one .wasm`, () => {
   const [report] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', PKG], { cwd: ROOT, encoding: 'utf8' }));
   console.log(`# npm pack: ${report.size} bytes packed, ${report.unpackedSize} unpacked, ${report.entryCount} files`);
