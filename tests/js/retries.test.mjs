@@ -172,3 +172,32 @@ test('a retryable failure while polling does not end the wait', async () => {
   const result = await strict.snapshotAndWait(sandbox.sandboxId, { pollInterval: 0.05 });
   assert.equal(result.status, 'local_ready');
 });
+
+test('a connection that could not be made sent nothing: a create goes again, and its failure is definite', async () => {
+  // Nobody listens on a port just freed: the default Node transport's connection is refused.
+  const probe = (await import('node:net')).createServer();
+  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  await new Promise((r) => probe.close(r));
+  const nobody = SandboxClient.forLocalhost({ apiUrl: `http://127.0.0.1:${port}`, maxRetries: 1 });
+  for (const call of [() => nobody.snapshot('sbx-1'), () => nobody.createSandbox(), () => nobody.getSnapshot('snap-1')]) {
+    const err = await call().catch((e) => e);
+    assert.ok(err instanceof SandboxConnectionError, String(err));
+    assert.match(err.message, /ECONNREFUSED/);
+    assert.doesNotMatch(err.message, /outcome unknown/);
+    assert.ok(!err.outcomeUnknown, 'nothing was sent');
+  }
+
+  // Through a fetch: a refusal, then the real server. The create is sent again and succeeds.
+  let refusals = 0;
+  const flaky = SandboxClient.forLocalhost({
+    apiUrl: server.url,
+    fetch: (url, init) => (refusals++ === 0
+      ? Promise.reject(new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) }))
+      : fetch(url, init)),
+  });
+  const created = await flaky.snapshot(sandbox.sandboxId);
+  assert.equal(refusals, 2);
+  assert.equal((await logged('POST', '/snapshot')).length, 1, 'sent once it could be');
+  await client.waitForSnapshot(created.snapshotId, { pollInterval: 0.02 });
+});
