@@ -27,6 +27,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use crate::archive_limits::{Links, SizeBudget};
 use crate::dirwalk::{self, DirStack};
 use crate::fsx;
 use crate::jail::SYSTEM_DIRS;
@@ -127,6 +128,8 @@ fn raced(e: &io::Error) -> bool {
 /// the regular files' sizes.
 fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd, layered: bool) -> io::Result<u64> {
     let mut content = 0u64;
+    let mut budget = SizeBudget::of(&root)?;
+    let mut links = Links::default();
     let mut stack = DirStack::new(root);
     // The archive path of the current directory, with a trailing `/` below the root.
     let mut prefix: Vec<u8> = Vec::new();
@@ -205,8 +208,13 @@ fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd, layered: bool) -> io::Resu
                 if !fsx::is_type(&st, libc::S_IFREG) {
                     continue;
                 }
+                if let Some(first) = links.first(&st) {
+                    out.hard_link(&path, first, st.st_mtime)?;
+                    continue;
+                }
                 let file = File::from(fd);
                 let size = st.st_size.max(0) as u64;
+                budget.take(&path, size)?;
                 let segments = sparse_segments(&file, size, st.st_blocks.max(0) as u64);
                 content += size;
                 out.file(
@@ -217,6 +225,7 @@ fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd, layered: bool) -> io::Resu
                     size,
                     segments,
                 )?;
+                links.archived(&st, &path);
             } else if layered && fsx::is_type(&st, libc::S_IFCHR) && st.st_rdev == 0 {
                 out.whiteout(&path, st.st_mtime)?;
             }
@@ -378,6 +387,46 @@ mod tests {
         let mut end = [0u8; 3];
         out.read_exact_at(&mut end, size - 3).unwrap();
         assert_eq!(&end, b"end");
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn hard_links_are_archived_once_and_restored_as_links() {
+        let b = base("links");
+        let root = b.join("root");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::write(root.join("d/a"), vec![7u8; 100_000]).unwrap();
+        for i in 0..50 {
+            std::fs::hard_link(root.join("d/a"), root.join(format!("l{i}"))).unwrap();
+        }
+        let stats = snapshot_and_restore(&b);
+        assert_eq!(stats.content_bytes, 100_000, "the data counted once");
+        let out = b.join("out");
+        let ino = std::fs::metadata(out.join("d/a")).unwrap().ino();
+        for i in 0..50 {
+            let m = std::fs::metadata(out.join(format!("l{i}"))).unwrap();
+            assert_eq!(m.ino(), ino, "l{i} is a link again");
+        }
+        assert_eq!(std::fs::read(out.join("l7")).unwrap(), vec![7u8; 100_000]);
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn files_larger_than_twice_the_file_system_fail_the_snapshot_naming_one() {
+        let b = base("huge");
+        let f = File::create(b.join("root/huge")).unwrap();
+        // SAFETY: statfs into a zeroed struct.
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        let c = CString::new(b.as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut fs) }, 0);
+        let capacity = fs.f_blocks as u64 * fs.f_bsize as u64;
+        f.set_len(capacity * 2 + 4096).unwrap();
+        drop(f);
+        let err = create(&b.join("root"), &tmp_path(&b.join("tmp"), "s"), &b.join("s.tar.zst"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/huge") && err.contains("twice"), "{err}");
+        assert!(!b.join("s.tar.zst").exists());
         std::fs::remove_dir_all(&b).unwrap();
     }
 

@@ -6,6 +6,7 @@
 //! the `listening on` line printed, so a test that reads that line can use the server at once.
 
 mod archive;
+mod archive_limits;
 mod auth;
 mod config;
 mod cors;
