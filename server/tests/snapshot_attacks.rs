@@ -123,3 +123,54 @@ fn fifos_sockets_and_a_directory_swapped_for_a_link_mid_walk() {
         assert_eq!(out[2], "0", "nothing of the host's / was archived: {out:?}");
     }
 }
+
+/// overlayfs reads `trusted.overlay.*` attributes and character devices 0/0 in the upper layer
+/// as its own markers (opaque directories, redirects, metacopy, whiteouts). Forged from inside,
+/// they could hide or redirect files of the image for the host's mount or confuse the layer a
+/// snapshot stores. Sandbox code has no capability in the host's user namespace, so each is
+/// refused; a `user.overlay.opaque` it may set is not a marker of these mounts and is not
+/// archived, so the image's `/etc` stays visible after a restore.
+#[test]
+fn overlay_markers_cannot_be_forged_from_inside() {
+    require_root();
+    let s = Server::start(&[]);
+    let sb = s.sandbox();
+    let script = r#"python3 - <<'EOF'
+import errno, os, stat, struct
+out = []
+# A valid v2 file capability (CAP_SYS_ADMIN permitted): refused for want of CAP_SETFCAP.
+cap = struct.pack("<IIIII", 0x02000001, 1 << 21, 0, 0, 0)
+os.makedirs("/data/o", exist_ok=True)
+for name in ["trusted.overlay.opaque", "trusted.overlay.redirect", "trusted.overlay.metacopy",
+             "trusted.overlay.origin", "security.capability"]:
+    for path in ["/etc", "/data/o"]:
+        try:
+            os.setxattr(path, name, cap if name == "security.capability" else b"y")
+            out.append(name + " set on " + path)
+        except OSError as e:
+            out.append(name + " " + errno.errorcode[e.errno])
+try:
+    os.mknod("/data/o/wh", 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+    out.append("mknod 0/0 made")
+except OSError as e:
+    out.append("mknod " + errno.errorcode[e.errno])
+try:
+    os.setxattr("/etc", "user.overlay.opaque", b"y")
+except OSError as e:
+    pass
+print("\n".join(out))
+EOF"#;
+    let lines = ok(&s, &sb, script);
+    assert_eq!(lines.len(), 11, "{lines:?}");
+    for l in &lines {
+        assert!(l.ends_with(" EPERM"), "refused: {lines:?}");
+    }
+    assert_eq!(ok(&s, &sb, "test -f /etc/os-release && echo seen"), ["seen"]);
+    let snap = finished(&s, &sb);
+    assert_ne!(snap["status"], "failed", "{snap}");
+    let r = restore(&s, &snap);
+    assert_eq!(
+        ok(&s, &r, "test -f /etc/os-release && test -f /etc/passwd && echo seen"),
+        ["seen"]
+    );
+}
