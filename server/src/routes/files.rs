@@ -324,6 +324,14 @@ pub async fn write(
             "INVALID_REQUEST",
             format!("could not read the request body: {e}"),
         )),
+        Err(ReceiveError::Stalled) => Err(jerr(
+            StatusCode::REQUEST_TIMEOUT,
+            "BODY_TIMEOUT",
+            format!(
+                "the request body stopped for {} s; {shown} was left empty",
+                file_stream::STALL_LIMIT.as_secs()
+            ),
+        )),
         Err(ReceiveError::Io(e)) => Err(io_error(&shown, e)),
     }
 }
