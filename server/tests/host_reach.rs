@@ -101,3 +101,50 @@ EOF"#,
     }
     assert_eq!(out[5], "sys 0", "no /sys of the host: {out:?}");
 }
+
+/// bwrap makes the mount points `/etc/ssl/certs` and `/etc/resolv.conf` in the sandbox's tree
+/// before each command, as the sandbox's uid, from a mount namespace whose `/oldroot` is the
+/// host's `/`. A sandbox that replaces `/etc/ssl` and `/etc/resolv.conf` with links to
+/// `/oldroot/<a host directory it may write to>` (the file API removes the directories, a
+/// command running meanwhile makes the links) must not make bwrap create anything there.
+#[test]
+fn links_at_the_jails_mount_points_do_not_lead_bwrap_to_the_host() {
+    require_root();
+    let s = Server::start(&[]);
+    let sb = s.sandbox();
+    let host = common::Scratch::new("bwrap-target");
+    std::fs::set_permissions(&*host, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let script = format!(
+        "i=0; while [ $i -lt 60 ]; do \
+           [ -L /etc/ssl ] || ln -s /oldroot{d} /etc/ssl 2>/dev/null; \
+           [ -L /etc/resolv.conf ] || ln -s /oldroot{d}/resolv.conf /etc/resolv.conf 2>/dev/null; \
+           sleep 0.05; i=$((i+1)); done",
+        d = host.display()
+    );
+    let body = json!({"command": "sh", "args": ["-c", script]});
+    let r = s.req(
+        "POST",
+        "/api/v1/processes",
+        &[("Content-Type", "application/json"), ("X-Tensorlake-Sandbox-Id", &sb)],
+        Some(body.to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    std::thread::sleep(Duration::from_millis(300));
+    for p in ["/etc/ssl", "/etc/resolv.conf"] {
+        let q = format!("/api/v1/files?path={}", common::urlencode(p));
+        let r = s.req("DELETE", &q, &[("X-Tensorlake-Sandbox-Id", &sb)], None);
+        assert_eq!(r.status, 204, "{p}: {}", r.text());
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    let listed = s.req(
+        "GET",
+        "/api/v1/files/list?path=%2Fetc",
+        &[("X-Tensorlake-Sandbox-Id", &sb)],
+        None,
+    );
+    assert!(listed.text().contains("\"ssl\""), "the link was made: {}", listed.text());
+    // The next command's bwrap meets the links.
+    let _ = s.sh(&sb, "true");
+    let left: Vec<_> = std::fs::read_dir(&*host).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "bwrap created {left:?} in a host directory");
+}
