@@ -134,15 +134,28 @@ fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd, layered: bool) -> io::Resu
     // The archive path of the current directory, with a trailing `/` below the root.
     let mut prefix: Vec<u8> = Vec::new();
     let mut prefix_ends: Vec<usize> = Vec::new();
-    // Per level: names still to archive, in reverse order (popped from the end).
+    // Per level: names still to archive, in reverse order (popped from the end), and what
+    // they cost of `names_left` (given back when the level is done).
     let mut pending: Vec<Vec<CString>> = Vec::new();
+    let mut pending_cost: Vec<usize> = Vec::new();
+    let mut names_left = NAMES_MAX;
     'list: loop {
         let cur = stack.current()?;
-        let mut names: Vec<CString> = match dirwalk::list(cur) {
+        let before = names_left;
+        let mut names: Vec<CString> = match dirwalk::list_within(cur, &mut names_left) {
             Ok(l) => l.into_iter().map(|(n, _)| n).collect(),
             Err(e) if raced(&e) => Vec::new(),
+            Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => {
+                return Err(io::Error::other(format!(
+                    "/{} and the directories above it hold more names than a snapshot may keep in memory ({} MiB): \
+                     split such a directory into subdirectories",
+                    String::from_utf8_lossy(&prefix[..prefix.len().min(200)]).trim_end_matches('/'),
+                    NAMES_MAX >> 20
+                )))
+            }
             Err(e) => return Err(e),
         };
+        pending_cost.push(before - names_left);
         if stack.depth() == 0 {
             names.retain(|n| {
                 (layered && n.as_bytes() == b"usr")
@@ -156,6 +169,7 @@ fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd, layered: bool) -> io::Resu
         loop {
             let Some(name) = pending.last_mut().and_then(|p| p.pop()) else {
                 pending.pop();
+                names_left += pending_cost.pop().unwrap_or(0);
                 if stack.pop().is_none() {
                     return Ok(content);
                 }
@@ -233,6 +247,11 @@ fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd, layered: bool) -> io::Resu
         }
     }
 }
+
+/// Bytes of names (each plus `dirwalk::NAME_OVERHEAD`) the walk may hold at once, over all the
+/// levels it is inside: a sandbox can fill one directory with tens of millions of long names (hard
+/// links need no inode), which would otherwise all be held to sort them.
+const NAMES_MAX: usize = 128 << 20;
 
 /// The extended attribute overlayfs marks an opaque directory with (only root can set it).
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";

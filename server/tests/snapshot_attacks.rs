@@ -174,3 +174,32 @@ EOF"#;
         ["seen"]
     );
 }
+
+/// One directory with 480,000 names of 250 bytes (hard links of a few files: names cost the
+/// sandbox no inode, only directory blocks): the snapshot held every name of a directory to sort
+/// it, and a sandbox's tens of millions would exhaust the host's memory. The names a snapshot
+/// holds are now bounded (128 MiB); past that it fails naming the directory, and the server
+/// answers on.
+#[test]
+fn a_directory_of_too_many_names_fails_the_snapshot_naming_it() {
+    require_root();
+    let s = Server::start(&[]);
+    let sb = s.sandbox();
+    let script = "python3 - <<'EOF'
+import os
+os.makedirs('/data/wide')
+for f in range(8):
+    src = '/data/src%d' % f
+    open(src, 'w').close()
+    for i in range(60000):
+        os.link(src, '/data/wide/%0250d' % (f * 60000 + i))
+EOF";
+    ok(&s, &sb, script);
+    let snap = finished(&s, &sb);
+    assert_eq!(snap["status"], "failed", "{snap}");
+    let err = snap["error"].as_str().unwrap();
+    assert!(err.contains("/data/wide") && err.contains("names"), "{err}");
+    ok(&s, &sb, "rm -rf /data/wide");
+    let snap = finished(&s, &sb);
+    assert_ne!(snap["status"], "failed", "{snap}");
+}
