@@ -27,7 +27,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use crate::archive_limits::{Links, SizeBudget};
+use crate::archive_limits::{Links, SizeBudget, NAMES_MAX};
 use crate::dirwalk::{self, DirStack};
 use crate::fsx;
 use crate::jail::SYSTEM_DIRS;
@@ -247,11 +247,6 @@ fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd, layered: bool) -> io::Resu
         }
     }
 }
-
-/// Bytes of names (each plus `dirwalk::NAME_OVERHEAD`) the walk may hold at once, over all the
-/// levels it is inside: a sandbox can fill one directory with tens of millions of long names (hard
-/// links need no inode), which would otherwise all be held to sort them.
-const NAMES_MAX: usize = 128 << 20;
 
 /// The extended attribute overlayfs marks an opaque directory with (only root can set it).
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";

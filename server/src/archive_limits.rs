@@ -15,6 +15,11 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsRawFd;
 
+/// Bytes of names (each plus `dirwalk::NAME_OVERHEAD`) the walk may hold at once, over all the
+/// levels it is inside: a sandbox can fill one directory with tens of millions of long names (hard
+/// links need no inode), which would otherwise all be held to sort them.
+pub const NAMES_MAX: usize = 128 << 20;
+
 /// Link paths longer than this are archived as copies: a restore could not reopen them
 /// (`PATH_MAX`), and it bounds the memory of the table below.
 const LINK_PATH_MAX: usize = 4000;
