@@ -27,6 +27,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use crate::archive_limits::{Links, SizeBudget, NAMES_MAX};
 use crate::dirwalk::{self, DirStack};
 use crate::fsx;
 use crate::jail::SYSTEM_DIRS;
@@ -127,19 +128,34 @@ fn raced(e: &io::Error) -> bool {
 /// the regular files' sizes.
 fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd, layered: bool) -> io::Result<u64> {
     let mut content = 0u64;
+    let mut budget = SizeBudget::of(&root)?;
+    let mut links = Links::default();
     let mut stack = DirStack::new(root);
     // The archive path of the current directory, with a trailing `/` below the root.
     let mut prefix: Vec<u8> = Vec::new();
     let mut prefix_ends: Vec<usize> = Vec::new();
-    // Per level: names still to archive, in reverse order (popped from the end).
+    // Per level: names still to archive, in reverse order (popped from the end), and what
+    // they cost of `names_left` (given back when the level is done).
     let mut pending: Vec<Vec<CString>> = Vec::new();
+    let mut pending_cost: Vec<usize> = Vec::new();
+    let mut names_left = NAMES_MAX;
     'list: loop {
         let cur = stack.current()?;
-        let mut names: Vec<CString> = match dirwalk::list(cur) {
+        let before = names_left;
+        let mut names: Vec<CString> = match dirwalk::list_within(cur, &mut names_left) {
             Ok(l) => l.into_iter().map(|(n, _)| n).collect(),
             Err(e) if raced(&e) => Vec::new(),
+            Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => {
+                return Err(io::Error::other(format!(
+                    "/{} and the directories above it hold more names than a snapshot may keep in memory ({} MiB): \
+                     split such a directory into subdirectories",
+                    String::from_utf8_lossy(&prefix[..prefix.len().min(200)]).trim_end_matches('/'),
+                    NAMES_MAX >> 20
+                )))
+            }
             Err(e) => return Err(e),
         };
+        pending_cost.push(before - names_left);
         if stack.depth() == 0 {
             names.retain(|n| {
                 (layered && n.as_bytes() == b"usr")
@@ -153,6 +169,7 @@ fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd, layered: bool) -> io::Resu
         loop {
             let Some(name) = pending.last_mut().and_then(|p| p.pop()) else {
                 pending.pop();
+                names_left += pending_cost.pop().unwrap_or(0);
                 if stack.pop().is_none() {
                     return Ok(content);
                 }
@@ -205,8 +222,13 @@ fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd, layered: bool) -> io::Resu
                 if !fsx::is_type(&st, libc::S_IFREG) {
                     continue;
                 }
+                if let Some(first) = links.first(&st) {
+                    out.hard_link(&path, first, st.st_mtime)?;
+                    continue;
+                }
                 let file = File::from(fd);
                 let size = st.st_size.max(0) as u64;
+                budget.take(&path, size)?;
                 let segments = sparse_segments(&file, size, st.st_blocks.max(0) as u64);
                 content += size;
                 out.file(
@@ -217,6 +239,7 @@ fn walk<W: Write>(out: &mut TarOut<W>, root: OwnedFd, layered: bool) -> io::Resu
                     size,
                     segments,
                 )?;
+                links.archived(&st, &path);
             } else if layered && fsx::is_type(&st, libc::S_IFCHR) && st.st_rdev == 0 {
                 out.whiteout(&path, st.st_mtime)?;
             }
@@ -378,6 +401,46 @@ mod tests {
         let mut end = [0u8; 3];
         out.read_exact_at(&mut end, size - 3).unwrap();
         assert_eq!(&end, b"end");
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn hard_links_are_archived_once_and_restored_as_links() {
+        let b = base("links");
+        let root = b.join("root");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::write(root.join("d/a"), vec![7u8; 100_000]).unwrap();
+        for i in 0..50 {
+            std::fs::hard_link(root.join("d/a"), root.join(format!("l{i}"))).unwrap();
+        }
+        let stats = snapshot_and_restore(&b);
+        assert_eq!(stats.content_bytes, 100_000, "the data counted once");
+        let out = b.join("out");
+        let ino = std::fs::metadata(out.join("d/a")).unwrap().ino();
+        for i in 0..50 {
+            let m = std::fs::metadata(out.join(format!("l{i}"))).unwrap();
+            assert_eq!(m.ino(), ino, "l{i} is a link again");
+        }
+        assert_eq!(std::fs::read(out.join("l7")).unwrap(), vec![7u8; 100_000]);
+        std::fs::remove_dir_all(&b).unwrap();
+    }
+
+    #[test]
+    fn files_larger_than_twice_the_file_system_fail_the_snapshot_naming_one() {
+        let b = base("huge");
+        let f = File::create(b.join("root/huge")).unwrap();
+        // SAFETY: statfs into a zeroed struct.
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        let c = CString::new(b.as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut fs) }, 0);
+        let capacity = fs.f_blocks as u64 * fs.f_bsize as u64;
+        f.set_len(capacity * 2 + 4096).unwrap();
+        drop(f);
+        let err = create(&b.join("root"), &tmp_path(&b.join("tmp"), "s"), &b.join("s.tar.zst"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/huge") && err.contains("twice"), "{err}");
+        assert!(!b.join("s.tar.zst").exists());
         std::fs::remove_dir_all(&b).unwrap();
     }
 

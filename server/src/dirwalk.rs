@@ -173,11 +173,28 @@ impl DirStack {
 /// Lists the names in the directory `dir` (`.` and `..` left out), with whether each is a
 /// directory (as the listing says; callers re-check before acting).
 pub fn list(dir: &OwnedFd) -> io::Result<Vec<(CString, bool)>> {
+    let mut unbounded = usize::MAX;
+    list_within(dir, &mut unbounded)
+}
+
+/// What a listed name costs in memory besides its bytes: the `CString`'s pointer and length,
+/// the flag, and the allocator's rounding.
+pub const NAME_OVERHEAD: usize = 48;
+
+/// [`list`], taking each name's length plus [`NAME_OVERHEAD`] from `budget`; fails with
+/// `ENOMEM` as soon as that runs out, before holding more (a sandbox can put tens of millions
+/// of names in one directory: links need no inode).
+pub fn list_within(dir: &OwnedFd, budget: &mut usize) -> io::Result<Vec<(CString, bool)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(fsx::fd_path(dir))? {
         let entry = entry?;
+        let name = entry.file_name();
+        let cost = name.len() + NAME_OVERHEAD;
+        *budget = budget
+            .checked_sub(cost)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        out.push((fsx::cstr(entry.file_name().as_bytes())?, is_dir));
+        out.push((fsx::cstr(name.as_bytes())?, is_dir));
     }
     Ok(out)
 }

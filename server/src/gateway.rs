@@ -44,15 +44,25 @@ pub async fn gateway(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let authorized = headers.contains_key(header::AUTHORIZATION);
-    let origin = headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    // Two `Origin` headers, or one that is not text, are never a browser's: refused as a
+    // disallowed origin rather than read as none (which would let a state change through).
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    let origin = match (origins.next(), origins.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(v.to_str().unwrap_or("(unreadable)").to_string()),
+        (Some(_), Some(_)) => Some("(more than one)".to_string()),
+    };
     let is_admin = path == "/_admin" || path.starts_with("/_admin/");
     let origin_ok = origin.as_deref().map(|o| st.cors.allows(o));
 
     let mut fault_id = None;
-    let host = headers.get(header::HOST).map(|v| v.to_str().ok());
+    // The target's own authority (absolute form) wins over `Host`, as HTTP/1.1 says; two `Host`
+    // headers are refused outright, so no check can read one while a route reads the other.
+    let host = match req.uri().authority() {
+        Some(a) => Some(Some(a.as_str())),
+        None if headers.get_all(header::HOST).iter().nth(1).is_some() => Some(None),
+        None => headers.get(header::HOST).map(|v| v.to_str().ok()),
+    };
     let mut resp = if let Some(refusal) = host.and_then(|h| host_refusal(&st, h)) {
         text(StatusCode::MISDIRECTED_REQUEST, refusal)
     } else if method == Method::OPTIONS

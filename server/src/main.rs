@@ -6,8 +6,10 @@
 //! the `listening on` line printed, so a test that reads that line can use the server at once.
 
 mod archive;
+mod archive_limits;
 mod auth;
 mod config;
+mod conn_limit;
 mod cors;
 mod datadir;
 mod dirwalk;
@@ -162,6 +164,12 @@ async fn run(args: Args) -> Result<(), String> {
     });
 
     let shutdown_state = st.clone();
+    // A bounded number of connections (see `conn_limit`); `tap_io` only gives the wrapped
+    // listener axum's `ConnectInfo<SocketAddr>`.
+    let listener = axum::serve::ListenerExt::tap_io(
+        conn_limit::Capped::new(listener, conn_limit::connection_budget()),
+        |_| {},
+    );
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -139,6 +139,20 @@ impl<W: Write> TarOut<W> {
         self.w.write_all(h.as_bytes())
     }
 
+    /// A hard link to `target`, an entry written earlier in this archive.
+    pub fn hard_link(&mut self, path: &[u8], target: &[u8], mtime: i64) -> io::Result<()> {
+        if target.len() >= 100 {
+            self.long(b'K', target)?;
+        }
+        let mut h = self.header(path, EntryType::Link, 0o644, mtime)?;
+        if let Some(g) = h.as_gnu_mut() {
+            let n = target.len().min(100);
+            g.linkname[..n].copy_from_slice(&target[..n]);
+        }
+        h.set_cksum();
+        self.w.write_all(h.as_bytes())
+    }
+
     /// A regular file of `size` bytes (its size when first seen): a sparse entry when
     /// `segments` lists its data, a plain one otherwise.
     pub fn file(

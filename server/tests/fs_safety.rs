@@ -451,3 +451,47 @@ fn forty_concurrent_reads_of_a_64_mib_file_do_not_hold_it_forty_times() {
     eprintln!("server peak RSS {before} -> {after} bytes");
     assert!(grown < 512 << 20, "peak RSS grew by {grown} bytes");
 }
+
+/// A sandbox fills a directory with 100,001 long names, for whoever lists it: 300,000 of them
+/// took the server 680 MB (a few million would exhaust the host's memory). Past 100,000 entries
+/// a listing is a 400 that says so; up to it, the listing is complete and sorted.
+#[test]
+fn listing_a_directory_the_sandbox_filled_is_bounded() {
+    let s = Server::start(&[]);
+    let sb = s.sandbox();
+    let run = s.run_body(
+        &sb,
+        &json!({"command": "python3", "args": ["-c",
+            "import os\nos.makedirs('/data/m')\nfor i in range(100001): open('/data/m/%0200d' % i, 'w').close()\nos.makedirs('/data/few')\nfor i in range(3): open('/data/few/%d' % (2 - i), 'w').close()"],
+            "timeout": 300}),
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    let list = |p: &str| {
+        s.req(
+            "GET",
+            &format!("/api/v1/files/list?path={}", common::urlencode(p)),
+            &[("X-Tensorlake-Sandbox-Id", &sb)],
+            None,
+        )
+    };
+    let r = list("/data/m");
+    assert_eq!(r.status, 400, "{}", &r.text()[..r.text().len().min(300)]);
+    assert_eq!(r.json()["code"], "TOO_MANY_ENTRIES");
+    assert!(r.json()["error"].as_str().unwrap().contains("/data/m"));
+    let r = list("/data/few");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let names: Vec<_> = r.json()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["0", "1", "2"]);
+    assert_eq!(r.json()["entries"][0]["size"], 0);
+    assert_eq!(r.json()["entries"][0]["is_dir"], false);
+    // One entry fewer is listed whole.
+    assert_eq!(s.sh(&sb, "rm /data/m/$(printf '%0200d' 0)").code(), 0);
+    let r = list("/data/m");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["entries"].as_array().unwrap().len(), 100_000);
+}

@@ -529,3 +529,53 @@ fn a_pool_keeps_its_policy_when_an_update_omits_it_and_null_clears_it() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(s.get(&path).json()["network_policy"], Value::Null);
 }
+
+/// The walls for what TCP tests leave out: UDP to the host (10.0.2.2, its own addresses, a
+/// listener on its 0.0.0.0), ports of slirp4netns's DNS address other than 53 (slirp4netns
+/// forwards them to the host's resolver, which may be a service on the host's loopback), the
+/// rest of 10.0.2.0/24, and IPv6 (to the outside and to the host). DNS itself still works.
+#[test]
+fn udp_the_dns_address_other_ports_and_ipv6_lead_nowhere() {
+    require_root();
+    let s = Server::start(&[]);
+    let sb = s.sandbox();
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let uport = udp.local_addr().unwrap().port();
+    let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let lport = listener.local_addr().unwrap().port();
+    let mut udp_targets = vec![format!("('10.0.2.2', {uport})"), format!("('10.0.2.3', {uport})")];
+    for h in host_addresses() {
+        udp_targets.push(format!("('{h}', {uport})"));
+    }
+    let code = format!(
+        "import socket\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         for t in [{udp}]:\n\
+         \x20 for _ in range(3):\n\
+         \x20   try: u.sendto(b'sandbox', t)\n\
+         \x20   except OSError: pass\n\
+         def tcp(fam, a, p):\n\
+         \x20 s = socket.socket(fam); s.settimeout(3)\n\
+         \x20 try:\n\
+         \x20   s.connect((a, p)); return 'open'\n\
+         \x20 except Exception as e:\n\
+         \x20   return 'closed'\n\
+         for a, p in [('10.0.2.3', 80), ('10.0.2.3', 22), ('10.0.2.3', {lport}), ('10.0.2.4', {lport}), ('10.0.2.255', {lport})]:\n\
+         \x20 print(a, p, tcp(socket.AF_INET, a, p))\n\
+         for a in ['2606:4700:4700::1111', '::ffff:10.0.2.2', '::ffff:127.0.0.1']:\n\
+         \x20 print(a, tcp(socket.AF_INET6, a, 443 if ':4700' in a else {lport}))\n\
+         print('dns', len(socket.getaddrinfo('pypi.org', 443, socket.AF_INET)) > 0)",
+        udp = udp_targets.join(", ")
+    );
+    let out = py(&s, &sb, &code);
+    let mut buf = [0u8; 64];
+    assert!(udp.recv_from(&mut buf).is_err(), "a datagram of the sandbox reached the host");
+    assert!(listener.accept().is_err(), "a connection of the sandbox reached the host");
+    assert_eq!(out.last().map(String::as_str), Some("dns True"), "{out:?}");
+    for l in &out[..out.len() - 1] {
+        assert!(l.ends_with(" closed"), "{out:?}");
+    }
+    assert_eq!(out.len(), 9, "{out:?}");
+}

@@ -324,3 +324,49 @@ fn api_key_from_the_environment() {
         200
     );
 }
+
+/// Sends `head` (a request head without its final blank line) with a `{}` body, raw.
+fn raw_post(s: &Server, head: &[u8]) -> common::Resp {
+    use std::io::{Read, Write};
+    let mut t = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    t.write_all(head).unwrap();
+    t.write_all(b"Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = t.read_to_end(&mut raw);
+    common::parse_response(&raw)
+}
+
+/// Requests no browser sends but a check could misread: two `Host` headers (the check read the
+/// first, `localhost`), an absolute-form target naming another host (HTTP/1.1 says it wins
+/// over `Host`), two `Origin` headers (the check read the first, an allowed one), and an
+/// `Origin` that is not text (it was read as no `Origin` at all). Each created a sandbox;
+/// each is now refused, and nothing is created.
+#[test]
+fn ambiguous_hosts_and_origins_are_refused() {
+    let s = Server::start(&[]);
+    let p = format!("{P}/sandboxes");
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (format!("POST {p} HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n").into_bytes(), 421),
+        (format!("POST {p} HTTP/1.1\r\nHost: evil.example\r\nHost: localhost\r\n").into_bytes(), 421),
+        (format!("POST http://evil.example{p} HTTP/1.1\r\nHost: localhost\r\n").into_bytes(), 421),
+        (
+            format!("POST {p} HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:1\r\nOrigin: http://evil.example\r\n")
+                .into_bytes(),
+            403,
+        ),
+        (
+            [format!("POST {p} HTTP/1.1\r\nHost: localhost\r\nOrigin: http://evil.example").as_bytes(), b"\xff\r\n"]
+                .concat(),
+            403,
+        ),
+    ];
+    for (head, want) in &cases {
+        let r = raw_post(&s, head);
+        assert_eq!(r.status, *want, "{}: {}", String::from_utf8_lossy(head), r.text());
+    }
+    assert_eq!(s.get(&p).json()["sandboxes"], json!([]), "nothing was created");
+    // The plain forms still work.
+    let ok = raw_post(&s, format!("POST http://localhost{p} HTTP/1.1\r\nHost: localhost\r\n").as_bytes());
+    assert_eq!(ok.status, 200, "{}", ok.text());
+}

@@ -19,6 +19,10 @@ use crate::http::ApiError;
 pub const TRANSFER_SLOTS: usize = 16;
 /// How long a file request waits for a transfer slot.
 pub const SLOT_WAIT: Duration = Duration::from_secs(30);
+/// How long a transfer may make no progress (a client that neither sends the rest of its body
+/// nor reads the file it asked for) before it is ended and its slot freed: without it,
+/// [`TRANSFER_SLOTS`] clients that stall would stop every other transfer of the server.
+pub const STALL_LIMIT: Duration = Duration::from_secs(30);
 /// Bytes read from or written to the disk at a time.
 const CHUNK: usize = 128 * 1024;
 
@@ -47,27 +51,38 @@ pub async fn slot() -> Result<SemaphorePermit<'static>, Response> {
 
 /// A 200 streaming exactly `size` bytes of `file` (its size when opened): a file that shrinks
 /// meanwhile is padded with zeros, one that grows is cut, so the body always matches its
-/// `Content-Length`. The slot is held until the body is finished or dropped.
+/// `Content-Length`. The slot is held until the body is finished or dropped, or until the
+/// client has taken nothing for [`STALL_LIMIT`]: the body then ends short, which closes the
+/// connection.
 pub fn serve(file: std::fs::File, size: u64, permit: SemaphorePermit<'static>) -> Response {
-    let file = tokio::fs::File::from_std(file);
-    let stream = futures_util::stream::unfold(
-        (file, size, permit),
-        |(mut file, left, permit)| async move {
-            if left == 0 {
-                return None;
-            }
+    let mut file = tokio::fs::File::from_std(file);
+    // A task reads ahead by one chunk; the channel's send is what notices a stalled reader.
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut left = size;
+        while left > 0 {
             let want = CHUNK.min(left as usize);
             let mut buf = vec![0u8; want];
             let n = match file.read(&mut buf).await {
                 // Shrunk since it was opened: the zeros already in `buf` stand in.
                 Ok(0) => want,
                 Ok(n) => n,
-                Err(e) => return Some((Err(e), (file, 0, permit))),
+                Err(e) => {
+                    let _ = tx.send_timeout(Err(e), STALL_LIMIT).await;
+                    return;
+                }
             };
             buf.truncate(n);
-            Some((Ok(Bytes::from(buf)), (file, left - n as u64, permit)))
-        },
-    );
+            left -= n as u64;
+            if tx.send_timeout(Ok(Bytes::from(buf)), STALL_LIMIT).await.is_err() {
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     let mut resp = Response::new(Body::from_stream(stream));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -84,6 +99,8 @@ pub enum ReceiveError {
     TooLarge,
     /// The client's body broke off.
     Body(String),
+    /// The client sent nothing for [`STALL_LIMIT`].
+    Stalled,
     /// Writing the file failed.
     Io(std::io::Error),
 }
@@ -95,7 +112,11 @@ pub async fn receive(file: std::fs::File, body: Body, limit: usize) -> Result<u6
     let mut stream = body.into_data_stream();
     let mut total = 0u64;
     let result = async {
-        while let Some(chunk) = stream.next().await {
+        loop {
+            let next = tokio::time::timeout(STALL_LIMIT, stream.next()).await;
+            let Some(chunk) = next.map_err(|_| ReceiveError::Stalled)? else {
+                break;
+            };
             let chunk = chunk.map_err(|e| ReceiveError::Body(e.to_string()))?;
             total += chunk.len() as u64;
             if total > limit as u64 {

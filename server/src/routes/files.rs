@@ -19,7 +19,6 @@ use axum::extract::Query;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::file_stream::{self, ReceiveError};
 use super::processes::{target, Target};
@@ -324,6 +323,14 @@ pub async fn write(
             "INVALID_REQUEST",
             format!("could not read the request body: {e}"),
         )),
+        Err(ReceiveError::Stalled) => Err(jerr(
+            StatusCode::REQUEST_TIMEOUT,
+            "BODY_TIMEOUT",
+            format!(
+                "the request body stopped for {} s; {shown} was left empty",
+                file_stream::STALL_LIMIT.as_secs()
+            ),
+        )),
         Err(ReceiveError::Io(e)) => Err(io_error(&shown, e)),
     }
 }
@@ -349,8 +356,23 @@ pub async fn remove(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
+/// Most entries a listing answers. A directory is the sandbox's to fill: 300,000 long names
+/// took the server 680 MB to list, so a few million would take it down. Past this the listing
+/// is a 400 `TOO_MANY_ENTRIES` (a command, `ls` or `find`, lists any directory).
+pub const LIST_LIMIT: usize = 100_000;
+
+/// One entry of a listing (a struct, not a JSON map: a tenth of the memory per entry).
+#[derive(serde::Serialize)]
+struct ListEntry {
+    name: String,
+    is_dir: bool,
+    size: Option<u64>,
+    modified_at: i64,
+}
+
 /// `GET /api/v1/files/list?path=` → `{"path","entries":[{"name","is_dir","size","modified_at"}]}`,
-/// sorted by name. Links are listed as themselves (`is_dir: false`), never followed.
+/// sorted by name. Links are listed as themselves (`is_dir: false`), never followed. At most
+/// [`LIST_LIMIT`] entries; it takes a transfer slot, so listings in flight are bounded too.
 pub async fn list(
     axum::extract::State(st): St,
     headers: HeaderMap,
@@ -358,6 +380,10 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let t = target(&st, &headers).await?;
     let (path, rel) = relative(query)?;
+    let _permit = match file_stream::slot().await {
+        Ok(p) => p,
+        Err(resp) => return Ok(resp),
+    };
     let shown = path.clone();
     let entries =
         blocking(move || {
@@ -377,24 +403,35 @@ pub async fn list(
                 .map_err(|e| io_error(&path, e))?
                 .flatten()
             {
+                if out.len() == LIST_LIMIT {
+                    return Err(jerr(
+                        StatusCode::BAD_REQUEST,
+                        "TOO_MANY_ENTRIES",
+                        format!(
+                            "{path} has more than {LIST_LIMIT} entries; list it with a command (ls, find) instead"
+                        ),
+                    ));
+                }
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let Ok(meta) = std::fs::symlink_metadata(base.join(entry.file_name())) else {
                     continue;
                 };
-                let modified = meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000;
-                out.push(json!({
-                    "name": name,
-                    "is_dir": meta.is_dir(),
-                    "size": if meta.is_file() { json!(meta.len()) } else { json!(null) },
-                    "modified_at": modified,
-                }));
+                out.push(ListEntry {
+                    name,
+                    is_dir: meta.is_dir(),
+                    size: meta.is_file().then(|| meta.len()),
+                    modified_at: meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000,
+                });
             }
-            out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+            out.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(out)
         })
         .await?;
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({ "path": shown, "entries": entries }),
-    ))
+    #[derive(serde::Serialize)]
+    struct Listing {
+        path: String,
+        entries: Vec<ListEntry>,
+    }
+    let body = serde_json::to_vec(&Listing { path: shown, entries }).unwrap_or_default();
+    Ok(http::json_bytes(StatusCode::OK, body))
 }

@@ -72,6 +72,17 @@ impl Server {
 
     /// Starts a server on `data` with `extra` flags and environment.
     pub fn start_in(data: PathBuf, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_with(data, extra, env, |_| {})
+    }
+
+    /// [`Server::start_in`], with `setup` applied to the command before it is spawned (for
+    /// example, limits set in `pre_exec`).
+    pub fn start_with(
+        data: PathBuf,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        setup: impl FnOnce(&mut Command),
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tensorlake-local"));
         cmd.args(["--port", "0", "--data-dir"])
             .arg(&data)
@@ -88,6 +99,7 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        setup(&mut cmd);
         let mut child = cmd.spawn().expect("start tensorlake-local");
         let stderr = Arc::new(Mutex::new(String::new()));
         let err_pipe = child.stderr.take().unwrap();
