@@ -10,12 +10,16 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The soft descriptor limit the server started with (0 until [`connection_budget`] runs).
+static STARTED_WITH: AtomicU64 = AtomicU64::new(0);
 
 /// Raises the soft descriptor limit to the hard one; returns how many connections may be open.
 pub fn connection_budget() -> usize {
@@ -24,6 +28,7 @@ pub fn connection_budget() -> usize {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return 512;
     }
+    STARTED_WITH.store(lim.rlim_cur as u64, Ordering::Relaxed);
     if lim.rlim_cur < lim.rlim_max {
         let raised = libc::rlimit {
             rlim_cur: lim.rlim_max,
@@ -36,6 +41,25 @@ pub fn connection_budget() -> usize {
     }
     let half = (lim.rlim_cur / 2).min(1 << 20) as usize;
     half.max(16)
+}
+
+/// Between fork and exec of a child (bwrap, slirp4netns, nft): gives back the soft descriptor
+/// limit the server started with. The raised one is the server's alone; inherited, it would make
+/// a sandbox's `ulimit -n` depend on the host's hard limit (a million, on some), and programs
+/// that walk every possible descriptor slow. Async-signal-safe: two system calls on the stack.
+pub fn restore_in_child() {
+    let started = STARTED_WITH.load(Ordering::Relaxed);
+    if started == 0 {
+        return;
+    }
+    // SAFETY: getrlimit/setrlimit on a struct on the stack.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur > started as libc::rlim_t {
+            lim.rlim_cur = started as libc::rlim_t;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 /// A listener that holds at most a fixed number of connections open.

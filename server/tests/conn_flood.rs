@@ -58,3 +58,25 @@ fn idle_connections_cannot_take_the_descriptors_the_server_works_with() {
     let run = s.sh(&r, "ls /data/many | wc -l");
     assert_eq!(run.stdout, ["3000"], "{run:?}");
 }
+
+#[test]
+fn sandboxes_keep_the_descriptor_limit_the_server_started_with() {
+    require_root();
+    // The server raises its own soft limit to the hard one for connections; its sandboxes must
+    // not inherit that (a sandbox's `ulimit -n` would follow the host's hard limit).
+    let s = Server::start_with(temp_dir("data"), &[], &[], |cmd| {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let l = libc::rlimit { rlim_cur: 512, rlim_max: 4096 };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    let sb = s.sandbox();
+    let run = s.sh(&sb, "ulimit -n");
+    assert_eq!(run.stdout, ["512"], "{run:?}");
+}

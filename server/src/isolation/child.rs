@@ -26,6 +26,7 @@ pub fn enter(
     // SAFETY (whole function): raw async-signal-safe calls on NUL-terminated strings and
     // descriptors prepared by the parent.
     unsafe {
+        crate::conn_limit::restore_in_child();
         join_cgroups(&setup.cgroup_procs)?;
         if let Some(ns) = netns {
             if libc::setns(ns, libc::CLONE_NEWNET) != 0 {

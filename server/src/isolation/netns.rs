@@ -153,6 +153,7 @@ fn in_namespace(cmd: &mut Command, ns: RawFd) {
     // SAFETY: setns is async-signal-safe; `ns` stays open in the parent until after the spawn.
     unsafe {
         cmd.pre_exec(move || {
+            crate::conn_limit::restore_in_child();
             if libc::setns(ns, libc::CLONE_NEWNET) != 0 {
                 return Err(io::Error::last_os_error());
             }

@@ -76,6 +76,7 @@ pub fn start_slirp(
     // no dup2 overwrites a source not yet moved; dup2 clears close-on-exec on 3, 4 and 5.
     unsafe {
         cmd.pre_exec(move || {
+            crate::conn_limit::restore_in_child();
             // Its memory, CPU and pids count as the sandbox's.
             super::child::join_cgroups(&cgroups)?;
             let mut high = [0; 3];
