@@ -99,7 +99,7 @@ async function readCapped(res, asBytes, maxBytes) {
 
 // A connection that was never made (Node's codes, on fetch's `cause`; browsers do not say): nothing
 // was sent, so even a request that creates something did not take effect and may go again.
-const UNSENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+const UNSENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
 
 const kindOf = (signal, timedOut, error) => (signal && signal.aborted ? 'abort'
   : error && error.name === 'ResponseTooLargeError' ? 'too_large'

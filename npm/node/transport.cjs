@@ -101,6 +101,7 @@ function requestHeaders(given, method, body, owned) {
 // path and query follow it). Only a plain origin (no user info; the URL goes on with '/') is kept,
 // and only a few: anything else goes the ordinary way.
 const ORIGINS = new Map();
+const PLAIN_PATH = /^[\x21-\x7e]*$/;
 function origin(url) {
   const slash = url.indexOf('/', url.indexOf('//') + 2);
   if (slash < 0) return undefined;
@@ -204,10 +205,13 @@ function send(url, init, agent, mode, mayResend, timeoutMs, maxBytes, onAbort = 
         });
       };
       // The shortcut through our own agents skips parsing the URL and setting the headers one by
-      // one (node:http still validates each as it writes them): about 10 us of CPU per call
+      // one (node:http still validates each as it writes them): 13-23 us of CPU per call
       // (BENCHMARKS.md). Not with a caller's agent: a proxy agent may set headers or rewrite the
-      // path once the request exists, which needs headers not yet written.
-      const target = mode !== RESPONSE && agent === undefined ? origin(url) : undefined;
+      // path once the request exists, which needs headers not yet written. Not for a path that
+      // is not plain printable ASCII (an apiUrl's own path may hold a space or an 'é'): the
+      // ordinary way percent-encodes it, node:http would refuse it or send raw bytes.
+      let target = mode !== RESPONSE && agent === undefined ? origin(url) : undefined;
+      if (target !== undefined && !PLAIN_PATH.test(url.slice(target.length))) target = undefined;
       if (target === undefined) req = client(secure).request(url, { method, headers, agent: via }, onResponse);
       else {
         const list = ['Host', target.hostHeader];

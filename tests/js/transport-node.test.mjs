@@ -257,6 +257,22 @@ test('the shortcut writes the request head the ordinary path writes: Host with i
   }
 });
 
+test('a path that is not plain ASCII (an apiUrl with a space or an accent) is sent percent-encoded, not refused', async () => {
+  const log = [];
+  const server = net.createServer((socket) => socket.on('data', (chunk) => {
+    log.push(chunk.toString('latin1').split('\r\n')[0]);
+    socket.write(ok('{}'));
+  }));
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${server.address().port}/my proxy/caf\u00e9/v1/snapshots`;
+    assert.equal((await direct(url, 'GET', {}, undefined, undefined, false))[3], '{}');
+    assert.equal(log[0], 'GET /my%20proxy/caf%C3%A9/v1/snapshots HTTP/1.1');
+  } finally {
+    server.close();
+  }
+});
+
 test('stacked content codings are undone in reverse order; raw deflate is read; an unknown coding fails', async () => {
   const body = JSON.stringify({ hello: 'world' });
   const bodies = {
