@@ -62,8 +62,10 @@ export function tooLarge(maxBytes) {
 }
 
 // Reads a fetch Response's body, stopping at `maxBytes` decoded bytes (fetch has undone any
-// Content-Encoding): a hostile server's bomb costs at most that much memory.
-async function readCapped(res, asBytes, maxBytes) {
+// Content-Encoding): a hostile server's bomb costs at most that much memory. `stop` is the
+// exchange's own signal: once it fires (a timeout, the caller's abort) nobody will read the body,
+// which a fetch that ignored its signal would otherwise keep open and read to the end.
+async function readCapped(res, asBytes, maxBytes, stop) {
   const declared = Number(res.headers.get('content-length'));
   if (declared > maxBytes) {
     if (res.body && typeof res.body.cancel === 'function') res.body.cancel().catch(() => {});
@@ -72,17 +74,27 @@ async function readCapped(res, asBytes, maxBytes) {
   let bytes;
   if (res.body && typeof res.body.getReader === 'function') {
     const reader = res.body.getReader();
+    const cancel = () => reader.cancel().catch(() => {});
+    if (stop.aborted) {
+      cancel();
+      throw stop.reason;
+    }
+    stop.addEventListener('abort', cancel, { once: true });
     const chunks = [];
     let total = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > maxBytes) {
-        reader.cancel().catch(() => {});
-        throw tooLarge(maxBytes);
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        total += value.byteLength;
+        if (total > maxBytes) {
+          cancel();
+          throw tooLarge(maxBytes);
+        }
+        chunks.push(value);
       }
-      chunks.push(value);
+    } finally {
+      stop.removeEventListener('abort', cancel);
     }
     bytes = chunks.length === 1 ? chunks[0] : new Uint8Array(total);
     if (chunks.length !== 1) {
@@ -148,7 +160,7 @@ export function exchange(fetchFn, url, method, headers, body, signal, timeoutMs,
     pending = Promise.resolve(send(url, { method, headers, body, signal: controller.signal })).then((res) => {
       const status = res.status;
       const ok = status >= 200 && status < 300;
-      return readCapped(res, ok && wantBytes, maxBytes)
+      return readCapped(res, ok && wantBytes, maxBytes, controller.signal)
         .then((content) => [status, res.headers.get('content-type'), ok ? null : res.headers.get('retry-after'), content]);
     });
   } catch (error) {

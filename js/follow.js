@@ -33,7 +33,13 @@ export async function openStream(fetchFn, url, headers, signal) {
     const { status, contentType, chunks, cancel } = await send[STREAM](url, headers, signal, onAbort);
     return stream(status, chunks, cancel, contentType);
   }
-  const res = await untilAbort(signal, Promise.resolve().then(() => send(url, { method: 'GET', headers, signal })));
+  const opening = Promise.resolve().then(() => send(url, { method: 'GET', headers, signal }));
+  const res = await untilAbort(signal, opening).catch((error) => {
+    // Aborted while opening: a fetch that ignored its signal may still answer, and its stream
+    // would stay open for as long as the process runs.
+    opening.then((late) => late && late.body && typeof late.body.cancel === 'function' && late.body.cancel().catch(() => {}), () => {});
+    throw error;
+  });
   const body = res.body && typeof res.body.getReader === 'function' ? res.body.getReader() : undefined;
   // A fetch without streaming bodies: the text as one chunk, once it is whole.
   const chunks = body ? { next: () => untilAbort(signal, body.read()) } : oneChunk(res, signal);

@@ -176,7 +176,8 @@ test('a fetch that ignores its signal is still bounded by requestTimeout and by 
   // A wrapper that drops init.signal (or a fetch without abort support): the call used to hang
   // forever, its timeout and the caller's abort reaching only a signal nobody listened to.
   const never = () => new Promise(() => {});
-  const endless = async () => new Response(new ReadableStream({ start() {} }), { headers: { 'content-type': 'application/json' } });
+  let cancelled = 0;
+  const endless = async () => new Response(new ReadableStream({ start() {}, cancel() { cancelled += 1; } }), { headers: { 'content-type': 'application/json' } });
   for (const fetch of [never, endless]) {
     const client = SandboxClient.forLocalhost({ maxRetries: 0, requestTimeout: 0.2, fetch });
     const err = await client.getSnapshot('s').catch((e) => e);
@@ -188,12 +189,17 @@ test('a fetch that ignores its signal is still bounded by requestTimeout and by 
     setTimeout(() => controller.abort(reason), 50);
     assert.equal(await patient.getSnapshot('s', { signal: controller.signal }).catch((e) => e), reason);
   }
+  // Nobody reads the abandoned bodies: each was cancelled, not left open.
+  assert.equal(cancelled, 2);
 });
 
 test('a follow over a fetch that ignores its signal still ends at the caller\'s abort', async () => {
   const sandboxJson = JSON.stringify({ id: 'sbx', status: 'running', sandbox_url: 'http://127.0.0.1:9/' });
-  const silent = () => new Response(new ReadableStream({ start() {} }), { headers: { 'content-type': 'text/event-stream' } });
-  for (const follow of [() => new Promise(() => {}), async () => silent()]) {
+  let cancelled = 0;
+  const silent = () => new Response(new ReadableStream({ start() {}, cancel() { cancelled += 1; } }), { headers: { 'content-type': 'text/event-stream' } });
+  // The third answers late, after the abort: its stream must be closed, not left open.
+  const late = () => new Promise((resolve) => setTimeout(() => resolve(silent()), 150));
+  for (const follow of [() => new Promise(() => {}), async () => silent(), late]) {
     const client = SandboxClient.forLocalhost({
       maxRetries: 0,
       fetch: async (url) => (String(url).includes('/follow') ? follow() : new Response(sandboxJson)),
@@ -205,6 +211,8 @@ test('a follow over a fetch that ignores its signal still ends at the caller\'s 
     const iterator = sandbox.followStdout(1, { signal: controller.signal });
     assert.equal(await iterator.next().catch((e) => e), reason);
   }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(cancelled, 2, 'the open stream and the late one are closed');
 });
 
 test('a follow answered 200 with something other than an event stream is an error, not an empty exit', async () => {
