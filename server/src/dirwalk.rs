@@ -170,18 +170,13 @@ impl DirStack {
     }
 }
 
-/// Lists the names in the directory `dir` (`.` and `..` left out), with whether each is a
-/// directory (as the listing says; callers re-check before acting).
-pub fn list(dir: &OwnedFd) -> io::Result<Vec<(CString, bool)>> {
-    let mut unbounded = usize::MAX;
-    list_within(dir, &mut unbounded)
-}
-
 /// What a listed name costs in memory besides its bytes: the `CString`'s pointer and length,
 /// the flag, and the allocator's rounding.
 pub const NAME_OVERHEAD: usize = 48;
 
-/// [`list`], taking each name's length plus [`NAME_OVERHEAD`] from `budget`; fails with
+/// Lists the names in the directory `dir` (`.` and `..` left out), with whether each is a
+/// directory (as the listing says; callers re-check before acting), taking each name's length
+/// plus [`NAME_OVERHEAD`] from `budget`; fails with
 /// `ENOMEM` as soon as that runs out, before holding more (a sandbox can put tens of millions
 /// of names in one directory: links need no inode).
 pub fn list_within(dir: &OwnedFd, budget: &mut usize) -> io::Result<Vec<(CString, bool)>> {
@@ -231,7 +226,12 @@ pub fn remove_tree(parent: &OwnedFd, name: &CStr) -> io::Result<()> {
     'list: loop {
         let cur = stack.current()?;
         let mut subdirs = Vec::new();
-        for (n, is_dir) in list(cur)? {
+        // Streamed rather than listed first: only non-empty subdirectories are held, each an
+        // inode, where one directory can hold tens of millions of links to a single file.
+        for entry in std::fs::read_dir(fsx::fd_path(cur))? {
+            let entry = entry?;
+            let n = fsx::cstr(entry.file_name().as_bytes())?;
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
             if !is_dir {
                 match fsx::unlink_at(cur, &n, 0) {
                     Ok(()) => continue,
@@ -407,6 +407,23 @@ mod tests {
         remove_path(&base.join("tree")).unwrap();
         assert!(outside.join("keep").exists());
         assert!(!base.join("tree").exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn removal_streams_a_directory_of_many_links_while_unlinking_them() {
+        // Names are unlinked as the directory is read, not listed first: every one must still go,
+        // next to subdirectories that need a level of their own.
+        let base = std::env::temp_dir().join(format!("dirwalk-{}", crate::model::new_id("")));
+        let dir = base.join("links");
+        std::fs::create_dir_all(dir.join("sub/deeper")).unwrap();
+        std::fs::write(dir.join("sub/deeper/file"), b"x").unwrap();
+        std::fs::write(dir.join("target"), b"x").unwrap();
+        for i in 0..20_000 {
+            std::fs::hard_link(dir.join("target"), dir.join(format!("link-{i:0>120}"))).unwrap();
+        }
+        remove_path(&dir).unwrap();
+        assert!(!dir.exists());
         std::fs::remove_dir_all(&base).unwrap();
     }
 }
