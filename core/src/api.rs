@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::error::{ConnectionError, Error, NotFound};
 use crate::call::{self, Budget, Call, Reply};
+use crate::outcome::{is_ambiguous, outcome_unknown, COMMAND_RAN_NOTE, SANDBOX_CREATED_NOTE};
 use crate::models::{self, DirEntry, SandboxRecord, SnapshotCreated, SnapshotRecord};
 use crate::platform::{Expect, Json, Method, Platform, RequestBody};
 use crate::retry::RetryClass;
@@ -472,48 +473,6 @@ impl<'a, P: Platform> Api<'a, P> {
         );
         let (json, reply) = self.json(&call, self.budget()).await?;
         models::directory(&json).map_err(|why| call::invalid(&reply, &why))
-    }
-}
-
-/// What a create whose answer could not be read says: the server answered 2xx, so it did.
-const SANDBOX_CREATED_NOTE: &str =
-    "outcome unknown: the server accepted the request, so the sandbox was probably created; check listSandboxes()";
-
-/// What a run whose outcome is unclear says.
-const COMMAND_RAN_NOTE: &str =
-    "outcome unknown: the command may or may not have run; check the sandbox before running it again";
-
-/// Whether a failed request that changes something may have been applied anyway: no answer, an
-/// unreadable answer, or a server error.
-fn is_ambiguous<P: Platform>(failure: &Error<P>) -> bool {
-    match failure {
-        Error::Connection(conn) => !conn.nothing_sent,
-        Error::InvalidResponse { .. } => true,
-        Error::Api(api) => api.status >= 500,
-        Error::Sandbox { code, .. } => *code == "RESPONSE_TOO_LARGE",
-        _ => false,
-    }
-}
-
-fn outcome_unknown<P: Platform>(failure: Error<P>, note: String) -> Error<P> {
-    match failure {
-        Error::Api(mut api) => {
-            api.outcome_unknown = Some(note);
-            Error::Api(api)
-        }
-        Error::Connection(mut conn) => {
-            conn.outcome_unknown = Some(note);
-            Error::Connection(conn)
-        }
-        Error::InvalidResponse {
-            message, trace_id, ..
-        } => Error::Sandbox {
-            message: format!("{message}; {note}"),
-            code: "OUTCOME_UNKNOWN",
-            sandbox_id: None,
-            trace_id: Some(trace_id),
-        },
-        other => other,
     }
 }
 

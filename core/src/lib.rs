@@ -17,6 +17,7 @@ pub mod decimal;
 pub mod error;
 pub mod json_out;
 pub mod models;
+mod outcome;
 pub mod platform;
 pub mod processes;
 pub mod retry;
