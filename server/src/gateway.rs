@@ -56,8 +56,11 @@ pub async fn gateway(
     let origin_ok = origin.as_deref().map(|o| st.cors.allows(o));
 
     let mut fault_id = None;
-    // The target's own authority (absolute form) wins over `Host`, as HTTP/1.1 says; two `Host`
-    // headers are refused outright, so no check can read one while a route reads the other.
+    // The target's own authority (absolute form) wins over `Host`, as HTTP/1.1 says, so it is the
+    // one checked; two `Host` headers are refused outright. (The sandbox routes still name their
+    // sandbox by the `Host` header or `X-Tensorlake-Sandbox-Id`; with an absolute-form target the
+    // `Host` they read is unchecked, which only a non-browser client can send and which reaches no
+    // more than `X-Tensorlake-Sandbox-Id` already does.)
     let host = match req.uri().authority() {
         Some(a) => Some(Some(a.as_str())),
         None if headers.get_all(header::HOST).iter().nth(1).is_some() => Some(None),
