@@ -127,24 +127,20 @@ impl<W: Write> TarOut<W> {
 
     /// A symbolic link entry.
     pub fn symlink(&mut self, path: &[u8], target: &[u8], mtime: i64) -> io::Result<()> {
-        if target.len() >= 100 {
-            self.long(b'K', target)?;
-        }
-        let mut h = self.header(path, EntryType::Symlink, 0o777, mtime)?;
-        if let Some(g) = h.as_gnu_mut() {
-            let n = target.len().min(100);
-            g.linkname[..n].copy_from_slice(&target[..n]);
-        }
-        h.set_cksum();
-        self.w.write_all(h.as_bytes())
+        self.link(path, target, EntryType::Symlink, 0o777, mtime)
     }
 
     /// A hard link to `target`, an entry written earlier in this archive.
     pub fn hard_link(&mut self, path: &[u8], target: &[u8], mtime: i64) -> io::Result<()> {
+        self.link(path, target, EntryType::Link, 0o644, mtime)
+    }
+
+    /// An entry naming `target` in its link field (a long target goes first as a `K` entry).
+    fn link(&mut self, path: &[u8], target: &[u8], kind: EntryType, mode: u32, mtime: i64) -> io::Result<()> {
         if target.len() >= 100 {
             self.long(b'K', target)?;
         }
-        let mut h = self.header(path, EntryType::Link, 0o644, mtime)?;
+        let mut h = self.header(path, kind, mode, mtime)?;
         if let Some(g) = h.as_gnu_mut() {
             let n = target.len().min(100);
             g.linkname[..n].copy_from_slice(&target[..n]);

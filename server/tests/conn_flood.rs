@@ -16,18 +16,7 @@ fn idle_connections_cannot_take_the_descriptors_the_server_works_with() {
     require_root();
     // A small descriptor limit (soft and hard), as a desktop's 1,024 is, so that a few hundred
     // connections reach it.
-    let s = Server::start_with(temp_dir("data"), &[], &[], |cmd| {
-        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                let l = libc::rlimit { rlim_cur: 256, rlim_max: 256 };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    });
+    let s = with_descriptor_limit(256, 256);
     let sb = s.sandbox();
     // A large file archived first, then 3,000 small ones, each opened while the flood is on.
     let run = s.run_body(
@@ -64,19 +53,24 @@ fn sandboxes_keep_the_descriptor_limit_the_server_started_with() {
     require_root();
     // The server raises its own soft limit to the hard one for connections; its sandboxes must
     // not inherit that (a sandbox's `ulimit -n` would follow the host's hard limit).
-    let s = Server::start_with(temp_dir("data"), &[], &[], |cmd| {
+    let s = with_descriptor_limit(512, 4096);
+    let sb = s.sandbox();
+    let run = s.sh(&sb, "ulimit -n");
+    assert_eq!(run.stdout, ["512"], "{run:?}");
+}
+
+/// A server started with the descriptor limits `soft` and `hard`.
+fn with_descriptor_limit(soft: libc::rlim_t, hard: libc::rlim_t) -> Server {
+    Server::start_with(temp_dir("data"), &[], &[], move |cmd| {
         // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
         unsafe {
-            cmd.pre_exec(|| {
-                let l = libc::rlimit { rlim_cur: 512, rlim_max: 4096 };
+            cmd.pre_exec(move || {
+                let l = libc::rlimit { rlim_cur: soft, rlim_max: hard };
                 if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
             });
         }
-    });
-    let sb = s.sandbox();
-    let run = s.sh(&sb, "ulimit -n");
-    assert_eq!(run.stdout, ["512"], "{run:?}");
+    })
 }
